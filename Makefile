@@ -1,0 +1,32 @@
+# 247trader: `make run` and `make test` set everything up on a fresh machine
+# (Python 3.11+ and make are all they need).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint unit install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: a short offline session on the synthetic market, then a summary
+run: $(STAMP)
+	$(BIN)/trader run --exchange simulated --mode PAPER --fast --cycles 288
+
+## test: lint, then every test (this is what CI runs)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib functions tests bench
+	$(BIN)/ruff format --check lib functions tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info

@@ -1,0 +1,272 @@
+"""Decimal-based, frozen domain values shared by the pipeline, the cycle and the adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"  # persisted before sending; outcome not yet known
+    OPEN = "OPEN"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"  # sent, outcome ambiguous (timeout, 5xx): reconcile, never assume rejected
+    DRY_RUN = "DRY_RUN"  # planned in DRY_RUN mode, never sent
+
+    @property
+    def is_final(self) -> bool:
+        return self in {
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
+            OrderStatus.EXPIRED,
+            OrderStatus.DRY_RUN,
+        }
+
+
+class Mode(StrEnum):
+    DRY_RUN = "DRY_RUN"
+    PAPER = "PAPER"
+    LIVE = "LIVE"
+
+
+class TradingState(StrEnum):
+    """Operator-controlled state: ACTIVE trades; REDUCING only exits; HALTED places nothing new."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class Intent(StrEnum):
+    ENTRY = "ENTRY"
+    EXIT = "EXIT"
+
+
+class NoTradeReason(StrEnum):
+    """Why a cycle placed no order. The first six keep their original spelling (DESIGN.md)."""
+
+    EMPTY_UNIVERSE = "empty_universe"
+    NO_CANDIDATES_FROM_TRIGGERS = "no_candidates_from_triggers"
+    RULES_ENGINE_NO_PROPOSALS = "rules_engine_no_proposals"
+    ALL_PROPOSALS_BLOCKED_BY_RISK = "all_proposals_blocked_by_risk"
+    NO_ORDERS_AFTER_EXECUTION_FILTER = "no_orders_after_execution_filter"
+    LOCK_HELD = "lock_held"
+    KILL_SWITCH = "kill_switch"
+    STALE_MARKET_DATA = "stale_market_data"
+    INSUFFICIENT_TIME = "insufficient_time"
+    DUPLICATE_INVOCATION = "duplicate_invocation"
+
+    @staticmethod
+    def exception(exc: BaseException) -> str:
+        return f"exception:{type(exc).__name__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    product_id: str
+    base_currency: str
+    quote_currency: str
+    base_increment: Decimal
+    quote_increment: Decimal
+    base_min_size: Decimal
+    base_max_size: Decimal
+    quote_min_size: Decimal
+    quote_max_size: Decimal
+    price_increment: Decimal | None = None
+    status: str = "online"
+    disabled: bool = False
+    trading_disabled: bool = False
+    cancel_only: bool = False
+    limit_only: bool = False
+    post_only: bool = False
+    view_only: bool = False
+    auction_mode: bool = False
+    price: Decimal = ZERO
+    volume_24h_quote: Decimal = ZERO  # approximate 24h volume in quote currency
+
+    @property
+    def tick(self) -> Decimal:
+        """Grid that limit prices must sit on."""
+        return self.price_increment or self.quote_increment
+
+    @property
+    def is_tradable(self) -> bool:
+        return self.status == "online" and not (
+            self.disabled or self.trading_disabled or self.cancel_only or self.view_only
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    product_id: str
+    bid: Decimal
+    ask: Decimal
+    time: datetime
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+    @property
+    def spread_bps(self) -> Decimal:
+        mid = self.mid
+        if mid <= 0:
+            return Decimal("Infinity")
+        return (self.ask - self.bid) / mid * Decimal(10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One bar; `start` is the UTC open time of the bar."""
+
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal  # base units
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    available: Decimal
+    hold: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.available + self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRates:
+    maker: Decimal
+    taker: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    product_id: str
+    size: Decimal  # base units
+    avg_entry_price: Decimal
+    opened_at: datetime
+    entry_fees: Decimal = ZERO  # quote fees paid on entry, charged pro rata to realized PnL
+    high_watermark: Decimal = ZERO  # highest bid seen since entry, for the trailing stop
+
+    @property
+    def cost(self) -> Decimal:
+        return self.size * self.avg_entry_price
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One trigger firing for one product; strength is in [0, 1]."""
+
+    product_id: str
+    kind: str
+    strength: Decimal
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    product_id: str
+    side: Side
+    intent: Intent
+    quote_size: Decimal | None  # entries: quote to spend
+    base_size: Decimal | None  # exits: base to sell
+    reason: str
+    tier: str | None = None
+    conviction: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    proposal: Proposal
+    approved: bool
+    check: str | None = None  # name of the blocking check
+    detail: str | None = None  # the numbers behind the block
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOrder:
+    client_order_id: str
+    product_id: str
+    side: Side
+    order_type: OrderType
+    intent: Intent
+    base_size: Decimal | None  # set for sells and limit orders
+    quote_size: Decimal | None  # set for market buys
+    limit_price: Decimal | None = None
+    post_only: bool = False
+    expected_price: Decimal = ZERO
+    expected_slippage_bps: Decimal = ZERO
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str
+    order_id: str
+    client_order_id: str
+    product_id: str
+    side: Side
+    price: Decimal
+    size: Decimal  # base units
+    fee: Decimal  # quote units
+    time: datetime
+    liquidity: str = "TAKER"
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    client_order_id: str
+    product_id: str
+    side: Side
+    order_type: OrderType
+    status: OrderStatus
+    created_at: datetime
+    intent: Intent = Intent.ENTRY
+    order_id: str | None = None
+    base_size: Decimal | None = None
+    quote_size: Decimal | None = None
+    limit_price: Decimal | None = None
+    filled_size: Decimal = ZERO
+    average_filled_price: Decimal = ZERO
+    total_fees: Decimal = ZERO
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    as_of: datetime
+    products: dict[str, Product]
+    quotes: dict[str, Quote]
+    candles: dict[str, tuple[Candle, ...]]  # ascending by start, closed bars only
+    balances: dict[str, Balance]
+    fees: FeeRates

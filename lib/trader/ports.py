@@ -1,0 +1,92 @@
+"""The boundaries of the core. Adapters implement these; the cycle only sees these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from trader.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.state import PortfolioState
+
+
+class MarketData(Protocol):
+    """Read-only market data."""
+
+    def list_products(self) -> Sequence[Product]:
+        """Every spot product with its increments, status flags, price and 24h quote volume."""
+        ...
+
+    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
+        """Best bid/ask for many products in one call."""
+        ...
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        """Closed candles with start in [start, end), ascending; gaps are simply absent."""
+        ...
+
+
+class Exchange(MarketData, Protocol):
+    """Market data plus an account: balances, fees and orders."""
+
+    def get_balances(self) -> Mapping[str, Balance]: ...
+
+    def get_fee_rates(self) -> FeeRates: ...
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        """Send an order. A repeated client_order_id returns the existing order, never a new one.
+
+        Raises OrderRejected when the exchange said no, OutcomeUnknown when nobody knows.
+        """
+        ...
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """The order with this client_order_id and its fills, or None if the exchange has none."""
+        ...
+
+    def cancel_order(self, client_order_id: str) -> Order | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LockLease:
+    owner: str
+    token: int  # fencing token: strictly increases with every acquisition
+    expires_at: datetime
+
+
+class CycleLock(Protocol):
+    def acquire(self, owner: str, now: datetime, lease_seconds: int) -> LockLease:
+        """Take the lock or raise LockHeld. An expired lease may be taken over."""
+        ...
+
+    def release(self, lease: LockLease) -> None:
+        """Release only if we still own it; never remove someone else's lock."""
+        ...
+
+
+class StateStore(Protocol):
+    def load(self) -> PortfolioState:
+        """The stored state, or a fresh one when none exists. Raises StateCorrupt."""
+        ...
+
+    def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
+        """Write `state` if the stored version is still `state.version`; return it with version+1.
+
+        Raises StateConflict (and writes nothing) when the version or fencing token moved.
+        """
+        ...
+
+
+class AuditSink(Protocol):
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Store one audit record. Raises AuditError."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
