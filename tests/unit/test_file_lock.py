@@ -107,6 +107,16 @@ def test_release_when_same_owner_but_older_token_then_no_op(lock: FileCycleLock)
     assert on_disk(lock) == {"owner": "laptop", "token": 2, "expires_at": "2026-03-01T12:11:00Z"}
 
 
+def test_acquire_when_crashed_writer_left_temp_file_then_ignored_and_removed(
+    lock: FileCycleLock,
+) -> None:
+    lock.path.parent.mkdir(parents=True)
+    stray = lock.path.with_name(".cycle.lock.0123abcd.tmp")
+    stray.write_text('{"owner": "ghost", "token": 99, "expires_at": null}', encoding="utf-8")
+    assert lock.acquire("cycle-a", T0, 60).token == 1  # the stray's token 99 is not read
+    assert not stray.exists()
+
+
 def test_release_when_lock_file_missing_then_quiet(lock: FileCycleLock) -> None:
     lease = lock.acquire("cycle-a", T0, 60)
     lock.path.unlink()

@@ -268,6 +268,7 @@ class FileCycleLock:
             lease = grant_lease(
                 where, holder, last_token, owner=owner, now=now, lease_seconds=lease_seconds
             )
+            _remove_stray_temps(self.path)
             self._write(lease.owner, lease.token, lease.expires_at)
         return lease
 
