@@ -1,0 +1,54 @@
+"""AWS stand-ins for tests: moto in-process, with the table and bucket built from template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from trader.adapters.aws_resources import create_bucket, create_table
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "region_name": REGION,
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",  # moto accepts anything
+}
+
+
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 client with fake credentials, so no test ever reads real ones."""
+    return boto3.client(service, endpoint_url=endpoint_url, **FAKE_CREDENTIALS)
+
+
+@dataclass
+class MotoAws:
+    dynamodb: Any
+    s3: Any
+    table: str
+    bucket: str
+
+    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        response = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        return response.get("Item")
+
+    def all_items(self) -> list[dict[str, Any]]:
+        return self.dynamodb.scan(TableName=self.table, ConsistentRead=True)["Items"]
+
+
+@contextmanager
+def moto_aws(
+    table: str = "trader-state-test", bucket: str = "trader-audit-test"
+) -> Iterator[MotoAws]:
+    """moto in-process with the state table and the audit bucket as template.yaml declares them."""
+    with mock_aws():
+        dynamodb = client("dynamodb")
+        s3 = client("s3")
+        create_table(dynamodb, table)
+        create_bucket(s3, bucket)
+        yield MotoAws(dynamodb=dynamodb, s3=s3, table=table, bucket=bucket)
