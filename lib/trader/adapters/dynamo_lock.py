@@ -31,7 +31,7 @@ _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 
 def dynamodb_client() -> Any:
     """A DynamoDB client; boto3 reads AWS_ENDPOINT_URL itself, so a moto server can stand in."""
-    import boto3  # noqa: PLC0415  (imported on first use, never at module import)
+    import boto3
 
     return boto3.client("dynamodb")
 
