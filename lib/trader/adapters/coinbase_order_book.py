@@ -1,0 +1,227 @@
+"""Orders on Coinbase by client_order_id: create (idempotent), find, read with fills, cancel.
+
+Coinbase has no lookup by client_order_id, so an order we did not create in this process
+is found by listing recent orders; its order_id is remembered from then on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from coinbase.rest import RESTClient
+
+from trader.adapters.coinbase_errors import (
+    RETRYABLE,
+    BadRequest,
+    ExchangeUnavailable,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+)
+from trader.adapters.coinbase_mapping import fill_from, order_from
+from trader.adapters.coinbase_orders import (
+    DUPLICATE_CLIENT_ORDER_ID,
+    accepted_order,
+    failure_reason,
+    order_configuration,
+    rejection,
+)
+from trader.adapters.coinbase_transport import Transport
+from trader.errors import ExchangeError, OrderRejected, OutcomeUnknown
+from trader.models import Fill, Order, PlannedOrder
+from trader.ports import Clock
+
+log = logging.getLogger(__name__)
+
+# After sending a create, these leave us not knowing whether Coinbase accepted it.
+AMBIGUOUS: tuple[type[ExchangeError], ...] = (RateLimited, ExchangeUnavailable, MalformedResponse)
+MAX_PAGES = 20
+
+
+class OrderNotVisible(ExchangeUnavailable):
+    """Coinbase gave us this order_id but does not show the order yet; ask again later."""
+
+
+class OrderBook:
+    def __init__(
+        self, client: RESTClient, io: Transport, clock: Clock, lookback: timedelta
+    ) -> None:
+        self._client = client
+        self._io = io
+        self._clock = clock
+        self._lookback = lookback
+        self._ids: dict[str, str] = {}  # client_order_id -> order_id
+        self._planned: dict[str, PlannedOrder] = {}
+        self._lock = threading.Lock()
+
+    def place(self, order: PlannedOrder) -> Order:
+        """Send; on a transient failure re-send with the same client_order_id (no 2nd order)."""
+        config = order_configuration(order)
+        with self._lock:
+            self._planned[order.client_order_id] = order
+        ambiguous: ExchangeError | None = None
+        for attempt in range(self._io.retry.attempts):
+            try:
+                body = self._io.once(
+                    "create_order",
+                    self._client.create_order,
+                    client_order_id=order.client_order_id,
+                    product_id=order.product_id,
+                    side=order.side.value,
+                    order_configuration=config,
+                )
+                return self._answer(order, body, ambiguous)
+            except AMBIGUOUS as err:
+                ambiguous = err
+                if attempt + 1 < self._io.retry.attempts:
+                    self._io.backoff("create_order", attempt, err)
+            except OrderRejected:
+                raise
+            except ExchangeError as err:
+                raise self._refused(order, err, ambiguous) from err
+        raise OutcomeUnknown(
+            f"create {order.client_order_id} ({order.product_id} {order.side.value}): "
+            f"no definite answer after {self._io.retry.attempts} attempts, last: {ambiguous}"
+        ) from ambiguous
+
+    def get(self, client_order_id: str) -> Order | None:
+        """The order and its fills; None when Coinbase lists no order with this id."""
+        with self._lock:
+            order_id = self._ids.get(client_order_id)
+        if order_id is None:
+            data = self._find(client_order_id)
+            if data is None:
+                return None
+            order_id = str(data.get("order_id"))
+        else:
+            data = self._read(order_id)
+        fills = self._fills(order_id, client_order_id)
+        order = order_from(data, fills)
+        planned = self._planned.get(client_order_id)
+        return dataclasses.replace(order, intent=planned.intent) if planned else order
+
+    def cancel(self, client_order_id: str) -> Order | None:
+        """Ask Coinbase to cancel, then read the order back (it may have filled meanwhile)."""
+        with self._lock:
+            order_id = self._ids.get(client_order_id)
+        if order_id is None:
+            found = self._find(client_order_id)
+            if found is None:
+                return None
+            order_id = str(found.get("order_id"))
+        body = self._io.read("cancel_orders", self._client.cancel_orders, order_ids=[order_id])
+        for result in body.get("results") or []:
+            if isinstance(result, Mapping) and result.get("success") is False:
+                log.info(
+                    "cancel refused",
+                    extra={
+                        "client_order_id": client_order_id,
+                        "reason": result.get("failure_reason"),
+                    },
+                )
+        return self.get(client_order_id)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _answer(
+        self, order: PlannedOrder, body: Mapping[str, Any], ambiguous: ExchangeError | None
+    ) -> Order:
+        if body.get("success") is True:
+            placed = accepted_order(order, body, self._clock.now())
+            self._remember(order.client_order_id, str(placed.order_id))
+            return placed
+        if body.get("success") is not False:
+            raise MalformedResponse(f"create_order {order.client_order_id}: no 'success' field")
+        reason, message = failure_reason(body)
+        if reason == DUPLICATE_CLIENT_ORDER_ID or ambiguous is not None:
+            # Already placed, or an earlier attempt may have been: look before concluding.
+            existing = self.get(order.client_order_id)
+            if existing is not None:
+                return existing
+            if reason == DUPLICATE_CLIENT_ORDER_ID:
+                raise OutcomeUnknown(
+                    f"create {order.client_order_id}: duplicate id but no such order listed yet"
+                )
+        raise rejection(order, reason, message)
+
+    def _refused(
+        self, order: PlannedOrder, err: ExchangeError, ambiguous: ExchangeError | None
+    ) -> ExchangeError:
+        if ambiguous is not None:
+            return OutcomeUnknown(
+                f"create {order.client_order_id}: first {ambiguous}, then {err}; reconcile"
+            )
+        if isinstance(err, BadRequest):
+            return rejection(order, err.code, str(err))
+        return err
+
+    def _remember(self, client_order_id: str, order_id: str) -> None:
+        with self._lock:
+            self._ids[client_order_id] = order_id
+
+    def _read(self, order_id: str) -> Mapping[str, Any]:
+        try:
+            body = self._io.read(
+                "get_order", self._client.get_order, order_id, retry_on=(*RETRYABLE, NotFound)
+            )
+        except NotFound as exc:
+            raise OrderNotVisible(f"order {order_id} is not visible yet; ask again later") from exc
+        data = body.get("order")
+        if not isinstance(data, Mapping):
+            raise MalformedResponse(f"get_order {order_id}: no 'order' object")
+        return data
+
+    def _find(self, client_order_id: str) -> Mapping[str, Any] | None:
+        """Search recent orders for this client_order_id (remembering every id seen)."""
+        since = (self._clock.now() - self._lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            body = self._io.read(
+                "list_orders", self._client.list_orders, start_date=since, limit=250, cursor=cursor
+            )
+            match = self._scan(body.get("orders"), client_order_id)
+            if match is not None:
+                return match
+            next_cursor = body.get("cursor") if body.get("has_next") else None
+            if not next_cursor or next_cursor == cursor:
+                return None
+            cursor = next_cursor
+        return None
+
+    def _scan(self, orders: Any, client_order_id: str) -> Mapping[str, Any] | None:
+        if not isinstance(orders, list):
+            raise MalformedResponse("list_orders: field 'orders' is not a list")
+        match = None
+        for item in orders:
+            if not isinstance(item, Mapping) or not item.get("order_id"):
+                raise MalformedResponse("list_orders: an order without order_id")
+            coid = item.get("client_order_id")
+            if coid:
+                self._remember(str(coid), str(item["order_id"]))
+            if coid == client_order_id:
+                match = item
+        return match
+
+    def _fills(self, order_id: str, client_order_id: str) -> list[Fill]:
+        fills: dict[str, Fill] = {}
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            body = self._io.read(
+                "get_fills", self._client.get_fills, order_ids=[order_id], limit=250, cursor=cursor
+            )
+            items = body.get("fills")
+            if not isinstance(items, list):
+                raise MalformedResponse("get_fills: field 'fills' is not a list")
+            for item in items:
+                fill = fill_from(item, client_order_id)
+                fills.setdefault(fill.fill_id, fill)  # entry_id is unique per fill
+            next_cursor = body.get("cursor")
+            if not next_cursor or next_cursor == cursor:
+                break
+            cursor = next_cursor
+        return list(fills.values())

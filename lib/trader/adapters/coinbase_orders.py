@@ -1,0 +1,109 @@
+"""Order requests and create answers: PlannedOrder -> Coinbase body, and what the answer means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from trader.adapters.coinbase_errors import MalformedResponse
+from trader.errors import ExchangeError, OrderRejected
+from trader.models import Order, OrderStatus, OrderType, PlannedOrder, Side
+
+DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+
+
+class ClientOrderIdConflict(ExchangeError):
+    """The exchange holds a different order under our client_order_id."""
+
+
+def _f(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def order_configuration(order: PlannedOrder) -> dict[str, Any]:
+    """The `order_configuration` body; refuses (OrderRejected, nothing sent) an incomplete plan."""
+    if not order.client_order_id:
+        # The SDK would silently invent a random id, and a retry could then order twice.
+        raise OrderRejected(f"{order.product_id}: empty client_order_id", "INVALID_ORDER_REQUEST")
+    if order.order_type is OrderType.LIMIT:
+        if not order.base_size or not order.limit_price:
+            raise _incomplete(order, "a limit order needs base_size and limit_price")
+        return {
+            "limit_limit_gtc": {
+                "base_size": _f(order.base_size),
+                "limit_price": _f(order.limit_price),
+                "post_only": order.post_only,
+            }
+        }
+    if order.side is Side.BUY and order.quote_size:
+        return {"market_market_ioc": {"quote_size": _f(order.quote_size)}}
+    if order.base_size:
+        return {"market_market_ioc": {"base_size": _f(order.base_size)}}
+    raise _incomplete(order, "a market buy needs quote_size, a market sell base_size")
+
+
+def accepted_order(order: PlannedOrder, body: Mapping[str, Any], now: datetime) -> Order:
+    """The OPEN order for a `success: true` answer (accepted, not necessarily filled)."""
+    success = body.get("success_response")
+    success = success if isinstance(success, Mapping) else {}
+    order_id = success.get("order_id") or body.get("order_id")
+    if not order_id:
+        raise MalformedResponse(f"create_order {order.client_order_id}: success without order_id")
+    for key, wanted in (("product_id", order.product_id), ("side", order.side.value)):
+        got = success.get(key)
+        if got and got != wanted:
+            raise ClientOrderIdConflict(
+                f"client_order_id {order.client_order_id} belongs to an order with "
+                f"{key}={got!r}, not {wanted!r}"
+            )
+    return Order(
+        client_order_id=order.client_order_id,
+        product_id=order.product_id,
+        side=order.side,
+        order_type=order.order_type,
+        status=OrderStatus.OPEN,
+        created_at=now,
+        intent=order.intent,
+        order_id=str(order_id),
+        base_size=order.base_size,
+        quote_size=order.quote_size,
+        limit_price=order.limit_price,
+    )
+
+
+def failure_reason(body: Mapping[str, Any]) -> tuple[str, str]:
+    """(reason, message) of a `success: false` answer, most specific field first."""
+    err = body.get("error_response")
+    err = err if isinstance(err, Mapping) else {}
+    candidates = (
+        err.get("new_order_failure_reason"),
+        err.get("preview_failure_reason"),
+        err.get("error"),
+        body.get("failure_reason"),
+    )
+    reason = next(
+        (
+            str(c)
+            for c in candidates
+            if c and "UNKNOWN" not in str(c) and "UNSPECIFIED" not in str(c)
+        ),
+        str(body.get("failure_reason") or "UNKNOWN_FAILURE_REASON"),
+    )
+    message = str(err.get("message") or err.get("error_details") or "")[:200]
+    return reason, message
+
+
+def rejection(order: PlannedOrder, reason: str, message: str) -> OrderRejected:
+    return OrderRejected(
+        f"{order.product_id} {order.side.value} {order.client_order_id} rejected: {reason}"
+        + (f" ({message})" if message else ""),
+        reason,
+    )
+
+
+def _incomplete(order: PlannedOrder, why: str) -> OrderRejected:
+    return OrderRejected(
+        f"{order.product_id} {order.client_order_id}: {why}; not sent", "INVALID_ORDER_REQUEST"
+    )

@@ -1,0 +1,156 @@
+"""Domain values -> the JSON shapes Coinbase Advanced Trade sends (numbers as strings)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from trader.models import ZERO, Balance, Candle, Fill, Order, OrderStatus, OrderType, Product, Quote
+
+
+def s(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def product_json(p: Product, alias: str = "") -> dict[str, Any]:
+    return {
+        "product_id": p.product_id,
+        "price": s(p.price),
+        "price_percentage_change_24h": "0",
+        "volume_24h": s((p.volume_24h_quote / p.price).quantize(Decimal("0.01")))
+        if p.price
+        else "0",
+        "volume_percentage_change_24h": "0",
+        "approximate_quote_24h_volume": s(p.volume_24h_quote),
+        "base_increment": s(p.base_increment),
+        "quote_increment": s(p.quote_increment),
+        "price_increment": s(p.tick),
+        "base_min_size": s(p.base_min_size),
+        "base_max_size": s(p.base_max_size),
+        "quote_min_size": s(p.quote_min_size),
+        "quote_max_size": s(p.quote_max_size),
+        "status": p.status,
+        "is_disabled": p.disabled,
+        "trading_disabled": p.trading_disabled,
+        "cancel_only": p.cancel_only,
+        "limit_only": p.limit_only,
+        "post_only": p.post_only,
+        "auction_mode": p.auction_mode,
+        "view_only": p.view_only,
+        "product_type": "SPOT",
+        "base_currency_id": p.base_currency,
+        "quote_currency_id": p.quote_currency,
+        "base_display_symbol": p.base_currency,
+        "quote_display_symbol": "USD" if p.quote_currency == "USDC" else p.quote_currency,
+        "alias": alias,
+        "alias_to": [],
+        "display_name": p.product_id,
+        "product_venue": "CBE",
+    }
+
+
+def pricebook_json(q: Quote) -> dict[str, Any]:
+    return {
+        "product_id": q.product_id,
+        "bids": [{"price": s(q.bid), "size": s(q.bid_size or Decimal(10))}],
+        "asks": [{"price": s(q.ask), "size": s(q.ask_size or Decimal(10))}],
+        "time": iso(q.time),
+    }
+
+
+def candle_json(c: Candle) -> dict[str, Any]:
+    return {
+        "start": str(int(c.start.timestamp())),
+        "low": s(c.low),
+        "high": s(c.high),
+        "open": s(c.open),
+        "close": s(c.close),
+        "volume": s(c.volume),
+    }
+
+
+def account_json(b: Balance) -> dict[str, Any]:
+    fiat = b.currency in {"USD", "EUR", "GBP"}
+    return {
+        "uuid": f"acct-{b.currency.lower()}",
+        "name": f"{b.currency} Wallet",
+        "currency": b.currency,
+        "available_balance": {"value": s(b.available), "currency": b.currency},
+        "hold": {"value": s(b.hold), "currency": b.currency},
+        "default": True,
+        "active": True,
+        "type": "ACCOUNT_TYPE_FIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
+        "ready": True,
+        "retail_portfolio_id": "p-1",
+        "platform": "ACCOUNT_PLATFORM_CONSUMER",
+    }
+
+
+_STATUS = {
+    OrderStatus.OPEN: "OPEN",
+    OrderStatus.PENDING: "PENDING",
+    OrderStatus.FILLED: "FILLED",
+    OrderStatus.CANCELLED: "CANCELLED",
+    OrderStatus.REJECTED: "FAILED",
+    OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.UNKNOWN: "UNKNOWN_ORDER_STATUS",
+}
+
+
+def order_json(o: Order, configuration: dict[str, Any]) -> dict[str, Any]:
+    filled_value = sum((f.price * f.size for f in o.fills), ZERO)
+    return {
+        "order_id": o.order_id,
+        "client_order_id": o.client_order_id,
+        "product_id": o.product_id,
+        "user_id": "u-1",
+        "side": o.side.value,
+        "status": _STATUS[o.status],
+        "order_type": o.order_type.value,
+        "time_in_force": "GOOD_UNTIL_CANCELLED"
+        if o.order_type is OrderType.LIMIT
+        else "IMMEDIATE_OR_CANCEL",
+        "created_time": iso(o.created_at),
+        "completion_percentage": "100" if o.status is OrderStatus.FILLED else "0",
+        "filled_size": s(o.filled_size),
+        "average_filled_price": s(o.average_filled_price),
+        "filled_value": s(filled_value),
+        "total_fees": s(o.total_fees),
+        "total_value_after_fees": s(filled_value + o.total_fees),
+        "number_of_fills": str(len(o.fills)),
+        "size_in_quote": o.quote_size is not None,
+        "size_inclusive_of_fees": False,
+        "pending_cancel": False,
+        "settled": o.status.is_final,
+        "order_configuration": configuration,
+        "product_type": "SPOT",
+        "reject_reason": o.failure_reason or "",
+    }
+
+
+def fill_json(f: Fill) -> dict[str, Any]:
+    return {
+        "entry_id": f.fill_id,
+        "trade_id": f"t-{f.fill_id}",
+        "order_id": f.order_id,
+        "trade_time": iso(f.time),
+        "trade_type": "FILL",
+        "price": s(f.price),
+        "size": s(f.size),
+        "commission": s(f.fee),
+        "product_id": f.product_id,
+        "sequence_timestamp": iso(f.time),
+        "liquidity_indicator": f.liquidity,
+        "size_in_quote": False,
+        "user_id": "u-1",
+        "side": f.side.value,
+    }
+
+
+def error_json(code: str, message: str) -> dict[str, Any]:
+    return {"error": code, "error_details": message, "message": message}
