@@ -135,6 +135,8 @@ class ExecutionConfig(_Model):
     max_slippage_bps: Bps = Decimal(30)
     impact_coefficient: Annotated[Decimal, Field(ge=0)] = Decimal(100)  # bps per 1% of 24h volume
     max_order_pct_of_volume: PositivePct = Decimal(1)
+    confirm_attempts: Annotated[int, Field(ge=0, le=10)] = 3  # LIVE: polls for fills after placing
+    confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
 
     @model_validator(mode="after")
     def _post_only_needs_limit(self) -> ExecutionConfig:
@@ -151,7 +153,12 @@ class ExitsConfig(_Model):
 
 
 class PaperConfig(_Model):
+    """PAPER (and DRY_RUN sizing): a simulated account over real market data."""
+
     starting_cash: Annotated[Decimal, Field(gt=0)] = Decimal(10_000)
+    maker_fee_pct: Pct = Decimal("0.4")  # used when the exchange cannot report its fee tier
+    taker_fee_pct: Pct = Decimal("0.6")
+    slippage_bps: Bps = Decimal(2)
 
 
 class SimProduct(_Model):
@@ -193,7 +200,7 @@ class Config(_Model):
     execution: ExecutionConfig = ExecutionConfig()
     exits: ExitsConfig = ExitsConfig()
     paper: PaperConfig = PaperConfig()
-    simulator: SimulatorConfig
+    simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 
 
 def load_config(path: Path | str | None = None) -> Config:

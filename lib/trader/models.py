@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 ZERO = Decimal(0)
 
@@ -73,6 +74,7 @@ class NoTradeReason(StrEnum):
     STALE_MARKET_DATA = "stale_market_data"
     INSUFFICIENT_TIME = "insufficient_time"
     DUPLICATE_INVOCATION = "duplicate_invocation"
+    ORDERS_REJECTED = "orders_rejected"  # every order sent was refused by the exchange
 
     @staticmethod
     def exception(exc: BaseException) -> str:
@@ -270,3 +272,22 @@ class MarketSnapshot:
     candles: dict[str, tuple[Candle, ...]]  # ascending by start, closed bars only
     balances: dict[str, Balance]
     fees: FeeRates
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    """What one cycle did, for the caller (handler summary, local runner, replay)."""
+
+    cycle_id: str
+    mode: Mode
+    started_at: datetime
+    finished_at: datetime
+    no_trade_reason: str | None
+    orders: tuple[Order, ...]  # placed this cycle (or planned, in DRY_RUN)
+    reconciled: tuple[Order, ...]  # earlier orders whose state was checked this cycle
+    regime: str | None
+    equity: Decimal | None
+    realized_pnl_total: Decimal | None
+    fees_total: Decimal | None
+    new_fills: tuple[Fill, ...]  # fills booked for the first time this cycle
+    record: dict[str, Any]  # the audit record, as written

@@ -1,0 +1,54 @@
+"""Which account a mode trades against, and how that account is kept between cycles.
+
+DRY_RUN and PAPER use a simulated account (MatchingExchange) over the real market data,
+with its balances kept in the portfolio state; DRY_RUN only sizes from it and never sends.
+LIVE uses the exchange itself.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from trader.adapters.matching import MatchingExchange
+from trader.config import Config
+from trader.errors import ExchangeError
+from trader.models import FeeRates, Mode
+from trader.ports import Clock, Exchange
+from trader.state import PortfolioState
+
+HUNDRED = Decimal(100)
+
+
+def open_account(
+    mode: Mode, exchange: Exchange, state: PortfolioState, config: Config, clock: Clock
+) -> Exchange:
+    if mode is Mode.LIVE:
+        return exchange
+    balances = dict(state.paper_balances) or {
+        config.cycle.quote_currency: config.paper.starting_cash
+    }
+    return MatchingExchange(
+        market=exchange,
+        clock=clock,
+        fees=paper_fees(exchange, config),
+        slippage_bps=config.paper.slippage_bps,
+        balances=balances,
+        orders=dict(state.open_orders),
+    )
+
+
+def paper_fees(exchange: Exchange, config: Config) -> FeeRates:
+    """The account's real fee tier when the exchange can tell (keys present), else the config's."""
+    try:
+        return exchange.get_fee_rates()
+    except ExchangeError:
+        return FeeRates(
+            maker=config.paper.maker_fee_pct / HUNDRED, taker=config.paper.taker_fee_pct / HUNDRED
+        )
+
+
+def keep_account(mode: Mode, account: Exchange, state: PortfolioState) -> PortfolioState:
+    """Carry a PAPER account's balances into the state; other modes keep nothing here."""
+    if mode is Mode.PAPER and isinstance(account, MatchingExchange):
+        return state.replace(paper_balances=account.balance_totals())
+    return state

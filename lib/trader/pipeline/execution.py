@@ -1,0 +1,169 @@
+"""The execution plan: approved proposals become exchange-ready orders, or are dropped, with why.
+
+Filters: tradability, liquidity (order vs 24h volume), expected slippage (half spread plus
+impact), increments (sizes round down, limit prices round to the safe side) and min sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from trader.config import ExecutionConfig
+from trader.ids import client_order_id
+from trader.models import ZERO, Intent, OrderType, PlannedOrder, Product, Proposal, Quote, Side
+
+BPS = Decimal(10_000)
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    proposal: Proposal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPlan:
+    orders: tuple[PlannedOrder, ...]
+    dropped: tuple[Dropped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIds:
+    portfolio_id: str
+    cycle_id: str
+
+
+def round_down(value: Decimal, increment: Decimal) -> Decimal:
+    return (value / increment).to_integral_value(rounding=ROUND_FLOOR) * increment
+
+
+def round_up(value: Decimal, increment: Decimal) -> Decimal:
+    return (value / increment).to_integral_value(rounding=ROUND_CEILING) * increment
+
+
+def expected_slippage_bps(
+    notional: Decimal, quote: Quote, product: Product, cfg: ExecutionConfig
+) -> Decimal:
+    """Half the spread plus `impact_coefficient` bps for every 1 % of 24h volume the order is."""
+    half_spread = quote.spread_bps / 2
+    if product.volume_24h_quote <= 0:
+        return Decimal("Infinity")
+    share_pct = notional / product.volume_24h_quote * HUNDRED
+    return half_spread + cfg.impact_coefficient * share_pct
+
+
+def _order_type(product: Product, cfg: ExecutionConfig) -> tuple[OrderType, bool]:
+    if product.post_only:
+        return OrderType.LIMIT, True
+    if product.limit_only or cfg.order_type == "limit":
+        return OrderType.LIMIT, cfg.post_only
+    return OrderType.MARKET, False
+
+
+def _limit_price(
+    side: Side, quote: Quote, product: Product, post_only: bool, cfg: ExecutionConfig
+) -> Decimal:
+    """Inside the touch by `limit_offset_bps`; a post-only price never crosses the book."""
+    offset = cfg.limit_offset_bps / BPS
+    if side is Side.BUY:
+        price = round_down(quote.ask * (1 - offset), product.tick)
+        return min(price, quote.ask - product.tick) if post_only else price
+    price = round_up(quote.bid * (1 + offset), product.tick)
+    return max(price, quote.bid + product.tick) if post_only else price
+
+
+def plan_one(
+    proposal: Proposal,
+    product: Product | None,
+    quote: Quote | None,
+    min_notional: Decimal,
+    cfg: ExecutionConfig,
+    ids: OrderIds,
+) -> PlannedOrder | str:
+    """The order for one proposal, or the reason there is none."""
+    if product is None or not product.is_tradable:
+        return "product_not_tradable"
+    if quote is None:
+        return "no_quote"
+    order_type, post_only = _order_type(product, cfg)
+    if proposal.side is Side.BUY:
+        notional = proposal.quote_size or ZERO
+        touch = quote.ask
+    else:
+        notional = (proposal.base_size or ZERO) * quote.bid
+        touch = quote.bid
+    if notional > product.volume_24h_quote * cfg.max_order_pct_of_volume / HUNDRED:
+        return f"liquidity: {notional:.2f} > {cfg.max_order_pct_of_volume}% of 24h volume"
+    slip = expected_slippage_bps(notional, quote, product, cfg)
+    if slip > cfg.max_slippage_bps and proposal.intent is Intent.ENTRY:
+        return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
+    limit = (
+        _limit_price(proposal.side, quote, product, post_only, cfg)
+        if order_type is OrderType.LIMIT
+        else None
+    )
+    sized = _size(proposal, product, limit or touch, order_type)
+    if isinstance(sized, str):
+        return sized
+    base, quote_size, value = sized
+    floor = max(min_notional if proposal.intent is Intent.ENTRY else ZERO, product.quote_min_size)
+    if value < floor:
+        return f"below_min_notional: {value:.2f} < {floor}"
+    return PlannedOrder(
+        client_order_id=client_order_id(
+            ids.portfolio_id, ids.cycle_id, proposal.product_id, proposal.side, 0
+        ),
+        product_id=proposal.product_id,
+        side=proposal.side,
+        order_type=order_type,
+        intent=proposal.intent,
+        base_size=base,
+        quote_size=quote_size,
+        limit_price=limit,
+        post_only=post_only,
+        expected_price=limit or touch,
+        expected_slippage_bps=slip,
+        reason=proposal.reason,
+    )
+
+
+def _size(
+    proposal: Proposal, product: Product, price: Decimal, order_type: OrderType
+) -> tuple[Decimal | None, Decimal | None, Decimal] | str:
+    """(base_size, quote_size, notional) on the product's grid, or why it cannot be sized."""
+    if proposal.side is Side.BUY and order_type is OrderType.MARKET:
+        quote_size = round_down(proposal.quote_size or ZERO, product.quote_increment)
+        if quote_size <= 0:
+            return "below_min_size: quote size rounds to 0"
+        return None, quote_size, quote_size
+    wanted = (
+        proposal.base_size if proposal.side is Side.SELL else (proposal.quote_size or ZERO) / price
+    )
+    base = round_down(wanted or ZERO, product.base_increment)
+    if base < product.base_min_size or base <= 0:
+        return f"below_min_size: {base} < {product.base_min_size}"
+    base = min(base, round_down(product.base_max_size, product.base_increment))
+    return base, None, base * price
+
+
+def plan_orders(
+    approved: Sequence[Proposal],
+    products: Mapping[str, Product],
+    quotes: Mapping[str, Quote],
+    min_notional: Decimal,
+    cfg: ExecutionConfig,
+    ids: OrderIds,
+) -> ExecutionPlan:
+    orders: list[PlannedOrder] = []
+    dropped: list[Dropped] = []
+    for proposal in approved:
+        pid = proposal.product_id
+        planned = plan_one(proposal, products.get(pid), quotes.get(pid), min_notional, cfg, ids)
+        if isinstance(planned, str):
+            dropped.append(Dropped(proposal, planned))
+        else:
+            orders.append(planned)
+    return ExecutionPlan(tuple(orders), tuple(dropped))

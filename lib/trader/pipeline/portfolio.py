@@ -1,0 +1,128 @@
+"""Pure accounting: valuing the book and applying fills to positions, PnL, fees and cooldowns."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from trader.models import ZERO, Fill, Position, Quote, Side
+from trader.state import SEEN_FILL_IDS_KEPT, PortfolioState
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    cash: Decimal  # quote currency, available + hold
+    exposure: dict[str, Decimal]  # product -> position size x bid
+    unrealized_pnl: Decimal
+
+    @property
+    def total_exposure(self) -> Decimal:
+        return sum(self.exposure.values(), ZERO)
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.total_exposure
+
+
+def value_book(
+    positions: Mapping[str, Position], quotes: Mapping[str, Quote], cash: Decimal
+) -> Valuation:
+    """Mark positions at the bid (what a sale would fetch); an unquoted one at its entry price."""
+    exposure: dict[str, Decimal] = {}
+    unrealized = ZERO
+    for pid, pos in positions.items():
+        quote = quotes.get(pid)
+        mark = quote.bid if quote is not None else pos.avg_entry_price
+        exposure[pid] = pos.size * mark
+        unrealized += (mark - pos.avg_entry_price) * pos.size
+    return Valuation(cash, exposure, unrealized)
+
+
+def mark_watermarks(
+    positions: Mapping[str, Position], quotes: Mapping[str, Quote]
+) -> dict[str, Position]:
+    """Raise each position's high-water mark to the current bid (for the trailing stop)."""
+    marked: dict[str, Position] = {}
+    for pid, pos in positions.items():
+        quote = quotes.get(pid)
+        raised = quote is not None and quote.bid > pos.high_watermark
+        marked[pid] = dataclasses.replace(pos, high_watermark=quote.bid) if raised else pos
+    return marked
+
+
+def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> PortfolioState:
+    """Book one fill once: position, realized PnL (net of both sides' fees), fees, cooldown."""
+    if fill.fill_id in state.seen_fill_ids:
+        return state
+    positions = dict(state.positions)
+    pnl = ZERO
+    if fill.side is Side.BUY:
+        positions[fill.product_id] = _add_to_position(positions.get(fill.product_id), fill)
+    else:
+        pos = positions.get(fill.product_id)
+        if pos is not None:
+            pnl, remaining = _reduce_position(pos, fill)
+            if remaining is None:
+                del positions[fill.product_id]
+            else:
+                positions[fill.product_id] = remaining
+        else:
+            pnl = fill.notional - fill.fee  # a sale of something we did not track
+    cooldowns = dict(state.cooldowns)
+    if pnl < 0 and cooldown_minutes > 0:
+        cooldowns[fill.product_id] = fill.time + timedelta(minutes=cooldown_minutes)
+    return state.replace(
+        positions=positions,
+        cooldowns=cooldowns,
+        realized_pnl_today=state.realized_pnl_today + pnl,
+        realized_pnl_total=state.realized_pnl_total + pnl,
+        fees_total=state.fees_total + fill.fee,
+        seen_fill_ids=(*state.seen_fill_ids, fill.fill_id)[-SEEN_FILL_IDS_KEPT:],
+    )
+
+
+def _add_to_position(pos: Position | None, fill: Fill) -> Position:
+    if pos is None:
+        return Position(fill.product_id, fill.size, fill.price, fill.time, fill.fee, fill.price)
+    size = pos.size + fill.size
+    avg = (pos.size * pos.avg_entry_price + fill.size * fill.price) / size
+    return Position(
+        pos.product_id,
+        size,
+        avg,
+        pos.opened_at,
+        pos.entry_fees + fill.fee,
+        max(pos.high_watermark, fill.price),
+    )
+
+
+def _reduce_position(pos: Position, fill: Fill) -> tuple[Decimal, Position | None]:
+    sold = min(fill.size, pos.size)
+    entry_fee_share = pos.entry_fees * sold / pos.size
+    pnl = (fill.price - pos.avg_entry_price) * sold - fill.fee - entry_fee_share
+    left = pos.size - sold
+    if left <= 0:
+        return pnl, None
+    return pnl, Position(
+        pos.product_id,
+        left,
+        pos.avg_entry_price,
+        pos.opened_at,
+        pos.entry_fees - entry_fee_share,
+        pos.high_watermark,
+    )
+
+
+def count_trade(state: PortfolioState) -> PortfolioState:
+    """One more order placed today and this hour (counters are rolled by the caller)."""
+    return state.replace(
+        trades_today=state.trades_today + 1, trades_this_hour=state.trades_this_hour + 1
+    )
+
+
+def in_cooldown(state: PortfolioState, product_id: str, now: datetime) -> datetime | None:
+    until = state.cooldowns.get(product_id)
+    return until if until is not None and until > now else None

@@ -1,0 +1,86 @@
+"""The rules engine's entries: which signalled products to buy, and for how much."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from trader.config import RulesConfig
+from trader.models import ZERO, Intent, Proposal, Side, Signal
+from trader.pipeline.regime import Regime
+from trader.pipeline.universe import Universe
+
+HUNDRED = Decimal(100)
+ONE = Decimal(1)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDecision:
+    proposals: tuple[Proposal, ...]
+    skipped: dict[str, str]  # product id -> why no entry was proposed
+
+
+def conviction_of(signals: Sequence[Signal]) -> Decimal:
+    """Agreeing triggers add up: the sum of strengths, capped at 1."""
+    return min(ONE, sum((s.strength for s in signals), ZERO))
+
+
+def size_scale(conviction: Decimal, cfg: RulesConfig) -> Decimal:
+    """From `min_conviction_scale` at conviction 0 up to 1 at conviction 1, linearly."""
+    return cfg.min_conviction_scale + (ONE - cfg.min_conviction_scale) * conviction
+
+
+def propose_entries(
+    signals: Sequence[Signal],
+    universe: Universe,
+    regime: Regime,
+    equity: Decimal,
+    busy_products: Collection[str],
+    cfg: RulesConfig,
+) -> EntryDecision:
+    """One BUY per product with enough signals, strongest first, at most N per cycle.
+
+    `busy_products` already have a position or an open order: no pyramiding.
+    """
+    by_product: dict[str, list[Signal]] = defaultdict(list)
+    for signal in signals:
+        by_product[signal.product_id].append(signal)
+    multiplier = cfg.regime_size_multiplier.get(regime.name, ONE)  # type: ignore[call-overload]
+    skipped: dict[str, str] = {}
+    ranked: list[Proposal] = []
+    for pid, fired in by_product.items():
+        member = universe.get(pid)
+        if member is None:
+            skipped[pid] = "not_in_universe"
+        elif pid in busy_products:
+            skipped[pid] = "position_or_order_open"
+        elif len(fired) < cfg.min_signals:
+            skipped[pid] = f"signals {len(fired)} < {cfg.min_signals}"
+        elif multiplier <= 0:
+            skipped[pid] = f"regime {regime.name} sizes entries at 0"
+        else:
+            conviction = conviction_of(fired)
+            full = equity * member.tier.position_size_pct / HUNDRED
+            size = (full * size_scale(conviction, cfg) * multiplier).quantize(CENT, ROUND_DOWN)
+            kinds = "+".join(s.kind for s in fired)
+            ranked.append(
+                Proposal(
+                    pid,
+                    Side.BUY,
+                    Intent.ENTRY,
+                    quote_size=size,
+                    base_size=None,
+                    reason=f"{kinds} (regime {regime.name})",
+                    tier=member.tier.name,
+                    conviction=conviction,
+                )
+            )
+    ranked.sort(key=lambda p: (-p.conviction, p.product_id))
+    for dropped in ranked[cfg.max_new_positions_per_cycle :]:
+        skipped[dropped.product_id] = (
+            f"beyond max_new_positions_per_cycle {cfg.max_new_positions_per_cycle}"
+        )
+    return EntryDecision(tuple(ranked[: cfg.max_new_positions_per_cycle]), skipped)

@@ -1,0 +1,93 @@
+"""Triggers: cheap tests on closed bars that say which products deserve a look this cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_DOWN, Decimal
+
+from trader.config import Breakout, Momentum, TriggersConfig, VolumeSpike
+from trader.models import Candle, Signal
+
+HUNDRED = Decimal(100)
+ONE = Decimal(1)
+STRENGTH_STEP = Decimal("0.0001")
+
+
+def _strength(value: Decimal) -> Decimal:
+    """Capped at 1 and kept to 4 places, so audit records stay readable."""
+    return min(ONE, value).quantize(STRENGTH_STEP, rounding=ROUND_DOWN)
+
+
+def volume_spike(product_id: str, bars: Sequence[Candle], cfg: VolumeSpike) -> Signal | None:
+    """Last bar's volume at least `min_ratio` times the mean of the prior bars, on an up bar."""
+    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+        return None
+    last = bars[-1]
+    prior = bars[-cfg.lookback_bars - 1 : -1]
+    mean = sum((b.volume for b in prior), Decimal(0)) / len(prior)
+    if mean <= 0 or last.open <= 0:
+        return None  # no baseline: a spike over nothing means nothing
+    ratio = last.volume / mean
+    bar_return = (last.close / last.open - 1) * HUNDRED
+    if ratio < cfg.min_ratio or bar_return < cfg.min_return_pct:
+        return None
+    strength = _strength(ratio / (2 * cfg.min_ratio))
+    return Signal(
+        product_id,
+        "volume_spike",
+        strength,
+        f"volume {ratio:.2f}x the {cfg.lookback_bars}-bar mean, bar {bar_return:+.2f}%",
+    )
+
+
+def breakout(product_id: str, bars: Sequence[Candle], cfg: Breakout) -> Signal | None:
+    """Last close above the highest high of the prior N bars by at least the margin."""
+    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+        return None
+    prior_high = max(b.high for b in bars[-cfg.lookback_bars - 1 : -1])
+    if prior_high <= 0:
+        return None  # no range to break out of (and no division by zero)
+    excess = (bars[-1].close / prior_high - 1) * HUNDRED
+    if excess < cfg.min_margin_pct or excess <= 0:
+        return None
+    strength = _strength(excess)  # a close 1 % above the range is full strength
+    return Signal(
+        product_id,
+        "breakout",
+        strength,
+        f"close {bars[-1].close} is {excess:.2f}% above the"
+        f" {cfg.lookback_bars}-bar high {prior_high}",
+    )
+
+
+def momentum(product_id: str, bars: Sequence[Candle], cfg: Momentum) -> Signal | None:
+    """Close-to-close return over N bars at least `min_return_pct`."""
+    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+        return None
+    base = bars[-cfg.lookback_bars - 1].close
+    if base <= 0:
+        return None
+    ret = (bars[-1].close / base - 1) * HUNDRED
+    if ret < cfg.min_return_pct:
+        return None
+    strength = _strength(ret / cfg.full_strength_return_pct)
+    return Signal(product_id, "momentum", strength, f"{ret:+.2f}% over {cfg.lookback_bars} bars")
+
+
+def run_triggers(
+    product_ids: Sequence[str],
+    candles: Mapping[str, Sequence[Candle]],
+    cfg: TriggersConfig,
+) -> tuple[Signal, ...]:
+    """Every signal for every product, in product order then trigger order."""
+    signals: list[Signal] = []
+    for pid in product_ids:
+        bars = candles.get(pid, ())
+        for fired in (
+            volume_spike(pid, bars, cfg.volume_spike),
+            breakout(pid, bars, cfg.breakout),
+            momentum(pid, bars, cfg.momentum),
+        ):
+            if fired is not None:
+                signals.append(fired)
+    return tuple(signals)

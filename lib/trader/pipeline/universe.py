@@ -1,0 +1,119 @@
+"""The universe: products eligible to trade this cycle, with their tier, and why others are not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trader.config import Tier, UniverseConfig
+from trader.models import Product, Quote
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    product: Product
+    tier: Tier
+
+    @property
+    def product_id(self) -> str:
+        return self.product.product_id
+
+
+@dataclass(frozen=True, slots=True)
+class Universe:
+    members: tuple[Member, ...]
+    excluded: dict[str, str]  # product id -> reason
+
+    @property
+    def product_ids(self) -> tuple[str, ...]:
+        return tuple(m.product_id for m in self.members)
+
+    def get(self, product_id: str) -> Member | None:
+        return next((m for m in self.members if m.product_id == product_id), None)
+
+
+def tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
+    """The first tier naming the product, else the first `match_all` tier."""
+    for tier in cfg.tiers:
+        if product_id in tier.products:
+            return tier
+    return next((t for t in cfg.tiers if t.match_all), None)
+
+
+def _status_problem(product: Product, cfg: UniverseConfig) -> str | None:
+    flags = {
+        "disabled": product.disabled,
+        "trading_disabled": product.trading_disabled,
+        "cancel_only": product.cancel_only,
+        "view_only": product.view_only,
+        "auction_mode": product.auction_mode,
+        "limit_only": product.limit_only and not cfg.filters.allow_limit_only,
+        "post_only": product.post_only and not cfg.filters.allow_post_only,
+    }
+    if product.status != "online":
+        return f"status_{product.status}"
+    return next((name for name, raised in flags.items() if raised), None)
+
+
+def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> str | None:
+    if product.product_id in cfg.filters.exclude:
+        return "excluded_by_config"
+    if product.quote_currency != quote_currency:
+        return f"quote_currency_{product.quote_currency}"
+    problem = _status_problem(product, cfg)
+    if problem:
+        return problem
+    tier = tier_for(product.product_id, cfg)
+    if tier is None:
+        return "no_tier"
+    min_volume = (
+        tier.min_volume_24h_quote
+        if tier.min_volume_24h_quote is not None
+        else cfg.filters.min_volume_24h_quote
+    )
+    if product.volume_24h_quote < min_volume:
+        return f"volume_24h {product.volume_24h_quote:.0f} < {min_volume:.0f}"
+    return None
+
+
+def candidates(
+    products: Mapping[str, Product], cfg: UniverseConfig, quote_currency: str
+) -> tuple[tuple[Member, ...], dict[str, str]]:
+    """Products that pass every filter that needs no quote, ranked by tier then 24h volume."""
+    members: list[Member] = []
+    excluded: dict[str, str] = {}
+    for product in products.values():
+        reason = _exclusion(product, cfg, quote_currency)
+        if reason:
+            excluded[product.product_id] = reason
+            continue
+        tier = tier_for(product.product_id, cfg)
+        assert tier is not None  # _exclusion returned no_tier otherwise
+        members.append(Member(product, tier))
+    order = {t.name: i for i, t in enumerate(cfg.tiers)}
+    members.sort(key=lambda m: (order[m.tier.name], -m.product.volume_24h_quote, m.product_id))
+    for dropped in members[cfg.max_products :]:
+        excluded[dropped.product_id] = f"beyond_max_products {cfg.max_products}"
+    return tuple(members[: cfg.max_products]), excluded
+
+
+def build_universe(
+    products: Mapping[str, Product],
+    quotes: Mapping[str, Quote],
+    cfg: UniverseConfig,
+    quote_currency: str,
+) -> Universe:
+    """Candidates that also have a quote whose spread is within the limit."""
+    ranked, excluded = candidates(products, cfg, quote_currency)
+    members: list[Member] = []
+    for member in ranked:
+        quote = quotes.get(member.product_id)
+        if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
+            excluded[member.product_id] = "no_valid_quote"
+        elif quote.spread_bps > cfg.filters.max_spread_bps:
+            excluded[member.product_id] = (
+                f"spread {quote.spread_bps:.2f}bps > {cfg.filters.max_spread_bps}bps"
+            )
+        else:
+            members.append(member)
+    return Universe(tuple(members), excluded)

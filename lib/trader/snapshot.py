@@ -1,0 +1,86 @@
+"""The market snapshot: two rounds of parallel requests, whatever the universe size.
+
+Round 1: products, balances and fee rates. Round 2: quotes for every product we may
+touch, and candles for the candidates and the regime's reference product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from trader.config import Config
+from trader.models import Balance, Candle, FeeRates, MarketSnapshot, Product, Quote
+from trader.ports import Exchange, MarketData
+
+
+def take_snapshot(
+    market: MarketData,
+    account: Exchange,
+    config: Config,
+    now: datetime,
+    wanted: Callable[[dict[str, Product]], Sequence[str]],
+    pool: ThreadPoolExecutor,
+) -> MarketSnapshot:
+    """Everything the decision needs; `wanted(products)` picks the products to quote and chart."""
+    products_f = pool.submit(market.list_products)
+    balances_f = pool.submit(account.get_balances)
+    fees_f = pool.submit(account.get_fee_rates)
+    products = list(products_f.result())
+    balances: Mapping[str, Balance] = balances_f.result()
+    fees: FeeRates = fees_f.result()
+    by_id = {p.product_id: p for p in products}
+    return _second_round(market, config, now, by_id, balances, fees, wanted(by_id), pool)
+
+
+def _second_round(
+    market: MarketData,
+    config: Config,
+    now: datetime,
+    products: dict[str, Product],
+    balances: Mapping[str, Balance],
+    fees: FeeRates,
+    wanted: Sequence[str],
+    pool: ThreadPoolExecutor,
+) -> MarketSnapshot:
+    granularity = config.cycle.candle_granularity_seconds
+    start = now - timedelta(seconds=granularity * (config.cycle.lookback_bars + 1))
+    known = [pid for pid in dict.fromkeys(wanted) if pid in products]
+    quotes_f = pool.submit(market.get_quotes, known)
+    candle_fs = {
+        pid: pool.submit(market.get_candles, pid, granularity, start, now) for pid in known
+    }
+    quotes: Mapping[str, Quote] = quotes_f.result()
+    candles: dict[str, tuple[Candle, ...]] = {
+        pid: tuple(f.result()) for pid, f in candle_fs.items()
+    }
+    return MarketSnapshot(
+        as_of=now,
+        products=products,
+        quotes=dict(quotes),
+        candles=candles,
+        balances=dict(balances),
+        fees=fees,
+    )
+
+
+def staleness(
+    snapshot: MarketSnapshot, reference: str, granularity_s: int, max_age_s: int
+) -> str | None:
+    """Why the snapshot is too old to trade on, or None.
+
+    Quotes must be recent, and the reference product's newest closed bar must be the
+    previous bar or the one before (so a replay past the end of its data stops trading).
+    """
+    if snapshot.quotes:
+        newest = max(q.time for q in snapshot.quotes.values())
+        age = snapshot.as_of - newest
+        if age > timedelta(seconds=max_age_s):
+            return f"newest quote is {age} old"
+    bars = snapshot.candles.get(reference, ())
+    if bars:
+        lag = snapshot.as_of - bars[-1].start
+        if lag > timedelta(seconds=3 * granularity_s):
+            return f"newest {reference} bar started {lag} ago"
+    return None

@@ -1,0 +1,97 @@
+"""A readable account of a local session: one line per cycle, then totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trader.models import ZERO, CycleResult, OrderStatus, Side
+
+CENT = Decimal("0.01")
+
+
+def cycle_line(result: CycleResult) -> str:
+    """One line: cycle id, mode, regime, then what was traded or why nothing was."""
+    head = f"{result.cycle_id} {result.mode.value:<7} {result.regime or '-':<13}"
+    fills = [f"{f.side.value} {f.size} {f.product_id} @ {f.price}" for f in result.new_fills]
+    if result.no_trade_reason:
+        return f"{head} NO_TRADE {result.no_trade_reason}" + (
+            f"  | {'; '.join(fills)}" if fills else ""
+        )
+    placed = [o for o in result.orders if o.status is not OrderStatus.REJECTED]
+    if result.mode.value == "DRY_RUN":
+        planned = ", ".join(f"{o.side.value} {o.product_id}" for o in placed)
+        return f"{head} WOULD TRADE (dry run) {planned}"
+    return f"{head} TRADED {'; '.join(fills) or f'{len(placed)} order(s) open'}"
+
+
+@dataclass(slots=True)
+class SessionSummary:
+    cycles: int = 0
+    orders: Counter[str] = field(default_factory=Counter)
+    fills: int = 0
+    bought: Decimal = ZERO  # quote spent on fills
+    sold: Decimal = ZERO  # quote received on fills
+    fees: Decimal = ZERO
+    reasons: Counter[str] = field(default_factory=Counter)
+    regimes: Counter[str] = field(default_factory=Counter)
+    first_equity: Decimal | None = None
+    last_equity: Decimal | None = None
+    first_realized: Decimal | None = None
+    last_realized: Decimal | None = None
+
+    def add(self, result: CycleResult) -> None:
+        self.cycles += 1
+        self.reasons[result.no_trade_reason or "traded"] += 1
+        if result.regime:
+            self.regimes[result.regime] += 1
+        for order in result.orders:
+            self.orders[order.status.value] += 1
+        for fill in result.new_fills:
+            self.fills += 1
+            self.fees += fill.fee
+            if fill.side is Side.BUY:
+                self.bought += fill.notional
+            else:
+                self.sold += fill.notional
+        if result.equity is not None:
+            self.first_equity = (
+                self.first_equity if self.first_equity is not None else result.equity
+            )
+            self.last_equity = result.equity
+        if result.realized_pnl_total is not None:
+            if self.first_realized is None:
+                self.first_realized = result.realized_pnl_total
+            self.last_realized = result.realized_pnl_total
+
+    def render(self, audit_file: str, state_file: str) -> str:
+        realized = (self.last_realized or ZERO) - (self.first_realized or ZERO)
+        lines = [
+            "",
+            "=== 247trader session summary ===",
+            f"cycles            {self.cycles}",
+            f"orders            {_counts(self.orders) or 'none'}",
+            f"fills             {self.fills}  (bought {_q(self.bought)}, sold {_q(self.sold)})",
+            f"fees paid         {_q(self.fees)}",
+            f"realized PnL      {_q(realized)} (net of fees, this session)",
+        ]
+        if self.first_equity is not None and self.last_equity is not None:
+            lines.append(f"equity            {_q(self.first_equity)} -> {_q(self.last_equity)}")
+        lines += [
+            f"regimes seen      {_counts(self.regimes) or 'none'}",
+            "cycle outcomes:",
+            *(f"  {n:>5}  {reason}" for reason, n in self.reasons.most_common()),
+            "",
+            f"audit log   {audit_file}   (tail -f {audit_file} | jq .)",
+            f"state file  {state_file}   (jq . {state_file})",
+        ]
+        return "\n".join(lines)
+
+
+def _q(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common())

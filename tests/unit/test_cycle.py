@@ -1,0 +1,456 @@
+"""A whole cycle on a scripted market: orders, audit, and each NO_TRADE reason from a real cause."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import pytest
+from scripted_market import ScriptedMarket, default_config, product, rising, series, tweak
+
+from trader.adapters.clock import SteppingClock
+from trader.adapters.matching import MatchingExchange
+from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
+from trader.config import Config
+from trader.cycle import CycleDeps, CycleRequest, run_cycle
+from trader.errors import OrderRejected, OutcomeUnknown
+from trader.ids import cycle_id_for
+from trader.models import (
+    FeeRates,
+    Mode,
+    Order,
+    OrderStatus,
+    PlannedOrder,
+    Position,
+    TradingState,
+)
+from trader.state import PortfolioState
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+FEES = FeeRates(maker=Decimal("0.004"), taker=Decimal("0.006"))
+DESIGN_FIELDS = [
+    "schema_version",
+    "cycle_id",
+    "mode",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "regime",
+    "universe",
+    "triggers",
+    "proposals",
+    "risk",
+    "orders",
+    "no_trade_reason",
+    "exception",
+    "state",
+    "api_calls",
+]
+
+
+@dataclass
+class Rig:
+    """Everything one test cycle needs, with the scripted market exposed for changes."""
+
+    config: Config
+    clock: SteppingClock
+    market: ScriptedMarket
+    exchange: MatchingExchange
+    store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
+    lock: InMemoryCycleLock = field(default_factory=InMemoryCycleLock)
+    audit: ListAuditSink = field(default_factory=ListAuditSink)
+
+    def deps(self, exchange: object | None = None) -> CycleDeps:
+        return CycleDeps(
+            self.config,
+            exchange or self.exchange,
+            self.store,
+            self.lock,
+            self.audit,
+            self.clock,
+            sleep=lambda _s: None,
+        )
+
+    def run(self, mode: Mode = Mode.LIVE, exchange: object | None = None, **request: object):
+        """LIVE against the simulated exchange: orders land in `self.exchange` for tests to see."""
+        cycle_id = str(request.pop("cycle_id", cycle_id_for(self.clock.now(), 300)))
+        return run_cycle(self.deps(exchange), CycleRequest(cycle_id, mode, "test-owner", **request))
+
+
+def make_rig(config: Config | None = None, sol_step_pct: Decimal = Decimal("0.3")) -> Rig:
+    """BTC flat (regime choppy), ETH flat, SOL rising `sol_step_pct` % a bar for 48 bars."""
+    config = config or default_config()
+    clock = SteppingClock(NOW, 300)
+    market = ScriptedMarket(
+        clock,
+        products={pid: product(pid) for pid in ("BTC-USD", "ETH-USD", "SOL-USD")},
+        candles={
+            "BTC-USD": series(NOW, [65000] * 48),
+            "ETH-USD": series(NOW, [3200] * 48),
+            "SOL-USD": rising(NOW, Decimal(100), sol_step_pct, 48),
+        },
+    )
+    exchange = MatchingExchange(market, clock, FEES, Decimal(0), {"USD": Decimal(10_000)})
+    return Rig(config, clock, market, exchange)
+
+
+def flat_rig(config: Config | None = None) -> Rig:
+    return make_rig(config, sol_step_pct=Decimal(0))
+
+
+# --- a cycle that trades ---------------------------------------------------------------
+
+
+def test_run_cycle_when_momentum_fires_in_paper_mode_then_buys_fills_books_and_audits() -> None:
+    rig = make_rig()
+    result = rig.run(Mode.PAPER)
+
+    assert result.no_trade_reason is None
+    (order,) = result.orders
+    assert (order.product_id, order.side.value, order.status) == (
+        "SOL-USD",
+        "BUY",
+        OrderStatus.FILLED,
+    )
+    # Equity 10,000 (cash only); SOL is tier2 at 5 % -> 500 at full conviction.
+    # Conviction: momentum 0.3 %/bar over 12 bars = 1.003^12 - 1 = 3.66 % -> 3.66/4 = 0.915;
+    # breakout: close 0.3 % over the prior 24-bar high -> 0.3; sum capped at 1 -> scale 1.
+    # Regime on flat BTC is choppy -> multiplier 0.5 -> quote size 500 * 1 * 0.5 = 250.00.
+    assert order.quote_size == Decimal("250.00")
+    last_close = rig.market.candles["SOL-USD"][-1].close
+    ask = last_close + last_close * Decimal(2) / 20_000  # 2 bps spread around the close
+    # PAPER's own slippage (paper.slippage_bps = 2), then up to the 0.01 tick like a real fill.
+    price = (ask * (1 + Decimal(2) / 10_000)).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+    expected_base = (Decimal("250.00") / price).quantize(Decimal("0.0001"), rounding=ROUND_FLOOR)
+    assert order.filled_size == expected_base
+
+    state = rig.store.load()
+    assert state.positions["SOL-USD"].size == expected_base
+    assert state.trades_today == 1 and state.trades_this_hour == 1
+    assert state.open_orders == {}
+    assert rig.exchange.orders() == {}  # PAPER never sends to the exchange
+    # PAPER keeps its account in the state: cash fell by notional + 0.6 % taker fee.
+    spent = expected_base * order.average_filled_price
+    assert state.paper_balances["USD"] == Decimal(10_000) - spent - spent * Decimal("0.006")
+
+
+def test_run_cycle_when_it_trades_then_the_audit_record_carries_every_design_field() -> None:
+    rig = make_rig()
+    rig.run()
+
+    (record,) = rig.audit.records
+    keys = list(json.loads(json.dumps(record)))  # as the JSONL line reads back
+    assert keys[0] == "schema_version"
+    assert [k for k in keys if k in DESIGN_FIELDS] == DESIGN_FIELDS  # all there, in DESIGN order
+    assert record["cycle_id"] == "20260302T1200Z"
+    assert record["mode"] == "LIVE"
+    assert record["no_trade_reason"] is None
+    assert record["regime"]["name"] == "choppy"
+    assert {m["product_id"] for m in record["universe"]["eligible"]} == {
+        "BTC-USD",
+        "ETH-USD",
+        "SOL-USD",
+    }
+    assert {t["kind"] for t in record["triggers"]} >= {"momentum", "breakout"}
+    assert record["risk"] == [
+        {
+            "product_id": "SOL-USD",
+            "side": "BUY",
+            "intent": "ENTRY",
+            "approved": True,
+            "check": None,
+            "detail": None,
+        }
+    ]
+    (placed,) = record["orders"]["placed"]
+    assert placed["client_order_id"] == record["orders"]["planned"][0]["client_order_id"]
+    assert placed["status"] == "FILLED"
+    for key in ("trades_today", "trades_this_hour", "exposure", "pnl"):
+        assert key in record["state"]
+    assert record["state"]["trades_today"] == 1
+    assert record["api_calls"]["list_products"] == 1
+    assert datetime.fromisoformat(record["finished_at"]) >= datetime.fromisoformat(
+        record["started_at"]
+    )
+
+
+def test_run_cycle_when_dry_run_then_plans_but_sends_nothing() -> None:
+    rig = make_rig()
+    result = rig.run(Mode.DRY_RUN)
+
+    (order,) = result.orders
+    assert order.status is OrderStatus.DRY_RUN
+    assert rig.exchange.orders() == {}
+    state = rig.store.load()
+    assert state.positions == {} and state.open_orders == {} and state.paper_balances == {}
+    assert rig.audit.records[0]["orders"]["placed"][0]["status"] == "DRY_RUN"
+
+
+def test_run_cycle_when_a_position_hits_its_stop_then_sells_it_even_under_the_kill_switch() -> None:
+    rig = flat_rig()
+    # Bought 2 SOL at 110; the bid is now just under 100: -9 % is past the 3 % stop.
+    position = Position("SOL-USD", Decimal(2), Decimal(110), NOW - timedelta(hours=1))
+    rig.exchange = MatchingExchange(
+        rig.market, rig.clock, FEES, Decimal(0), {"USD": Decimal(10_000), "SOL": Decimal(2)}
+    )
+    rig.store = InMemoryStateStore(
+        PortfolioState(
+            trading_state=TradingState.REDUCING,
+            positions={"SOL-USD": position},
+            paper_balances={"USD": Decimal(10_000), "SOL": Decimal(2)},
+        )
+    )
+    result = rig.run(Mode.PAPER)
+
+    (order,) = result.orders
+    assert (order.side.value, order.status, order.filled_size) == (
+        "SELL",
+        OrderStatus.FILLED,
+        Decimal(2),
+    )
+    state = rig.store.load()
+    assert "SOL-USD" not in state.positions
+    assert state.realized_pnl_total < 0
+    assert "SOL-USD" in state.cooldowns  # a losing exit starts the cooldown
+
+
+# --- each NO_TRADE reason, from a scenario that causes it -------------------------------------
+
+
+def test_run_cycle_when_every_product_is_excluded_then_empty_universe() -> None:
+    config = default_config()
+    config = tweak(
+        config,
+        universe={
+            "filters": config.universe.filters.model_copy(
+                update={"exclude": ("BTC-USD", "ETH-USD", "SOL-USD")}
+            )
+        },
+    )
+    result = make_rig(config).run()
+    assert result.no_trade_reason == "empty_universe"
+
+
+def test_run_cycle_when_the_market_is_flat_then_no_candidates_from_triggers() -> None:
+    result = flat_rig().run()
+    assert result.no_trade_reason == "no_candidates_from_triggers"
+
+
+def test_run_cycle_when_the_regime_sizes_entries_at_zero_then_rules_engine_no_proposals() -> None:
+    config = default_config()
+    multipliers = {**config.rules.regime_size_multiplier, "choppy": Decimal(0)}
+    rig = make_rig(tweak(config, rules={"regime_size_multiplier": multipliers}))
+    result = rig.run()
+    assert result.no_trade_reason == "rules_engine_no_proposals"
+    assert "regime choppy" in rig.audit.records[0]["no_trade_detail"]
+
+
+def test_run_cycle_when_the_daily_trade_limit_is_zero_then_all_proposals_blocked_by_risk() -> None:
+    rig = make_rig(tweak(default_config(), risk={"max_trades_per_day": 0}))
+    result = rig.run()
+    assert result.no_trade_reason == "all_proposals_blocked_by_risk"
+    (decision,) = rig.audit.records[0]["risk"]
+    assert decision["check"] == "max_trades_per_day"
+    assert decision["detail"] == "trades today 0 >= 0"
+
+
+def test_run_cycle_when_no_slippage_is_tolerated_then_no_orders_after_execution_filter() -> None:
+    rig = make_rig(tweak(default_config(), execution={"max_slippage_bps": Decimal(0)}))
+    result = rig.run()
+    assert result.no_trade_reason == "no_orders_after_execution_filter"
+    assert rig.audit.records[0]["orders"]["dropped"][0]["reason"].startswith("slippage")
+
+
+class ExplodingMarket(ScriptedMarket):
+    def list_products(self):  # type: ignore[override]
+        raise RuntimeError("exchange fell over")
+
+
+def test_run_cycle_when_the_exchange_raises_then_exception_reason_audit_and_lock_released() -> None:
+    rig = make_rig()
+    rig.market.__class__ = ExplodingMarket
+    result = rig.run()
+
+    assert result.no_trade_reason == "exception:RuntimeError"
+    assert rig.audit.records[0]["exception"] == {
+        "type": "RuntimeError",
+        "message": "exchange fell over",
+    }
+    assert rig.lock.holder is None  # released on the failure path too
+
+
+def test_run_cycle_when_another_cycle_holds_the_lock_then_lock_held_and_state_untouched() -> None:
+    rig = make_rig()
+    rig.lock.acquire("someone-else", NOW, 600)
+    result = rig.run()
+
+    assert result.no_trade_reason == "lock_held"
+    assert rig.store.saves == []
+    assert rig.lock.holder is not None and rig.lock.holder.owner == "someone-else"
+    assert rig.audit.records[0]["no_trade_reason"] == "lock_held"
+
+
+@pytest.mark.parametrize("trading_state", [TradingState.REDUCING, TradingState.HALTED])
+def test_run_cycle_when_trading_is_not_active_and_entries_signal_then_kill_switch(
+    trading_state: TradingState,
+) -> None:
+    rig = make_rig()
+    rig.store = InMemoryStateStore(PortfolioState(trading_state=trading_state))
+    result = rig.run()
+    assert result.no_trade_reason == "kill_switch"
+    assert rig.exchange.orders() == {}
+
+
+def test_run_cycle_when_todays_losses_reach_the_limit_then_kill_switch() -> None:
+    rig = make_rig()
+    # 3 % of 10,000 equity = 300; a realized loss of 300 today trips the switch.
+    rig.store = InMemoryStateStore(PortfolioState(day=NOW.date(), realized_pnl_today=Decimal(-300)))
+    result = rig.run()
+    assert result.no_trade_reason == "kill_switch"
+    assert rig.audit.records[0]["risk"][0]["check"] == "daily_loss_limit"
+
+
+def test_run_cycle_when_quotes_are_old_then_stale_market_data() -> None:
+    rig = make_rig()
+    rig.market.quote_age = timedelta(minutes=10)  # older than max_snapshot_age_seconds (180)
+    result = rig.run()
+    assert result.no_trade_reason == "stale_market_data"
+    assert rig.exchange.orders() == {}
+
+
+def test_run_cycle_when_the_data_ended_long_ago_then_stale_market_data() -> None:
+    rig = make_rig()
+    rig.clock.advance(6)  # 30 minutes after the last scripted bar
+    rig.market.quote_age = timedelta(0)
+    result = rig.run()
+    assert result.no_trade_reason == "stale_market_data"
+
+
+def test_run_cycle_when_little_lambda_time_is_left_then_insufficient_time_and_no_order() -> None:
+    rig = make_rig()
+    result = rig.run(remaining_seconds=lambda: 5.0)  # below the 20 s margin
+    assert result.no_trade_reason == "insufficient_time"
+    assert rig.exchange.orders() == {}
+
+
+def test_run_cycle_when_the_same_event_comes_twice_then_duplicate_invocation_and_one_order() -> (
+    None
+):
+    rig = make_rig()
+    first = rig.run(cycle_id="20260302T1200Z")
+    second = rig.run(cycle_id="20260302T1200Z")
+
+    assert first.no_trade_reason is None
+    assert second.no_trade_reason == "duplicate_invocation"
+    assert len(rig.exchange.orders()) == 1
+
+
+@dataclass
+class RejectingExchange:
+    """Answers every order with the exchange's 'no'; everything else goes to `inner`."""
+
+    inner: MatchingExchange
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        raise OrderRejected("Insufficient balance in source account", "INSUFFICIENT_FUND")
+
+
+def test_run_cycle_when_the_exchange_rejects_every_order_then_orders_rejected() -> None:
+    rig = make_rig()
+    result = rig.run(exchange=RejectingExchange(rig.exchange))
+
+    assert result.no_trade_reason == "orders_rejected"
+    (order,) = result.orders
+    assert order.failure_reason == "INSUFFICIENT_FUND"
+    state = rig.store.load()
+    assert state.open_orders == {} and state.trades_today == 0
+
+
+# --- ambiguity and crashes never lose an order --------------------------------------------------
+
+
+@dataclass
+class TimeoutAfterAcceptExchange:
+    """Accepts the order, then the client times out; the order is not readable for a while."""
+
+    inner: MatchingExchange
+    readable: bool = False
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        self.inner.place_order(order)
+        raise OutcomeUnknown("read timed out after sending the create")
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        return self.inner.get_order(client_order_id) if self.readable else None
+
+
+def continue_flat(rig: Rig) -> None:
+    """Move one bar on; every product stays at its last close (no exit, no new signal)."""
+    rig.clock.advance()
+    for pid, bars in rig.market.candles.items():
+        rig.market.candles[pid] = series(rig.clock.now(), [bars[-1].close] * 48)
+
+
+def test_run_cycle_when_a_create_times_out_unreadable_then_unknown_and_next_cycle_books_it() -> (
+    None
+):
+    rig = make_rig()
+    flaky = TimeoutAfterAcceptExchange(rig.exchange)
+    first = rig.run(exchange=flaky)
+    (unknown,) = first.orders
+    assert unknown.status is OrderStatus.UNKNOWN
+    assert unknown.client_order_id in rig.store.load().open_orders
+    assert rig.store.load().positions == {}
+    assert rig.store.load().trades_today == 1  # it may have been accepted: it counts
+
+    continue_flat(rig)
+    second = rig.run(exchange=flaky.__class__(rig.exchange, readable=True))
+
+    (reconciled,) = second.reconciled
+    assert reconciled.client_order_id == unknown.client_order_id
+    assert reconciled.status is OrderStatus.FILLED
+    state = rig.store.load()
+    assert state.positions["SOL-USD"].size == reconciled.filled_size
+    assert state.open_orders == {}
+    assert len(rig.exchange.orders()) == 1  # one order at the exchange, never two
+
+
+def test_run_cycle_when_a_create_times_out_but_is_readable_then_confirm_books_it_at_once() -> None:
+    rig = make_rig()
+    result = rig.run(exchange=TimeoutAfterAcceptExchange(rig.exchange, readable=True))
+
+    (order,) = result.orders
+    assert order.status is OrderStatus.FILLED  # the LIVE confirm step asked again
+    assert rig.store.load().positions["SOL-USD"].size == order.filled_size
+
+
+def test_run_cycle_when_the_final_save_fails_after_placing_then_the_order_is_not_lost() -> None:
+    rig = make_rig()
+
+    class FailSecondSave(InMemoryStateStore):
+        def save(self, state, lease):  # type: ignore[override]
+            if len(self.saves) >= 1:
+                raise OSError("disk full")
+            return super().save(state, lease)
+
+    rig.store = FailSecondSave()
+    result = rig.run()
+    assert result.no_trade_reason == "exception:OSError"
+    # The write-ahead save happened before sending: the order is in the state as PENDING.
+    (pending,) = rig.store.load().open_orders.values()
+    assert pending.status is OrderStatus.PENDING
+
+    rig.store.__class__ = InMemoryStateStore
+    continue_flat(rig)
+    rig.run()
+    state = rig.store.load()
+    assert "SOL-USD" in state.positions
+    assert state.open_orders == {}
