@@ -72,7 +72,7 @@ class MatchingExchange:
         slippage_bps: Decimal,
         balances: Mapping[str, Decimal],
         orders: Mapping[str, Order] | None = None,
-        candle_granularity_s: int = 300,
+        candle_granularity_s: int | None = None,
     ) -> None:
         self.market = market
         self._clock = clock
@@ -82,7 +82,8 @@ class MatchingExchange:
             cur: Decimal(amount) for cur, amount in balances.items()
         }
         self._orders: dict[str, Order] = dict(orders or {})
-        self._granularity = candle_granularity_s
+        # Bars used to decide whether a resting limit traded through: the market's own grain.
+        self.granularity_s: int = candle_granularity_s or getattr(market, "granularity_s", 300)
         self._checked_until: dict[str, datetime] = {}
 
     # --- market data: passed through -----------------------------------------------------
@@ -397,11 +398,11 @@ class MatchingExchange:
         Remembers how far it has looked, so a long-lived account does not rescan old bars.
         """
         now = self._clock.now()
-        bar = timedelta(seconds=self._granularity)
+        bar = timedelta(seconds=self.granularity_s)
         cursor = self._checked_until.get(order.client_order_id, order.created_at)
         while cursor < now:
             end = min(cursor + bar * _SCAN_BARS, now)
-            candles = self.market.get_candles(order.product_id, self._granularity, cursor, end)
+            candles = self.market.get_candles(order.product_id, self.granularity_s, cursor, end)
             for candle in candles:
                 if candle.low < limit if order.side == Side.BUY else candle.high > limit:
                     return candle
