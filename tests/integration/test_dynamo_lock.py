@@ -10,7 +10,7 @@ from moto.server import ThreadedMotoServer
 
 from trader.adapters.aws_resources import create_table
 from trader.adapters.dynamo_lock import DynamoCycleLock
-from trader.errors import LockHeld, LockLost
+from trader.errors import LockHeld
 
 T0 = datetime(2026, 11, 24, 4, 5, tzinfo=UTC)
 LEASE = 600
@@ -69,13 +69,12 @@ def test_release_when_owner_then_next_acquire_succeeds_and_token_keeps_increasin
     assert tokens == [1, 2, 3]
 
 
-def test_release_when_lease_taken_over_then_lock_lost_and_new_holder_keeps_lock(aws, lock):
+def test_release_when_lease_taken_over_then_no_op_and_new_holder_keeps_lock(aws, lock):
     stale = lock.acquire("req-1", T0, LEASE)
     fresh = lock.acquire("req-2", T0 + timedelta(seconds=LEASE + 1), LEASE)
     before = aws.item(LOCK_PK, "LOCK")
 
-    with pytest.raises(LockLost):
-        lock.release(stale)
+    lock.release(stale)
 
     assert aws.item(LOCK_PK, "LOCK") == before
     with pytest.raises(LockHeld):
@@ -83,13 +82,30 @@ def test_release_when_lease_taken_over_then_lock_lost_and_new_holder_keeps_lock(
     lock.release(fresh)
 
 
-def test_release_when_same_owner_but_old_token_then_lock_lost(lock):
+def test_release_when_same_owner_but_old_token_then_lock_stays_held(lock):
     # the same request id re-acquiring after expiry gets a new token; the old lease is stale
     old = lock.acquire("req-1", T0, LEASE)
     lock.acquire("req-1", T0 + timedelta(seconds=LEASE), LEASE)
 
-    with pytest.raises(LockLost):
-        lock.release(old)
+    lock.release(old)
+
+    with pytest.raises(LockHeld, match="'req-1'"):
+        lock.acquire("req-2", T0 + timedelta(seconds=LEASE + 1), LEASE)
+
+
+def test_acquire_when_held_then_message_names_holder_and_expiry(lock):
+    lock.acquire("req-1", T0, LEASE)
+
+    # held until 04:05 + 600 s = 04:15
+    with pytest.raises(LockHeld, match=r"'req-1' until 2026-11-24T04:15:00\+00:00"):
+        lock.acquire("req-2", T0, LEASE)
+
+
+def test_acquire_when_naive_now_then_value_error_and_nothing_written(aws, lock):
+    with pytest.raises(ValueError, match="naive"):
+        lock.acquire("req-1", datetime(2026, 11, 24, 4, 5), LEASE)  # noqa: DTZ001
+
+    assert aws.item(LOCK_PK, "LOCK") is None
 
 
 def test_acquire_when_no_owner_then_value_error(lock):

@@ -245,3 +245,20 @@ def test_set_trading_state_when_unknown_value_then_value_error_and_nothing_writt
         set_trading_state(aws.table, "PAUSED", client=aws.dynamodb)
 
     assert aws.all_items() == []
+
+
+def test_save_when_lock_item_deleted_and_token_restarts_then_older_token_is_refused(aws, lock):
+    lock.release(lock.acquire("req-1", T0, 600))
+    store = store_for(aws)
+    saved = store.save(busy_state(), lock.acquire("req-2", T0, 600))  # token 2 stored
+    aws.dynamodb.delete_item(
+        TableName=aws.table, Key={"pk": {"S": "LOCK#cycle"}, "sk": {"S": "LOCK"}}
+    )
+    restarted = lock.acquire("req-3", T0, 600)  # counter starts again: token 1
+    before = snapshot(aws)
+
+    with pytest.raises(StateConflict):
+        store.save(saved.replace(trades_today=7), restarted)
+
+    assert restarted.token == 1
+    assert snapshot(aws) == before

@@ -10,12 +10,13 @@ check relies on.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from trader.errors import LockHeld, LockLost
+from trader.errors import LockHeld
 from trader.ports import LockLease
 
 PK = "pk"
@@ -26,6 +27,7 @@ FENCE = "fence_token"
 EXPIRES_AT_MS = "expires_at_ms"
 ACQUIRED_AT = "acquired_at"
 
+log = logging.getLogger(__name__)
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 
 
@@ -91,10 +93,11 @@ class DynamoCycleLock:
                     ":one": {"N": "1"},
                 },
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == _CONDITIONAL_FAILED:
-                raise LockHeld(f"the cycle lock in {self._table} is held by another cycle") from exc
+                raise LockHeld(_held_message(exc)) from exc
             raise
         attributes = response["Attributes"]
         return LockLease(
@@ -104,7 +107,10 @@ class DynamoCycleLock:
         )
 
     def release(self, lease: LockLease) -> None:
-        """Clear the owner if it is still ours (same owner AND token); raise LockLost if not."""
+        """Clear the owner if it is still ours (same owner AND token); otherwise do nothing.
+
+        A stale lease (expired and taken over) must never free the new holder's lock.
+        """
         try:
             self.client.update_item(
                 TableName=self._table,
@@ -119,11 +125,19 @@ class DynamoCycleLock:
                 },
             )
         except ClientError as exc:
-            if error_code(exc) == _CONDITIONAL_FAILED:
-                raise LockLost(
-                    f"lease token {lease.token} is no longer the holder of the cycle lock"
-                ) from exc
-            raise
+            if error_code(exc) != _CONDITIONAL_FAILED:
+                raise
+            log.warning(
+                "lease %s of %s was already taken over; not released", lease.token, lease.owner
+            )
+
+
+def _held_message(exc: ClientError) -> str:
+    holder = exc.response.get("Item") or {}
+    owner = holder.get(OWNER, {}).get("S", "?")
+    expires = holder.get(EXPIRES_AT_MS, {}).get("N")
+    until = _from_ms(int(expires)).isoformat() if expires else "?"
+    return f"the cycle lock is held by {owner!r} until {until}"
 
 
 def _names(*attributes: str) -> dict[str, str]:

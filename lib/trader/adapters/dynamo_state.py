@@ -162,6 +162,8 @@ class DynamoStateStore:
         else:
             condition = "#version = :old"
             values[":old"] = saved.version - 1
+        if lease is not None:  # a belt on the lock check: never go back to an older token
+            condition += " AND (attribute_not_exists(#fence) OR #fence <= :fence)"
         return {
             "Update": {
                 "TableName": self._table,
