@@ -171,6 +171,10 @@ class FakeCoinbase:
         """The next created order is invisible (404 / not listed) for `reads` reads."""
         self.routes.next_create.append(("hide", reads, ""))
 
+    def answer_duplicates_with_failure(self) -> None:
+        """A repeated client_order_id gets `success: false, DUPLICATE_CLIENT_ORDER_ID`."""
+        self.routes.duplicate_as_failure = True
+
     def add_candle_gap(self, product_id: str, start_ts: int) -> None:
         self.routes.gaps.add((product_id, start_ts))
 

@@ -74,6 +74,7 @@ class Routes:
         self.extra_currencies: tuple[str, ...] = ("USDC",)
         self.next_create: list[tuple[str, Any, str]] = []
         self.gaps: set[tuple[str, int]] = set()
+        self.duplicate_as_failure = False  # answer a repeated id with DUPLICATE_CLIENT_ORDER_ID
         self._configs: dict[str, dict[str, Any]] = {}  # client_order_id -> order_configuration
         self._overrides: dict[str, OrderStatus] = {}  # client_order_id -> status shown
         self._held: dict[str, Order] = {}  # accepted, never sent to the matcher
@@ -246,6 +247,8 @@ class Routes:
             return 400, error_json("INVALID_ARGUMENT", "client_order_id is required")
         existing = self.all_orders().get(coid)
         if existing is not None:  # Coinbase answers a repeated id with the existing order
+            if self.duplicate_as_failure:
+                return 200, _failure("DUPLICATE_CLIENT_ORDER_ID", "duplicate", self._configs[coid])
             return 200, _success(existing, self._configs[coid])
         config = body.get("order_configuration") or {}
         try:
