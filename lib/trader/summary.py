@@ -6,24 +6,33 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trader.models import ZERO, CycleResult, OrderStatus, Side
+from trader.models import ZERO, CycleResult, Side
 
 CENT = Decimal("0.01")
 
 
-def cycle_line(result: CycleResult) -> str:
+def cycle_line(result: CycleResult, width: int = 70) -> str:
     """One line: cycle id, mode, regime, then what was traded or why nothing was."""
     head = f"{result.cycle_id} {result.mode.value:<7} {result.regime or '-':<13}"
-    fills = [f"{f.side.value} {f.size} {f.product_id} @ {f.price}" for f in result.new_fills]
+    intents = {
+        o.client_order_id: o.intent.value.lower() for o in (*result.orders, *result.reconciled)
+    }
+    fills = "; ".join(
+        f"{intents.get(f.client_order_id, 'order')} {f.side.value} {f.size} {f.product_id}"
+        f" @ {f.price}"
+        for f in result.new_fills
+    )
     if result.no_trade_reason:
-        return f"{head} NO_TRADE {result.no_trade_reason}" + (
-            f"  | {'; '.join(fills)}" if fills else ""
-        )
-    placed = [o for o in result.orders if o.status is not OrderStatus.REJECTED]
+        detail = str(result.record.get("no_trade_detail") or "")
+        detail = detail if len(detail) <= width else detail[: width - 1] + "…"
+        line = f"{head} NO_TRADE {result.no_trade_reason}" + (f" ({detail})" if detail else "")
+        return line + (f" | filled earlier order: {fills}" if fills else "")
     if result.mode.value == "DRY_RUN":
-        planned = ", ".join(f"{o.side.value} {o.product_id}" for o in placed)
-        return f"{head} WOULD TRADE (dry run) {planned}"
-    return f"{head} TRADED {'; '.join(fills) or f'{len(placed)} order(s) open'}"
+        planned = ", ".join(
+            f"{o.intent.value.lower()} {o.side.value} {o.product_id}" for o in result.orders
+        )
+        return f"{head} WOULD TRADE (dry run, nothing sent): {planned}"
+    return f"{head} TRADED {fills or 'order(s) resting on the book'}"
 
 
 @dataclass(slots=True)
