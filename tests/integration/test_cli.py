@@ -1,0 +1,145 @@
+"""The `trader` command as a user runs it: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TRADER = [sys.executable, "-m", "trader"]
+
+
+def run_trader(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRADER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_run_once_when_offline_then_one_cycle_is_audited_and_state_is_saved(tmp_path: Path) -> None:
+    done = run_trader(tmp_path, "run", "--once")
+
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "logs" / "247trader-v2_audit.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["mode"] == "DRY_RUN"  # the safe default
+    state = json.loads((tmp_path / "data" / ".state.json").read_text())
+    assert state["state"]["last_cycle_id"] == record["cycle_id"]
+    assert "=== 247trader session summary ===" in done.stdout
+
+
+def test_run_fast_when_paper_then_trades_and_summary_counts_them(tmp_path: Path) -> None:
+    done = run_trader(tmp_path, "run", "--mode", "PAPER", "--fast", "--cycles", "120")
+
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(x) for x in (tmp_path / "logs" / "247trader-v2_audit.jsonl").open()]
+    assert len(records) == 120
+    placed = [o for r in records for o in r["orders"]["placed"]]
+    filled = [o for o in placed if o["status"] == "FILLED"]
+    assert filled, "a 10-hour synthetic session should trade at least once"
+    assert f"orders            FILLED {len(filled)}" in done.stdout
+    assert done.stdout.count(" TRADED ") == sum(1 for r in records if r["no_trade_reason"] is None)
+
+
+def test_run_fast_twice_when_state_exists_then_the_second_session_resumes_after_the_first(
+    tmp_path: Path,
+) -> None:
+    run_trader(tmp_path, "run", "--fast", "--cycles", "3")
+    run_trader(tmp_path, "run", "--fast", "--cycles", "2")
+
+    ids = [
+        json.loads(x)["cycle_id"] for x in (tmp_path / "logs" / "247trader-v2_audit.jsonl").open()
+    ]
+    assert len(ids) == 5
+    assert ids == sorted(set(ids))  # strictly increasing: no duplicate_invocation, no time travel
+
+
+def test_run_when_live_is_asked_then_refused_with_a_clear_message(tmp_path: Path) -> None:
+    done = run_trader(tmp_path, "run", "--once", "--mode", "LIVE")
+
+    assert done.returncode == 2
+    assert "LIVE is refused" in done.stderr
+    assert not (tmp_path / "logs").exists()  # no cycle ran
+
+
+def test_run_when_the_config_is_invalid_then_exit_2_naming_field_and_value(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    default = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    config.write_text(
+        default.read_text().replace("max_trades_per_day: 30", "max_trades_per_day: -1")
+    )
+
+    done = run_trader(tmp_path, "run", "--once", "--config", str(config))
+
+    assert done.returncode == 2
+    assert "risk.max_trades_per_day: value -1" in done.stderr
+    assert str(config) in done.stderr
+
+
+def test_run_when_the_state_file_is_corrupt_then_audited_naming_it_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "data" / ".state.json"
+    state_file.parent.mkdir()
+    state_file.write_text('{"fence": 1, "state": {"schema_version": 1, "vers')
+
+    done = run_trader(tmp_path, "run", "--once")
+
+    # The cycle itself never crashes: it audits exception:StateCorrupt and exits 0 ...
+    assert done.returncode == 0
+    record = json.loads((tmp_path / "logs" / "247trader-v2_audit.jsonl").read_text())
+    assert record["no_trade_reason"] == "exception:StateCorrupt"
+    assert "data/.state.json is corrupt" in record["exception"]["message"]
+    # ... and the damaged file is left exactly as it was, for a human to inspect.
+    assert state_file.read_text() == '{"fence": 1, "state": {"schema_version": 1, "vers'
+
+
+def test_run_interval_when_sigterm_arrives_then_it_stops_cleanly_with_exit_0(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.Popen(
+        [*TRADER, "run", "--interval", "300"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""  # the first cycle's line
+        assert first.startswith("20"), first
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 20  # it did not sit out the 300 s sleep
+    assert "SIGTERM received" in out
+    assert "=== 247trader session summary ===" in out
+
+
+@pytest.mark.parametrize("state", ["REDUCING", "HALTED", "ACTIVE"])
+def test_trading_state_when_set_then_the_state_file_holds_it(tmp_path: Path, state: str) -> None:
+    done = run_trader(tmp_path, "trading-state", state.lower())
+    assert done.returncode == 0, done.stderr
+    assert (
+        json.loads((tmp_path / "data" / ".state.json").read_text())["state"]["trading_state"]
+        == state
+    )
+    assert run_trader(tmp_path, "trading-state").stdout.strip() == state
+
+
+def test_help_when_asked_then_lists_the_commands() -> None:
+    done = subprocess.run(
+        [*TRADER, "run", "--help"], capture_output=True, text=True, check=False, env=os.environ
+    )
+    assert done.returncode == 0
+    for flag in ("--once", "--interval", "--mode", "--exchange", "--fast", "--cycles"):
+        assert flag in done.stdout
