@@ -170,3 +170,19 @@ def test_count_failures_in_when_a_sink_fails_then_audit_sink_failures_metric_is_
     emf = metrics.serialize_metric_set()
     assert emf["AuditSinkFailures"] == [1.0]
     metrics.clear_metrics()
+
+
+def test_write_when_cycle_id_already_audited_then_first_record_kept_and_second_beside_it(aws):
+    sink = S3AuditSink(aws.bucket, client=aws.s3)
+    sink.write(record())
+    duplicate = record(started_at="2026-11-24T04:10:03.5Z", no_trade_reason="duplicate_invocation")
+
+    sink.write(duplicate)
+
+    prefix = "audit/dt=2026-11-24/hour=04/"
+    first = aws.s3.get_object(Bucket=aws.bucket, Key=prefix + "20261124T0405Z.jsonl")
+    # the second record's key carries its own started_at: 04:10:03.500000
+    second_key = prefix + "20261124T0405Z.20261124T041003500000Z.jsonl"
+    second = aws.s3.get_object(Bucket=aws.bucket, Key=second_key)
+    assert json.loads(first["Body"].read()) == record()
+    assert json.loads(second["Body"].read()) == duplicate

@@ -55,18 +55,36 @@ class S3AuditSink:
         return self._client
 
     def write(self, record: Mapping[str, Any]) -> None:
+        """Write at the cycle's key; never overwrite it (a repeated delivery of the same event
+        audits `duplicate_invocation` under the same cycle id): that record goes beside it."""
         key = audit_key(record, self._prefix)
         body = audit_line(record).encode("utf-8")
         try:
-            self.client.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/x-ndjson",
-                ServerSideEncryption="AES256",
-            )
-        except (ClientError, BotoCoreError) as exc:
+            self._put(key, body)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise AuditError(f"could not write s3://{self._bucket}/{key}") from exc
+            self._write_beside(key, body, record)
+        except BotoCoreError as exc:
             raise AuditError(f"could not write s3://{self._bucket}/{key}") from exc
+
+    def _write_beside(self, key: str, body: bytes, record: Mapping[str, Any]) -> None:
+        started = parse_utc(str(record["started_at"])).strftime("%Y%m%dT%H%M%S%fZ")
+        other = key.removesuffix(".jsonl") + f".{started}.jsonl"
+        try:
+            self._put(other, body)
+        except (ClientError, BotoCoreError) as exc:
+            raise AuditError(f"could not write s3://{self._bucket}/{other}") from exc
+
+    def _put(self, key: str, body: bytes) -> None:
+        self.client.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/x-ndjson",
+            ServerSideEncryption="AES256",
+            IfNoneMatch="*",  # S3 conditional write: an existing record is never replaced
+        )
 
 
 # Keys the logging machinery owns; an audit field with such a name is logged as audit_<name>.
