@@ -62,13 +62,13 @@ def _parse_row(path: Path, lineno: int, line: str) -> tuple[int, Candle]:
     parts = line.split(",")
     if len(parts) != 6:
         raise CandleDataError(f"{path.name} line {lineno}: expected 6 fields, got {len(parts)}")
+    if "n" in line or "N" in line:  # NaN, Infinity: Decimal would accept them
+        raise CandleDataError(f"{path.name} line {lineno}: non-finite value in {line!r}")
     try:
         t = int(parts[0])
-        o, h, low, c, v = (Decimal(x) for x in parts[1:])
+        o, h, low, c, v = map(Decimal, parts[1:])
     except (ValueError, InvalidOperation) as exc:
         raise CandleDataError(f"{path.name} line {lineno}: not a number in {line!r}") from exc
-    if not all(x.is_finite() for x in (o, h, low, c, v)):
-        raise CandleDataError(f"{path.name} line {lineno}: non-finite value in {line!r}")
     if low <= 0 or h < max(o, c) or low > min(o, c) or v < 0:
         raise CandleDataError(f"{path.name} line {lineno}: inconsistent OHLCV {line!r}")
     return t, Candle(datetime.fromtimestamp(t, UTC), o, h, low, c, v)
