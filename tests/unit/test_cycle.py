@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -454,3 +454,25 @@ def test_run_cycle_when_the_final_save_fails_after_placing_then_the_order_is_not
     state = rig.store.load()
     assert "SOL-USD" in state.positions
     assert state.open_orders == {}
+
+
+def test_run_cycle_when_a_product_is_disabled_mid_run_then_it_leaves_the_universe_untraded() -> (
+    None
+):
+    rig = make_rig(tweak(default_config(), risk={"max_trades_per_day": 0}))
+    rig.run()  # SOL is eligible (and blocked by risk, so nothing is held)
+    assert "SOL-USD" in {m["product_id"] for m in rig.audit.records[0]["universe"]["eligible"]}
+
+    rig.market.products["SOL-USD"] = product("SOL-USD", trading_disabled=True)
+    rig.config = default_config()
+    rig.clock.advance()
+    rig.market.candles = {
+        pid: [*bars[1:], replace(bars[-1], start=bars[-1].start + timedelta(minutes=5))]
+        for pid, bars in rig.market.candles.items()
+    }
+    result = rig.run()
+
+    excluded = rig.audit.records[1]["universe"]["excluded"]
+    assert excluded == {"SOL-USD": "trading_disabled"}
+    assert result.no_trade_reason == "no_candidates_from_triggers"
+    assert rig.exchange.orders() == {}
