@@ -344,3 +344,27 @@ def test_order_ids_when_same_client_order_id_on_two_accounts_then_identical(
     )
     assert one.order_id == two.order_id and one.order_id
     assert one.fills[0].fill_id == two.fills[0].fill_id
+
+
+def test_place_market_buy_when_sized_in_base_then_buys_that_size_at_slipped_ask(
+    exchange: MatchingExchange,
+) -> None:
+    planned = PlannedOrder(
+        "b", "BTC-USD", Side.BUY, OrderType.MARKET, Intent.ENTRY, D("0.01"), None
+    )
+    order = exchange.place_order(planned)
+    # 0.01 * 50050.00 = 500.50; fee 500.50 * 0.006 = 3.003; cash 10000 - 503.503 = 9496.497
+    assert (order.filled_size, order.average_filled_price) == (D("0.01"), D("50050.00"))
+    assert exchange.balance_totals()["USD"] == D("9496.497")
+
+
+def test_place_limit_sell_when_marketable_then_fills_at_once_at_the_better_of_limit_and_touch(
+    market: FakeMarket, clock: SteppingClock
+) -> None:
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    exchange = MatchingExchange(market, clock, fees, D(10), {"BTC": D("0.01")})
+    order = exchange.place_order(limit(Side.SELL, "0.01", "49900.00"))
+    # slipped bid 49990.00 * 0.999 = 49940.01 beats the 49900.00 limit
+    # proceeds 499.4001 - fee 2.9964006 = 496.4036994
+    assert order.average_filled_price == D("49940.01")
+    assert exchange.balance_totals() == {"BTC": D(0), "USD": D("496.4036994")}

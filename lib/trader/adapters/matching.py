@@ -9,6 +9,7 @@ Fill model (documented choices):
   cash debited = base * price + fee. So the fee is charged on top of `quote_size` (Coinbase's
   own quote-sized market buys include the fee in `quote_size`; ours cost up to `taker` more).
 * Market SELL by `base_size`: price = bid * (1 - slippage), rounded DOWN; fee = taker on proceeds.
+  (A market BUY with only `base_size` buys that size at the slipped ask.)
 * A marketable limit (not post-only) fills at once as taker at the better of the limit and the
   slipped touch. Otherwise it rests (OPEN) and fills whole at its limit price as maker once a
   closed candle that started after the order trades through it (buy: low < limit; sell:
@@ -226,31 +227,36 @@ class MatchingExchange:
     # --- order types ---------------------------------------------------------------------
 
     def _market_order(self, order: PlannedOrder, product: Product, quote: Quote) -> Order:
-        if order.side == Side.BUY:
-            budget = order.quote_size
-            if budget is None or budget <= 0:
-                raise _reject(
-                    f"market buy needs a positive quote_size, got {budget}",
-                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
-                )
-            if not _on_grid(budget, product.quote_increment):
-                raise _reject(
-                    f"quote_size {budget} is not a multiple of {product.quote_increment}",
-                    "INVALID_SIZE_PRECISION",
-                )
-            self._check_notional(budget, product)
-            price = round_to_increment(
+        if order.side == Side.SELL or order.quote_size is None:  # sized in base units
+            size = self._check_base(order.base_size, product)
+            price = self._taker_price(order.side, quote, product)
+            self._check_notional(size * price, product)
+            return self._fill_now(order, product, price, size)
+        budget = order.quote_size
+        if budget <= 0:
+            raise _reject(
+                f"quote_size must be positive, got {budget}", "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL"
+            )
+        if not _on_grid(budget, product.quote_increment):
+            raise _reject(
+                f"quote_size {budget} is not a multiple of {product.quote_increment}",
+                "INVALID_SIZE_PRECISION",
+            )
+        self._check_notional(budget, product)
+        price = self._taker_price(Side.BUY, quote, product)
+        size = round_to_increment(budget / price, product.base_increment, ROUND_FLOOR)
+        self._check_base(size, product)
+        return self._fill_now(order, product, price, size)
+
+    def _taker_price(self, side: Side, quote: Quote, product: Product) -> Decimal:
+        """The touch moved against us by the slippage, rounded to the grid against us too."""
+        if side == Side.BUY:
+            return round_to_increment(
                 quote.ask * (1 + self._slippage), product.quote_increment, ROUND_CEILING
             )
-            size = round_to_increment(budget / price, product.base_increment, ROUND_FLOOR)
-            self._check_base(size, product)
-        else:
-            size = self._check_base(order.base_size, product)
-            price = round_to_increment(
-                quote.bid * (1 - self._slippage), product.quote_increment, ROUND_FLOOR
-            )
-            self._check_notional(size * price, product)
-        return self._fill_now(order, product, price, size)
+        return round_to_increment(
+            quote.bid * (1 - self._slippage), product.quote_increment, ROUND_FLOOR
+        )
 
     def _limit_order(self, order: PlannedOrder, product: Product, quote: Quote) -> Order:
         limit = order.limit_price
@@ -273,16 +279,8 @@ class MatchingExchange:
                 "INVALID_LIMIT_PRICE_POST_ONLY",
             )
         if crosses:
-            if buy:
-                touch = round_to_increment(
-                    quote.ask * (1 + self._slippage), product.quote_increment, ROUND_CEILING
-                )
-                price = min(limit, touch)
-            else:
-                touch = round_to_increment(
-                    quote.bid * (1 - self._slippage), product.quote_increment, ROUND_FLOOR
-                )
-                price = max(limit, touch)
+            touch = self._taker_price(order.side, quote, product)
+            price = min(limit, touch) if buy else max(limit, touch)
             return self._fill_now(order, product, price, size)
         if buy:
             self._check_funds(product.quote_currency, size * limit * (1 + self._fees.maker))
