@@ -93,11 +93,21 @@ class CycleApp:
         self._emit(result)
         return summary(result)
 
+    def _refuse(self, exc: Exception) -> dict[str, Any]:
+        message = f"no cycle: {type(exc).__name__}: {exc}"
+        (self.logger or log).error(message)
+        self._count("HandlerErrors")
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
     def _bootstrap(self) -> tuple[Any, Any]:
         if self._built is None:
-            self._built = build_aws(
-                self.environ, self.clock, self.clients, self.logger, self.metrics
-            )
+            built = build_aws(self.environ, self.clock, self.clients, self.logger, self.metrics)
+            if self.logger is not None:  # the package's own loggers write JSON lines too
+                from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+                names = {n for n in logging.root.manager.loggerDict if n.startswith("trader")}
+                copy_config_to_registered_loggers(source_logger=self.logger, include=names)
+            self._built = built
         return self._built
 
     def _count(self, name: str, value: float = 1) -> None:

@@ -1,0 +1,240 @@
+"""The cycle Lambda on moto: every file in events/, repeated deliveries, malformed events,
+a broken deployment, and the lock released after an exception."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aws_fixtures import moto_aws
+from aws_lambda_powertools.metrics import Metrics
+
+from trader.adapters.clock import SteppingClock
+from trader.aws_runtime import CycleApp
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+SCHEDULED_AT = datetime(2026, 11, 24, 4, 5, 3, tzinfo=UTC)  # 3 s after the 04:05 schedule
+
+
+class LambdaContext:
+    """The parts of the Lambda context the handler reads."""
+
+    def __init__(self, request_id: str = "req-1", remaining_ms: int = 100_000) -> None:
+        self.aws_request_id = request_id
+        self.function_name = "CycleFunction"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cycle"
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+def event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def aws():
+    with moto_aws() as stack:
+        yield stack
+
+
+def app_for(aws, metrics=None, **env_changes) -> tuple[CycleApp, SteppingClock]:
+    env = {
+        "STATE_TABLE": aws.table,
+        "AUDIT_BUCKET": aws.bucket,
+        "EXCHANGE": "simulated",
+        "TRADING_MODE": "PAPER",
+        **env_changes,
+    }
+    clock = SteppingClock(SCHEDULED_AT, 300)
+    clients = {"dynamodb": aws.dynamodb, "s3": aws.s3}
+    return CycleApp(environ=env, clock=clock, clients=clients, metrics=metrics), clock
+
+
+def audit_objects(aws) -> dict[str, dict]:
+    listing = aws.s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])
+    return {
+        o["Key"]: json.loads(aws.s3.get_object(Bucket=aws.bucket, Key=o["Key"])["Body"].read())
+        for o in listing
+    }
+
+
+def test_handle_when_scheduled_event_then_one_cycle_audited_in_s3_and_state_saved(aws):
+    app, _ = app_for(aws)
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["ok"] is True
+    assert answer["cycle_id"] == "20261124T0405Z"  # event time 04:05:00 floored to 5 minutes
+    records = audit_objects(aws)
+    assert list(records) == ["audit/dt=2026-11-24/hour=04/20261124T0405Z.jsonl"]
+    record = next(iter(records.values()))
+    assert record["mode"] == "PAPER"
+    assert record["no_trade_reason"] == answer["no_trade_reason"]
+    assert aws.item("PORTFOLIO#default", "STATE")["body"]["M"]["last_cycle_id"] == {
+        "S": "20261124T0405Z"
+    }
+
+
+def test_handle_when_same_event_delivered_twice_then_second_is_duplicate_and_trades_nothing(aws):
+    app, clock = app_for(aws)
+    first = app.handle(event("scheduled.json"), LambdaContext("req-1"))
+    version_after_first = aws.item("PORTFOLIO#default", "STATE")["version"]
+    clock.advance()
+
+    second = app.handle(event("scheduled-redelivery.json"), LambdaContext("req-2"))
+
+    assert first["no_trade_reason"] != "duplicate_invocation"
+    assert second["no_trade_reason"] == "duplicate_invocation"
+    assert second["orders"] == 0
+    duplicate = [
+        r for r in audit_objects(aws).values() if r["no_trade_reason"] == second["no_trade_reason"]
+    ]
+    assert duplicate[0]["api_calls"] == {}  # not one exchange call, so no order either
+    assert aws.item("PORTFOLIO#default", "STATE")["version"] == version_after_first
+
+
+def test_handle_when_event_from_a_later_time_then_a_new_cycle_runs(aws):
+    app, clock = app_for(aws)
+    app.handle(event("scheduled.json"), LambdaContext("req-1"))
+    clock.advance()
+
+    later = app.handle(event("scheduled-later.json"), LambdaContext("req-2"))
+
+    assert later["cycle_id"] == "20261124T0410Z"
+    assert later["no_trade_reason"] != "duplicate_invocation"
+    assert aws.item("PORTFOLIO#default", "STATE")["version"] == {"N": "2"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ([], "JSON object"),
+        ("2026-11-24T04:05:00Z", "JSON object"),
+        ({}, "time"),
+        ({**event("scheduled.json"), "time": "yesterday"}, "time"),
+        ({**event("scheduled.json"), "time": "2026-11-24T04:05:00"}, "time"),  # no timezone
+        ({**event("scheduled.json"), "detail-type": "Object Created"}, "detail-type"),
+        ({**event("scheduled.json"), "source": "aws.s3"}, "source"),
+        (event("liquidate-all.json"), "time"),
+    ],
+)
+def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_written(aws, bad, named):
+    metrics = Metrics(namespace="247trader-test", service="handler-test")
+    app, _ = app_for(aws, metrics=metrics)
+
+    answer = app.handle(bad, LambdaContext())
+
+    assert answer["ok"] is False
+    assert "MalformedEvent" in answer["error"]
+    assert named in answer["error"]
+    assert aws.all_items() == []
+    assert audit_objects(aws) == {}
+    assert metrics.serialize_metric_set()["HandlerErrors"] == [1.0]
+    metrics.clear_metrics()
+
+
+def test_handle_when_live_not_confirmed_then_refused_without_touching_aws(aws):
+    app, _ = app_for(aws, TRADING_MODE="LIVE", EXCHANGE="coinbase")
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["ok"] is False
+    assert "LiveTradingRefused" in answer["error"]
+    assert aws.all_items() == []
+
+
+def test_handle_when_state_table_not_set_then_settings_error_and_no_cycle(aws):
+    app, _ = app_for(aws, STATE_TABLE="")
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer == {
+        "ok": False,
+        "error": "SettingsError: STATE_TABLE and AUDIT_BUCKET must both be set on AWS",
+    }
+
+
+def test_handle_when_lock_held_by_another_invocation_then_lock_held_audited(aws):
+    from trader.adapters.dynamo_lock import DynamoCycleLock
+
+    DynamoCycleLock(aws.table, client=aws.dynamodb).acquire("other-invocation", SCHEDULED_AT, 600)
+    app, _ = app_for(aws)
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["no_trade_reason"] == "lock_held"
+    assert aws.item("LOCK#cycle", "LOCK")["owner"] == {"S": "other-invocation"}
+
+
+def test_handle_when_state_corrupt_then_exception_audited_and_lock_released(aws):
+    corrupt = {"pk": {"S": "PORTFOLIO#default"}, "sk": {"S": "STATE"}, "version": {"N": "1"}}
+    corrupt |= {"state_schema": {"N": "99"}, "trading_state": {"S": "ACTIVE"}, "body": {"M": {}}}
+    aws.dynamodb.put_item(TableName=aws.table, Item=corrupt)
+    app, _ = app_for(aws)
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["no_trade_reason"] == "exception:StateCorrupt"
+    lock_item = aws.item("LOCK#cycle", "LOCK")
+    assert "owner" not in lock_item  # released on the exception path
+    assert lock_item["fence_token"] == {"N": "1"}
+    assert aws.item("PORTFOLIO#default", "STATE") == corrupt  # left for a human
+
+
+def _load_handler_module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_liquidate_handler_when_any_request_then_not_implemented_and_nothing_sold(aws):
+    module = _load_handler_module(REPO / "functions" / "liquidate" / "app.py", "liquidate_app")
+
+    for name in ("liquidate-all.json", "liquidate-one.json"):
+        answer = module.handler(event(name), LambdaContext())
+        assert answer == {
+            "ok": False,
+            "error": "NotImplemented: liquidation is not implemented yet",
+        }
+    assert aws.all_items() == []
+
+
+def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
+    aws, monkeypatch, capsys
+):
+    # the real functions/cycle/app.py, configured only through its environment
+    for name, value in {
+        "STATE_TABLE": aws.table,
+        "AUDIT_BUCKET": aws.bucket,
+        "EXCHANGE": "simulated",
+        "TRADING_MODE": "DRY_RUN",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_SERVICE_NAME": "247trader",
+        "POWERTOOLS_METRICS_NAMESPACE": "247trader",
+    }.items():
+        monkeypatch.setenv(name, value)
+    module = _load_handler_module(REPO / "functions" / "cycle" / "app.py", "cycle_app")
+    module.app.clock = SteppingClock(SCHEDULED_AT, 300)
+
+    answer = module.handler(event("scheduled.json"), LambdaContext())
+
+    assert answer["ok"] is True
+    assert answer["mode"] == "DRY_RUN"
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    emf = [line for line in lines if "_aws" in line]
+    assert any(line.get("Cycles") == [1.0] or line.get("Cycles") == 1.0 for line in emf)
+    audit_lines = [line for line in lines if line.get("record_type") == "audit"]
+    assert audit_lines[0]["cycle_id"] == "20261124T0405Z"
+    assert audit_lines[0]["service"] == "247trader"
