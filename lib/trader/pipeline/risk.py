@@ -50,7 +50,7 @@ def _kill_switch(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) 
 def _daily_loss(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
     limit = ctx.valuation.equity * cfg.daily_loss_limit_pct / HUNDRED
     loss = -ctx.state.realized_pnl_today
-    if loss >= limit:
+    if loss > 0 and loss >= limit:  # no loss never trips it (equity 0 makes the limit 0)
         pct = cfg.daily_loss_limit_pct
         return f"realized loss today {loss:.2f} >= limit {limit:.2f} ({pct}% of equity)"
     return None
