@@ -1,0 +1,185 @@
+"""Typed config: the shipped default loads; a bad file fails naming the field, value and rule."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_builders import MINIMAL_UNIVERSE, config
+from pydantic import ValidationError
+
+from trader.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from trader.errors import ConfigError
+
+D = Decimal
+
+
+def error_of(raw: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return str(caught.value)
+
+
+def test_load_config_when_default_then_valid_with_exact_decimals() -> None:
+    cfg = load_config()
+    assert cfg.cycle.interval_seconds == 300
+    assert [t.name for t in cfg.universe.tiers] == ["core", "tier2", "tier3"]
+    # YAML floats become exact decimals, not binary fractions
+    assert cfg.triggers.volume_spike.min_return_pct == D("0.2")
+    assert cfg.regime.volatile_bar_pct == D("1.2")
+    assert cfg.simulator is not None
+    assert cfg.simulator.products[0].base_increment == D("0.00000001")
+
+
+def test_load_config_when_path_given_then_that_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "universe:\n  tiers:\n    - {name: only, products: [ETH-USD], position_size_pct: 3}\n"
+        "risk: {max_trades_per_day: 5}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert cfg.universe.tiers[0].name == "only"
+    assert cfg.risk.max_trades_per_day == 5
+    assert cfg.risk.max_trades_per_hour == 6  # untouched fields keep their defaults
+
+
+def test_parse_config_when_value_out_of_range_then_field_value_and_rule_named() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "risk": {"max_trades_per_day": -1}})
+    assert "risk.max_trades_per_day: value -1: " in message
+    assert "greater than or equal to 0" in message
+
+
+def test_parse_config_when_nested_list_field_invalid_then_index_in_path() -> None:
+    tiers = [{"name": "core", "products": ["BTC-USD"], "position_size_pct": 0}]
+    message = error_of({"universe": {"tiers": tiers}})
+    assert "universe.tiers.0.position_size_pct: value 0: " in message
+    assert "greater than 0" in message
+
+
+def test_parse_config_when_wrong_type_then_value_shown() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "cycle": {"interval_seconds": "often"}})
+    assert "cycle.interval_seconds: value 'often': " in message
+
+
+def test_parse_config_when_literal_not_allowed_then_allowed_values_listed() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "execution": {"order_type": "stop"}})
+    assert "execution.order_type: value 'stop': " in message
+    assert "'market'" in message
+    assert "'limit'" in message
+
+
+def test_parse_config_when_several_errors_then_each_on_its_own_line() -> None:
+    message = error_of(
+        {
+            "universe": MINIMAL_UNIVERSE,
+            "risk": {"max_trades_per_day": -1, "max_trades_per_hour": -2},
+        }
+    )
+    lines = message.splitlines()
+    assert lines[0] == "<config>: invalid configuration"
+    assert any(line.strip().startswith("risk.max_trades_per_day: value -1") for line in lines)
+    assert any(line.strip().startswith("risk.max_trades_per_hour: value -2") for line in lines)
+
+
+def test_parse_config_when_unknown_key_then_rejected_naming_it() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "risk": {"max_trade_per_day": 5}})
+    assert "risk.max_trade_per_day: value 5: Extra inputs are not permitted" in message
+
+
+def test_parse_config_when_unknown_section_then_rejected_naming_it() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "riks": {}})
+    assert "riks: value {}: Extra inputs are not permitted" in message
+
+
+def test_parse_config_when_required_section_missing_then_named_as_missing() -> None:
+    assert "universe: missing: Field required" in error_of({})
+
+
+def test_parse_config_when_regime_name_unknown_then_rejected() -> None:
+    message = error_of(
+        {"universe": MINIMAL_UNIVERSE, "rules": {"regime_size_multiplier": {"sideways": 1}}}
+    )
+    assert "rules.regime_size_multiplier.sideways" in message
+
+
+def test_parse_config_when_post_only_with_market_orders_then_rule_explained() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "execution": {"post_only": True}})
+    assert "execution: " in message
+    assert "post_only: true needs order_type: limit" in message
+
+
+def test_parse_config_when_tier_names_repeat_then_rejected() -> None:
+    tier = {"name": "core", "products": ["BTC-USD"], "position_size_pct": 8}
+    assert "tier names must be unique" in error_of({"universe": {"tiers": [tier, tier]}})
+
+
+def test_parse_config_when_simulator_start_is_naive_then_rejected() -> None:
+    simulator = {
+        "start": "2026-03-02T00:00:00",
+        "products": [
+            {
+                "product_id": "BTC-USD",
+                "start_price": 100,
+                "volatility_pct": 1,
+                "volume_24h_quote": 1,
+                "spread_bps": 1,
+                "base_increment": "0.001",
+                "quote_increment": "0.01",
+                "base_min_size": "0.01",
+            }
+        ],
+    }
+    message = error_of({"universe": MINIMAL_UNIVERSE, "simulator": simulator})
+    assert "simulator.start" in message
+    assert "must carry a timezone" in message
+
+
+@pytest.mark.parametrize("raw", [None, [], "text", 3])
+def test_parse_config_when_top_level_not_a_mapping_then_said_so(raw: Any) -> None:
+    assert "the top level must be a mapping of sections" in error_of(raw)
+
+
+def test_load_config_when_file_missing_then_path_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing)
+    assert str(caught.value).startswith(f"{missing}: cannot read config")
+
+
+def test_load_config_when_yaml_broken_then_path_and_yaml_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("universe: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: not valid YAML")
+
+
+def test_load_config_when_file_invalid_then_message_starts_with_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("universe: {tiers: []}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: invalid configuration")
+    assert "universe.tiers: value []" in str(caught.value)
+
+
+def test_load_config_when_empty_file_then_top_level_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(path)
+
+
+def test_config_when_built_then_frozen() -> None:
+    cfg = config()
+    with pytest.raises(ValidationError):
+        cfg.risk.max_trades_per_day = 99  # type: ignore[misc]
+
+
+def test_default_config_path_when_resolved_then_points_at_the_shipped_file() -> None:
+    assert DEFAULT_CONFIG_PATH.name == "default.yaml"
+    assert DEFAULT_CONFIG_PATH.parent.name == "config"
+    assert DEFAULT_CONFIG_PATH.is_file()

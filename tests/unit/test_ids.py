@@ -1,0 +1,84 @@
+"""Cycle ids and client_order_ids are deterministic, and differ when any input differs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trader.ids import client_order_id, cycle_id_for, floor_time
+from trader.models import Side
+
+BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_floor_time_when_inside_an_interval_then_its_start() -> None:
+    assert floor_time(at("2026-11-24T12:07:31.5"), 300) == at("2026-11-24T12:05:00")
+    assert floor_time(at("2026-11-24T12:05:00"), 300) == at("2026-11-24T12:05:00")
+
+
+def test_floor_time_when_naive_then_value_error() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        floor_time(datetime(2026, 11, 24, 12, 7), 300)  # noqa: DTZ001 - the point of the test
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "expected"),
+    [
+        ("2026-11-24T04:05:00", "20261124T0405Z"),
+        ("2026-11-24T04:09:59", "20261124T0405Z"),  # a late retry of the same event
+        ("2026-11-24T04:10:00", "20261124T0410Z"),
+        ("2026-12-31T23:59:59", "20261231T2355Z"),
+    ],
+)
+def test_cycle_id_for_when_scheduled_time_then_floored_to_the_interval(
+    scheduled: str, expected: str
+) -> None:
+    assert cycle_id_for(at(scheduled), 300) == expected
+
+
+def test_cycle_id_for_when_time_has_another_offset_then_named_in_utc() -> None:
+    # 06:07+02:00 = 04:07 UTC -> 04:05
+    plus_two = datetime(2026, 11, 24, 6, 7, tzinfo=timezone(timedelta(hours=2)))
+    assert cycle_id_for(plus_two, 300) == "20261124T0405Z"
+
+
+def test_cycle_id_for_when_hourly_interval_then_floored_to_the_hour() -> None:
+    assert cycle_id_for(at("2026-11-24T04:59:59"), 3600) == "20261124T0400Z"
+
+
+def test_client_order_id_when_same_inputs_then_same_uuid() -> None:
+    first = client_order_id(*BASE)
+    assert first == client_order_id(*BASE)
+    assert uuid.UUID(first).version == 5
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ("other", *BASE[1:]),
+        (BASE[0], "20261124T0410Z", *BASE[2:]),
+        (*BASE[:2], "ETH-USD", *BASE[3:]),
+        (*BASE[:3], Side.SELL, BASE[4]),
+        (*BASE[:4], 1),
+    ],
+    ids=["portfolio", "cycle", "product", "side", "leg"],
+)
+def test_client_order_id_when_any_input_differs_then_different(changed: tuple) -> None:
+    assert client_order_id(*changed) != client_order_id(*BASE)
+
+
+names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=12)
+keys = st.tuples(names, names, names, st.sampled_from(list(Side)), st.integers(0, 3))
+
+
+@given(keys, keys)
+def test_client_order_id_when_inputs_differ_then_ids_differ(a: tuple, b: tuple) -> None:
+    assert (client_order_id(*a) == client_order_id(*b)) == (a == b)

@@ -1,0 +1,115 @@
+"""roll_counters resets at 00:00 UTC and at the top of each hour; cooldowns expire at `until`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from trader.state import (
+    PortfolioState,
+    expire_cooldowns,
+    hour_start,
+    next_day_start,
+    roll_counters,
+    start_cooldown,
+)
+
+D = Decimal
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def busy_state(day: date, hour: datetime) -> PortfolioState:
+    return PortfolioState(
+        day=day,
+        hour=hour,
+        trades_today=7,
+        trades_this_hour=3,
+        realized_pnl_today=D("-12.5"),
+        realized_pnl_total=D("40"),
+    )
+
+
+def test_roll_counters_when_fresh_state_then_day_and_hour_set_and_counters_zero() -> None:
+    state = roll_counters(PortfolioState(), at("2026-11-24T12:34:56"))
+    assert state.day == date(2026, 11, 24)
+    assert state.hour == at("2026-11-24T12:00:00")
+    assert (state.trades_today, state.trades_this_hour, state.realized_pnl_today) == (0, 0, D(0))
+
+
+def test_roll_counters_when_last_second_of_the_day_then_unchanged() -> None:
+    state = busy_state(date(2026, 11, 24), at("2026-11-24T23:00:00"))
+    assert roll_counters(state, at("2026-11-24T23:59:59")) is state
+
+
+def test_roll_counters_when_midnight_utc_then_day_and_hour_reset_total_kept() -> None:
+    state = busy_state(date(2026, 11, 24), at("2026-11-24T23:00:00"))
+    rolled = roll_counters(state, at("2026-11-25T00:00:00"))
+    assert rolled.day == date(2026, 11, 25)
+    assert rolled.hour == at("2026-11-25T00:00:00")
+    assert (rolled.trades_today, rolled.trades_this_hour) == (0, 0)
+    assert rolled.realized_pnl_today == D(0)
+    assert rolled.realized_pnl_total == D(40)
+
+
+def test_roll_counters_when_last_second_of_the_hour_then_unchanged() -> None:
+    state = busy_state(date(2026, 11, 24), at("2026-11-24T14:00:00"))
+    assert roll_counters(state, at("2026-11-24T14:59:59")) is state
+
+
+def test_roll_counters_when_next_hour_starts_then_only_hourly_counter_reset() -> None:
+    state = busy_state(date(2026, 11, 24), at("2026-11-24T14:00:00"))
+    rolled = roll_counters(state, at("2026-11-24T15:00:00"))
+    assert rolled.hour == at("2026-11-24T15:00:00")
+    assert rolled.trades_this_hour == 0
+    assert (rolled.day, rolled.trades_today, rolled.realized_pnl_today) == (
+        date(2026, 11, 24),
+        7,
+        D("-12.5"),
+    )
+
+
+def test_roll_counters_when_many_days_skipped_then_reset() -> None:
+    state = busy_state(date(2026, 11, 1), at("2026-11-01T14:00:00"))
+    rolled = roll_counters(state, at("2026-11-24T14:30:00"))
+    assert (rolled.trades_today, rolled.trades_this_hour) == (0, 0)
+
+
+def test_roll_counters_when_same_instant_in_another_offset_then_same_hour() -> None:
+    # 16:30+02:00 is 14:30 UTC: the stored 14:00 UTC hour still holds
+    state = busy_state(date(2026, 11, 24), at("2026-11-24T14:00:00"))
+    plus_two = datetime(2026, 11, 24, 16, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert roll_counters(state, plus_two).trades_this_hour == 3
+
+
+def test_expire_cooldowns_when_until_reached_or_passed_then_dropped_else_kept() -> None:
+    now = at("2026-11-24T12:00:00")
+    state = PortfolioState(
+        cooldowns={
+            "BTC-USD": now - timedelta(seconds=1),
+            "ETH-USD": now,
+            "SOL-USD": now + timedelta(seconds=1),
+        }
+    )
+    assert expire_cooldowns(state, now).cooldowns == {"SOL-USD": now + timedelta(seconds=1)}
+
+
+def test_expire_cooldowns_when_nothing_expired_then_same_state() -> None:
+    now = at("2026-11-24T12:00:00")
+    state = PortfolioState(cooldowns={"BTC-USD": now + timedelta(minutes=5)})
+    assert expire_cooldowns(state, now) is state
+    assert expire_cooldowns(PortfolioState(), now) == PortfolioState()
+
+
+def test_start_cooldown_when_called_then_product_blocked_until_given_time() -> None:
+    until = at("2026-11-24T13:00:00")
+    state = start_cooldown(PortfolioState(cooldowns={"ETH-USD": until}), "BTC-USD", until)
+    assert state.cooldowns == {"ETH-USD": until, "BTC-USD": until}
+
+
+def test_hour_start_and_next_day_start_when_mid_hour_then_boundaries() -> None:
+    now = at("2026-12-31T23:59:59.999999")
+    assert hour_start(now) == at("2026-12-31T23:00:00")
+    assert next_day_start(now) == at("2027-01-01T00:00:00")

@@ -1,0 +1,190 @@
+"""The universe: tiers, status flags, volume and spread filters, ranking, and why each is out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pipeline_builders import product, quote, universe_config
+
+from trader.config import UniverseConfig
+from trader.models import Product
+from trader.pipeline.universe import build_universe, candidates, tier_for
+
+D = Decimal
+TIERS = [
+    {"name": "core", "products": ["BTC-USD", "ETH-USD"], "position_size_pct": 8},
+    {"name": "tier2", "products": ["SOL-USD"], "position_size_pct": 5},
+    {
+        "name": "rest",
+        "match_all": True,
+        "position_size_pct": 2,
+        "min_volume_24h_quote": 20_000_000,
+    },
+]
+CFG = universe_config(
+    tiers=TIERS, filters={"min_volume_24h_quote": 5_000_000, "max_spread_bps": 40}
+)
+
+
+def by_id(*products: Product) -> dict[str, Product]:
+    return {p.product_id: p for p in products}
+
+
+def excluded_reason(p: Product, cfg: UniverseConfig = CFG) -> str | None:
+    _, excluded = candidates(by_id(p), cfg, "USD")
+    return excluded.get(p.product_id)
+
+
+def test_candidates_when_no_products_then_nothing_and_nothing_excluded() -> None:
+    assert candidates({}, CFG, "USD") == ((), {})
+
+
+def test_build_universe_when_no_products_then_empty() -> None:
+    universe = build_universe({}, {}, CFG, "USD")
+    assert universe.members == ()
+    assert universe.excluded == {}
+
+
+def test_tier_for_when_product_named_then_its_tier_else_the_match_all_tier() -> None:
+    assert tier_for("ETH-USD", CFG).name == "core"
+    assert tier_for("SOL-USD", CFG).name == "tier2"
+    assert tier_for("DOGE-USD", CFG).name == "rest"
+
+
+def test_candidates_when_no_tier_matches_then_excluded_no_tier() -> None:
+    cfg = universe_config()  # one tier naming BTC-USD only, no match_all
+    assert excluded_reason(product("DOGE-USD"), cfg) == "no_tier"
+
+
+def test_candidates_when_excluded_in_config_then_excluded_by_config() -> None:
+    cfg = CFG.model_copy(
+        update={"filters": CFG.filters.model_copy(update={"exclude": ("BTC-USD",)})}
+    )
+    assert excluded_reason(product("BTC-USD"), cfg) == "excluded_by_config"
+
+
+def test_candidates_when_other_quote_currency_then_named() -> None:
+    assert excluded_reason(product("BTC-EUR")) == "quote_currency_EUR"
+
+
+def test_candidates_when_status_not_online_then_status_named() -> None:
+    assert excluded_reason(product(status="offline")) == "status_offline"
+
+
+@pytest.mark.parametrize(
+    "flag", ["disabled", "trading_disabled", "cancel_only", "view_only", "auction_mode"]
+)
+def test_candidates_when_status_flag_raised_then_excluded_with_the_flag_named(flag: str) -> None:
+    assert excluded_reason(product(**{flag: True})) == flag
+
+
+def test_candidates_when_limit_only_allowed_then_member_else_excluded() -> None:
+    assert excluded_reason(product(limit_only=True)) is None
+    strict = CFG.model_copy(
+        update={"filters": CFG.filters.model_copy(update={"allow_limit_only": False})}
+    )
+    assert excluded_reason(product(limit_only=True), strict) == "limit_only"
+
+
+def test_candidates_when_post_only_not_allowed_then_excluded_else_member() -> None:
+    assert excluded_reason(product(post_only=True)) == "post_only"
+    lax = CFG.model_copy(
+        update={"filters": CFG.filters.model_copy(update={"allow_post_only": True})}
+    )
+    assert excluded_reason(product(post_only=True), lax) is None
+
+
+def test_candidates_when_volume_below_global_minimum_then_excluded_with_numbers() -> None:
+    # 4,999,999 < the global 5,000,000
+    low = product("BTC-USD", volume_24h_quote=D(4_999_999))
+    assert excluded_reason(low) == "volume_24h 4999999 < 5000000"
+    assert excluded_reason(product("BTC-USD", volume_24h_quote=D(5_000_000))) is None
+
+
+def test_candidates_when_tier_has_its_own_minimum_then_it_overrides_the_global_one() -> None:
+    # 10M passes the global 5M but not the match_all tier's 20M
+    assert (
+        excluded_reason(product("DOGE-USD", volume_24h_quote=D(10_000_000)))
+        == "volume_24h 10000000 < 20000000"
+    )
+
+
+def test_build_universe_when_product_disabled_mid_run_then_tradable_then_excluded() -> None:
+    quotes = {"BTC-USD": quote()}
+    first = build_universe(by_id(product()), quotes, CFG, "USD")
+    second = build_universe(by_id(product(trading_disabled=True)), quotes, CFG, "USD")
+    assert first.product_ids == ("BTC-USD",)
+    assert second.product_ids == ()
+    assert second.excluded == {"BTC-USD": "trading_disabled"}
+
+
+def test_candidates_when_ranked_then_tier_order_then_volume_then_id() -> None:
+    products = by_id(
+        product("DOGE-USD", volume_24h_quote=D(90_000_000)),
+        product("SOL-USD", volume_24h_quote=D(6_000_000)),
+        product("ETH-USD", volume_24h_quote=D(7_000_000)),
+        product("BTC-USD", volume_24h_quote=D(9_000_000)),
+        product("ADA-USD", volume_24h_quote=D(90_000_000)),
+    )
+    ranked, excluded = candidates(products, CFG, "USD")
+    # core by volume (BTC 9M, ETH 7M), then tier2, then rest: equal volume -> by id
+    assert [m.product_id for m in ranked] == [
+        "BTC-USD",
+        "ETH-USD",
+        "SOL-USD",
+        "ADA-USD",
+        "DOGE-USD",
+    ]
+    assert [m.tier.name for m in ranked] == ["core", "core", "tier2", "rest", "rest"]
+    assert excluded == {}
+
+
+def test_candidates_when_more_than_max_products_then_the_lowest_ranked_are_cut() -> None:
+    cfg = CFG.model_copy(update={"max_products": 2})
+    products = by_id(product("BTC-USD"), product("ETH-USD"), product("SOL-USD"))
+    ranked, excluded = candidates(products, cfg, "USD")
+    assert [m.product_id for m in ranked] == ["BTC-USD", "ETH-USD"]
+    assert excluded == {"SOL-USD": "beyond_max_products 2"}
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask"),
+    [("0", "100"), ("-1", "100"), ("100.02", "100.01")],
+    ids=["zero_bid", "negative_bid", "crossed"],
+)
+def test_build_universe_when_quote_invalid_then_no_valid_quote(bid: str, ask: str) -> None:
+    universe = build_universe(by_id(product()), {"BTC-USD": quote(bid=bid, ask=ask)}, CFG, "USD")
+    assert universe.excluded == {"BTC-USD": "no_valid_quote"}
+
+
+def test_build_universe_when_quote_missing_then_no_valid_quote() -> None:
+    assert build_universe(by_id(product()), {}, CFG, "USD").excluded == {
+        "BTC-USD": "no_valid_quote"
+    }
+
+
+def test_build_universe_when_spread_exactly_at_limit_then_member() -> None:
+    # mid (99.8 + 100.2) / 2 = 100; spread 0.4 / 100 * 10,000 = 40 bps = the limit
+    universe = build_universe(
+        by_id(product()), {"BTC-USD": quote(bid="99.8", ask="100.2")}, CFG, "USD"
+    )
+    assert universe.product_ids == ("BTC-USD",)
+    assert universe.get("BTC-USD").tier.name == "core"
+
+
+def test_build_universe_when_spread_just_over_limit_then_excluded_with_numbers() -> None:
+    # mid 100; spread 0.4002 / 100 * 10,000 = 40.02 bps > 40
+    universe = build_universe(
+        by_id(product()), {"BTC-USD": quote(bid="99.7999", ask="100.2001")}, CFG, "USD"
+    )
+    assert universe.members == ()
+    assert universe.get("BTC-USD") is None
+    assert universe.excluded == {"BTC-USD": "spread 40.02bps > 40bps"}
+
+
+def test_build_universe_when_bid_equals_ask_then_member() -> None:
+    universe = build_universe(
+        by_id(product()), {"BTC-USD": quote(bid="100", ask="100")}, CFG, "USD"
+    )
+    assert universe.product_ids == ("BTC-USD",)
