@@ -99,7 +99,7 @@ class RegimeConfig(_Model):
     lookback_bars: Bars = 48
     trend_pct: Annotated[Decimal, Field(gt=0)] = Decimal(2)
     crash_pct: Annotated[Decimal, Field(gt=0)] = Decimal(6)
-    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("1.2")  # stdev of bar returns
+    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.35")  # stdev of bar returns
 
 
 class RulesConfig(_Model):
