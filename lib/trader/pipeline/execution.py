@@ -105,7 +105,10 @@ def plan_one(
         if order_type is OrderType.LIMIT
         else None
     )
-    sized = _size(proposal, product, limit or touch, order_type)
+    if limit is not None and limit <= 0:
+        return f"no_valid_limit_price: {limit} (touch {touch}, tick {product.tick})"
+    price = touch if limit is None else limit
+    sized = _size(proposal, product, price, order_type)
     if isinstance(sized, str):
         return sized
     base, quote_size, value = sized
@@ -124,7 +127,7 @@ def plan_one(
         quote_size=quote_size,
         limit_price=limit,
         post_only=post_only,
-        expected_price=limit or touch,
+        expected_price=price,
         expected_slippage_bps=slip,
         reason=proposal.reason,
     )
