@@ -207,6 +207,12 @@ def test_plan_one_when_product_is_limit_only_then_limit_without_post_only() -> N
     assert (order.order_type, order.post_only) == (OrderType.LIMIT, False)
 
 
+def test_plan_one_when_post_only_buy_and_ask_is_one_tick_then_dropped_not_priced_at_zero() -> None:
+    # min(100 x 0.01 -> 0.01, 0.01 - 0.01 = 0.00): a buy at 0 is no order at all
+    result = plan(entry(quote_size=100), POST, q=quote(bid="0.01", ask="0.01"))
+    assert result == "no_valid_limit_price: 0.00 (touch 0.01, tick 0.01)"
+
+
 def test_plan_one_when_limit_buy_smaller_than_base_min_then_below_min_size() -> None:
     # 0.5 / 99.95 = 0.00500.. -> 0.005 < 0.01
     assert plan(entry(quote_size="0.5"), LIMIT) == "below_min_size: 0.005 < 0.01"
@@ -277,7 +283,7 @@ ticks = st.sampled_from([D("0.01"), D("0.05"), D("0.0001"), D("0.5")])
 @st.composite
 def market(draw: st.DrawFn) -> tuple[Product, Quote]:
     tick = draw(ticks)
-    bid_ticks = draw(st.integers(min_value=2, max_value=2_000_000))
+    bid_ticks = draw(st.integers(min_value=1, max_value=2_000_000))
     spread_ticks = draw(st.integers(min_value=0, max_value=50))
     bid = bid_ticks * tick
     prod = product(
@@ -309,7 +315,7 @@ def test_plan_one_when_buying_then_sizes_on_grid_and_never_above_what_was_asked(
         IDS,
     )
     if isinstance(result, str):
-        assert result.startswith("below_min_size")
+        assert result.startswith(("below_min_size", "no_valid_limit_price"))
         return
     if result.order_type is OrderType.MARKET:
         assert result.quote_size % prod.quote_increment == 0
@@ -318,7 +324,7 @@ def test_plan_one_when_buying_then_sizes_on_grid_and_never_above_what_was_asked(
         assert result.base_size % prod.base_increment == 0
         assert result.base_size * result.limit_price <= spend
         assert result.limit_price % prod.tick == 0
-        assert result.limit_price <= q.ask
+        assert D(0) < result.limit_price <= q.ask
         if result.post_only:
             assert result.limit_price < q.ask
 
@@ -334,7 +340,7 @@ def test_plan_one_when_selling_then_size_on_grid_and_price_on_the_safe_side(
     prod, q = mkt
     result = plan_one(exit_(base_size=size), prod, q, D(0), cfg, IDS)
     if isinstance(result, str):
-        assert result.startswith("below_min_size")
+        assert result.startswith(("below_min_size", "no_valid_limit_price"))
         return
     assert result.base_size % prod.base_increment == 0
     assert D(0) < result.base_size <= size
