@@ -40,8 +40,8 @@ def test_list_products_when_called_then_one_request_and_fields_mapped(env):
 
 
 def test_list_products_when_flags_set_then_view_only_auction_and_limit_only_mapped(env):
-    env.fake.market.set_product_flags("AVAX-USD", view_only=True, auction_mode=True)
-    env.fake.market.set_product_flags("DOGE-USD", limit_only=True, cancel_only=True)
+    env.fake.set_product_flags("AVAX-USD", view_only=True, auction_mode=True)
+    env.fake.set_product_flags("DOGE-USD", limit_only=True, cancel_only=True)
 
     products = {p.product_id: p for p in env.exchange.list_products()}
 

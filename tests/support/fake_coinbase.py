@@ -171,6 +171,10 @@ class FakeCoinbase:
         """The next created order is invisible (404 / not listed) for `reads` reads."""
         self.routes.next_create.append(("hide", reads, ""))
 
+    def set_product_flags(self, product_id: str, **flags: object) -> None:
+        """Flip a product's status flags (use this, not market.set_product_flags: cached)."""
+        self.routes.set_product_flags(product_id, **flags)
+
     def answer_duplicates_with_failure(self) -> None:
         """A repeated client_order_id gets `success: false, DUPLICATE_CLIENT_ORDER_ID`."""
         self.routes.duplicate_as_failure = True

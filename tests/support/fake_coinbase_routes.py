@@ -80,6 +80,8 @@ class Routes:
         self._held: dict[str, Order] = {}  # accepted, never sent to the matcher
         self._hidden: dict[str, int] = {}  # client_order_id -> reads left while invisible
         self._converts: dict[str, dict[str, Any]] = {}
+        self._products: tuple[datetime, list[Product]] | None = None
+        self._ids: set[str] | None = None
         self._table: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"/time"), self.time),
             ("GET", re.compile(r"/key_permissions"), self.key_permissions),
@@ -126,7 +128,7 @@ class Routes:
     def products(self, q: Query, _b: Any) -> Answer:
         if q.get("product_type", ["SPOT"])[0] != "SPOT":
             return 200, {"products": [], "num_products": 0}
-        items = [product_json(p) for p in self.market.list_products()]
+        items = [product_json(p) for p in self.products_now()]
         return 200, {"products": items, "num_products": len(items)}
 
     def product(self, _q: Query, _b: Any, pid: str) -> Answer:
@@ -136,7 +138,7 @@ class Routes:
         return 200, product_json(found)
 
     def best_bid_ask(self, q: Query, _b: Any) -> Answer:
-        ids = q.get("product_ids") or [p.product_id for p in self.market.list_products()]
+        ids = q.get("product_ids") or [p.product_id for p in self.products_now()]
         quotes = self.market.get_quotes(ids)
         return 200, {"pricebooks": [pricebook_json(quotes[i]) for i in ids if i in quotes]}
 
@@ -163,7 +165,7 @@ class Routes:
         if (end - start) // granularity > 350:
             msg = "number of candles requested should be less than 350"
             return 400, error_json("INVALID_ARGUMENT", msg)
-        if self._product(pid) is None:
+        if pid not in self.product_ids():
             return 404, error_json("NOT_FOUND", f"product {pid} not found")
         lo, hi = (datetime.fromtimestamp(t, tz=UTC) for t in (start, end))
         try:
@@ -193,9 +195,7 @@ class Routes:
 
     def accounts(self, q: Query, _b: Any) -> Answer:
         balances = dict(self.exchange.get_balances())
-        for cur in {p.base_currency for p in self.market.list_products()} | set(
-            self.extra_currencies
-        ):
+        for cur in {pid.split("-")[0] for pid in self.product_ids()} | set(self.extra_currencies):
             balances.setdefault(cur, Balance(cur, ZERO))
         rows = [account_json(balances[c]) for c in sorted(balances)]
         size = min(int(q.get("limit", [self.accounts_page_size])[0]), self.accounts_page_size)
@@ -404,7 +404,23 @@ class Routes:
         return 200, {"trade": trade}
 
     def _product(self, pid: str) -> Product | None:
-        return next((p for p in self.market.list_products() if p.product_id == pid), None)
+        return next((p for p in self.products_now() if p.product_id == pid), None)
+
+    def products_now(self) -> list[Product]:
+        """The market's products, computed once per clock tick (the synthetic market is slow)."""
+        now = self.clock.now()
+        if self._products is None or self._products[0] != now:
+            self._products = (now, list(self.market.list_products()))
+        return self._products[1]
+
+    def product_ids(self) -> set[str]:
+        if self._ids is None:
+            self._ids = {p.product_id for p in self.products_now()}
+        return self._ids
+
+    def set_product_flags(self, product_id: str, **flags: object) -> None:
+        self.market.set_product_flags(product_id, **flags)
+        self._products = None
 
 
 def _planned(coid: str, body: dict[str, Any], config: dict[str, Any]) -> PlannedOrder:

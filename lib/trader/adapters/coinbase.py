@@ -41,12 +41,15 @@ from trader.adapters.coinbase_mapping import (
     quote_from,
 )
 from trader.adapters.coinbase_order_book import OrderBook
-from trader.adapters.coinbase_transport import RetryPolicy, Transport
+from trader.adapters.coinbase_transport import RateLimiter, RetryPolicy, Transport
 from trader.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
 from trader.ports import Clock
 
 BASE_URL = "api.coinbase.com"  # a host: the SDK prepends https:// itself
 MAX_PAGES = 50
+# Coinbase allows about 30 private requests/s per key and 10 public/s per IP; stay under.
+PRIVATE_RATE = (25.0, 25)
+PUBLIC_RATE = (8.0, 8)
 
 
 class CoinbaseExchange:
@@ -59,6 +62,8 @@ class CoinbaseExchange:
     candle_cache: where closed bars survive between cycles; None disables caching.
     max_workers: HTTP connection pool size (match the caller's thread pool).
     retry, sleep, rng: backoff for calls safe to repeat (injectable for tests).
+    rate_limiter: shared client-side token bucket; default 25/s (8/s public-only);
+        `RateLimiter.unlimited()` turns it off (benchmarks against the fake).
     fee_ttl_s: how long the fee tier is reused before asking again.
     """
 
@@ -78,6 +83,7 @@ class CoinbaseExchange:
         fee_ttl_s: int = 3600,
         reconcile_lookback: timedelta = timedelta(days=2),
         base_url: str = BASE_URL,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         if client is None:
             client = _build_client(credentials, timeout_s, base_url)
@@ -88,7 +94,9 @@ class CoinbaseExchange:
         self._cache = candle_cache
         self._clock = clock or SystemClock()
         self._workers = max_workers
-        self._io = Transport(retry, sleep, rng)
+        if rate_limiter is None:
+            rate_limiter = RateLimiter(*(PUBLIC_RATE if self._public else PRIVATE_RATE))
+        self._io = Transport(retry, sleep, rng, rate_limiter)
         self._fee_ttl = timedelta(seconds=fee_ttl_s)
         self._fees: tuple[datetime, FeeRates] | None = None
         self._fee_lock = threading.Lock()

@@ -33,6 +33,47 @@ class RetryPolicy:
         return jittered
 
 
+class RateLimiter:
+    """A token bucket shared by every thread: at most `burst` at once, then `rate_per_s`.
+
+    Each caller reserves a slot and sleeps until it (no polling loop), so an injected
+    sleep that does not really wait cannot make it spin.
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def unlimited(cls) -> RateLimiter:
+        return cls(float("inf"), 1)
+
+    def acquire(self) -> float:
+        """Take one slot; returns the seconds waited for it."""
+        if self.rate == float("inf"):
+            return 0.0
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
 class Transport:
     """Wraps SDK calls: `once` for a single try, `read` for calls that are safe to repeat."""
 
@@ -41,8 +82,10 @@ class Transport:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.limiter = limiter or RateLimiter.unlimited()
         self.sleep = sleep
         self._rng = rng or random.Random()
         self._calls: dict[str, int] = {}
@@ -62,6 +105,7 @@ class Transport:
 
     def once(self, op: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """One SDK call; the response as plain dicts; any failure as a typed ExchangeError."""
+        self.limiter.acquire()
         with self._lock:
             self._calls[op] = self._calls.get(op, 0) + 1
         try:
