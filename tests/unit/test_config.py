@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pipeline_builders import MINIMAL_UNIVERSE, config
 from pydantic import ValidationError
 
-from trader.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from trader.config import DEFAULT_CONFIG_PATH, RiskConfig, load_config, parse_config
 from trader.errors import ConfigError
 
 D = Decimal
@@ -24,13 +25,25 @@ def error_of(raw: Any) -> str:
 
 def test_load_config_when_default_then_valid_with_exact_decimals() -> None:
     cfg = load_config()
-    assert cfg.cycle.interval_seconds == 300
-    assert [t.name for t in cfg.universe.tiers] == ["core", "tier2", "tier3"]
-    # YAML floats become exact decimals, not binary fractions
-    assert cfg.triggers.volume_spike.min_return_pct == D("0.2")
-    assert cfg.regime.volatile_bar_pct == D("1.2")
-    assert cfg.simulator is not None
-    assert cfg.simulator.products[0].base_increment == D("0.00000001")
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    assert cfg.cycle.interval_seconds == raw["cycle"]["interval_seconds"]
+    assert [t.name for t in cfg.universe.tiers] == [t["name"] for t in raw["universe"]["tiers"]]
+    # YAML floats become the decimal the file shows (repr of the float), not a binary fraction
+    shown = D(repr(raw["regime"]["volatile_bar_pct"]))
+    assert cfg.regime.volatile_bar_pct == shown
+    assert len(str(cfg.regime.volatile_bar_pct)) < 10
+
+
+def test_parse_config_when_yaml_float_then_exact_decimal() -> None:
+    cfg = parse_config(
+        yaml.safe_load(
+            "universe: {tiers: [{name: a, position_size_pct: 8}]}\n"
+            "triggers: {volume_spike: {min_return_pct: 0.1}}\n"
+            "paper: {taker_fee_pct: 0.6}\n"
+        )
+    )
+    assert cfg.triggers.volume_spike.min_return_pct == D("0.1")  # not 0.1000000000000000055..
+    assert cfg.paper.taker_fee_pct == D("0.6")
 
 
 def test_load_config_when_path_given_then_that_file_is_read(tmp_path: Path) -> None:
@@ -43,7 +56,7 @@ def test_load_config_when_path_given_then_that_file_is_read(tmp_path: Path) -> N
     cfg = load_config(path)
     assert cfg.universe.tiers[0].name == "only"
     assert cfg.risk.max_trades_per_day == 5
-    assert cfg.risk.max_trades_per_hour == 6  # untouched fields keep their defaults
+    assert cfg.risk.max_trades_per_hour == RiskConfig().max_trades_per_hour  # defaults kept
 
 
 def test_parse_config_when_value_out_of_range_then_field_value_and_rule_named() -> None:

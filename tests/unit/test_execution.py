@@ -25,9 +25,16 @@ from trader.pipeline.execution import (
 
 D = Decimal
 IDS = OrderIds("default", "20261124T1200Z")
-MARKET = ExecutionConfig()  # market, 5 bps offset, 30 bps max slippage, impact 100, 1 % of volume
-LIMIT = ExecutionConfig(order_type="limit")
-POST = ExecutionConfig(order_type="limit", post_only=True, limit_offset_bps=D(0))
+MARKET = ExecutionConfig(
+    order_type="market",
+    post_only=False,
+    limit_offset_bps=D(5),
+    max_slippage_bps=D(30),
+    impact_coefficient=D(100),
+    max_order_pct_of_volume=D(1),
+)
+LIMIT = MARKET.model_copy(update={"order_type": "limit"})
+POST = LIMIT.model_copy(update={"post_only": True, "limit_offset_bps": D(0)})
 MIN_NOTIONAL = D(10)
 # default product: base 0.001, quote 0.01, min base 0.01, min quote 1, $10M a day
 # default quote: bid 99.99, ask 100.01 -> mid 100, spread 2 bps
@@ -191,7 +198,7 @@ def test_plan_one_when_post_only_sell_at_bid_then_one_tick_above_bid() -> None:
 
 
 def test_plan_one_when_not_post_only_and_no_offset_then_limit_may_sit_at_the_touch() -> None:
-    cfg = ExecutionConfig(order_type="limit", limit_offset_bps=D(0))
+    cfg = LIMIT.model_copy(update={"limit_offset_bps": D(0)})
     order = planned(plan(entry(quote_size=1000), cfg, q=quote(bid="99.99", ask="100.01")))
     assert order.limit_price == D("100.01")
 
@@ -300,7 +307,7 @@ def market(draw: st.DrawFn) -> tuple[Product, Quote]:
 @given(
     market(),
     st.decimals(min_value=D("0.01"), max_value=D(1_000_000), places=2),
-    st.sampled_from([MARKET, LIMIT, POST, ExecutionConfig(order_type="limit", post_only=True)]),
+    st.sampled_from([MARKET, LIMIT, POST, LIMIT.model_copy(update={"post_only": True})]),
 )
 def test_plan_one_when_buying_then_sizes_on_grid_and_never_above_what_was_asked(
     mkt: tuple[Product, Quote], spend: Decimal, cfg: ExecutionConfig
@@ -332,7 +339,7 @@ def test_plan_one_when_buying_then_sizes_on_grid_and_never_above_what_was_asked(
 @given(
     market(),
     st.decimals(min_value=D("0.00000001"), max_value=D(1_000), places=8),
-    st.sampled_from([MARKET, LIMIT, POST, ExecutionConfig(order_type="limit", post_only=True)]),
+    st.sampled_from([MARKET, LIMIT, POST, LIMIT.model_copy(update={"post_only": True})]),
 )
 def test_plan_one_when_selling_then_size_on_grid_and_price_on_the_safe_side(
     mkt: tuple[Product, Quote], size: Decimal, cfg: ExecutionConfig

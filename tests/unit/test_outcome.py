@@ -29,6 +29,7 @@ ACTIVE = TradingState.ACTIVE
         (NoTradeReason.STALE_MARKET_DATA, "stale_market_data"),
         (NoTradeReason.INSUFFICIENT_TIME, "insufficient_time"),
         (NoTradeReason.DUPLICATE_INVOCATION, "duplicate_invocation"),
+        (NoTradeReason.ORDERS_REJECTED, "orders_rejected"),
     ],
 )
 def test_no_trade_reason_when_serialised_then_exact_original_spelling(

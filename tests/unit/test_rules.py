@@ -12,7 +12,12 @@ from trader.pipeline.regime import Regime
 from trader.pipeline.rules import conviction_of, propose_entries, size_scale
 
 D = Decimal
-CFG = RulesConfig()  # min_signals 1, max 2 per cycle, min scale 0.5, default multipliers
+CFG = RulesConfig(
+    min_signals=1,
+    max_new_positions_per_cycle=2,
+    min_conviction_scale=D("0.5"),
+    regime_size_multiplier={"trending_up": D(1), "choppy": D("0.5"), "crash": D(0)},
+)
 CORE = tier("core", 8, "BTC-USD", "ETH-USD")
 TIER2 = tier("tier2", 5, "SOL-USD")
 UNIVERSE = universe_of(
@@ -84,13 +89,13 @@ def test_propose_entries_when_position_or_order_open_then_no_pyramiding() -> Non
 
 
 def test_propose_entries_when_fewer_signals_than_needed_then_skipped_with_counts() -> None:
-    cfg = RulesConfig(min_signals=2)
+    cfg = CFG.model_copy(update={"min_signals": 2})
     decision = propose_entries([signal("BTC-USD")], UNIVERSE, UP, EQUITY, (), cfg)
     assert decision.skipped == {"BTC-USD": "signals 1 < 2"}
 
 
 def test_propose_entries_when_more_than_max_per_cycle_then_strongest_kept() -> None:
-    cfg = RulesConfig(max_new_positions_per_cycle=1)
+    cfg = CFG.model_copy(update={"max_new_positions_per_cycle": 1})
     signals = [signal("BTC-USD", strength="0.3"), signal("SOL-USD", strength="0.9")]
     decision = propose_entries(signals, UNIVERSE, UP, EQUITY, (), cfg)
     assert [p.product_id for p in decision.proposals] == ["SOL-USD"]

@@ -23,7 +23,15 @@ TIERS = [
     },
 ]
 CFG = universe_config(
-    tiers=TIERS, filters={"min_volume_24h_quote": 5_000_000, "max_spread_bps": 40}
+    tiers=TIERS,
+    max_products=50,
+    filters={
+        "min_volume_24h_quote": 5_000_000,
+        "max_spread_bps": 40,
+        "exclude": [],
+        "allow_limit_only": True,
+        "allow_post_only": False,
+    },
 )
 
 
