@@ -102,20 +102,29 @@ class RegimeConfig(_Model):
     volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.35")  # stdev of bar returns
 
 
+DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
+    "trending_up": Decimal(1),
+    "choppy": Decimal("0.5"),
+    "volatile": Decimal("0.5"),
+    "trending_down": Decimal("0.25"),
+    "crash": Decimal(0),
+    "unknown": Decimal("0.5"),
+}
+
+
 class RulesConfig(_Model):
     min_signals: Annotated[int, Field(ge=1)] = 1
     max_new_positions_per_cycle: Annotated[int, Field(ge=0)] = 2
     min_conviction_scale: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
     regime_size_multiplier: dict[RegimeName, Annotated[Decimal, Field(ge=0, le=2)]] = Field(
-        default_factory=lambda: {
-            "trending_up": Decimal(1),
-            "choppy": Decimal("0.5"),
-            "volatile": Decimal("0.5"),
-            "trending_down": Decimal("0.25"),
-            "crash": Decimal(0),
-            "unknown": Decimal("0.5"),
-        }
+        default_factory=lambda: dict(DEFAULT_REGIME_MULTIPLIERS)
     )
+
+    @field_validator("regime_size_multiplier")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        # A partial mapping overrides only the regimes it names; a crash never silently sizes at 1.
+        return {**DEFAULT_REGIME_MULTIPLIERS, **value}
 
 
 class RiskConfig(_Model):

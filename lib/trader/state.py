@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,7 @@ class PortfolioState:
 
 def roll_counters(state: PortfolioState, now: datetime) -> PortfolioState:
     """Reset the daily counters at 00:00 UTC and the hourly counter at the top of each hour."""
+    now = now.astimezone(UTC)
     today = now.date()
     this_hour = now.replace(minute=0, second=0, microsecond=0)
     changes: dict[str, Any] = {}

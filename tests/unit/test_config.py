@@ -196,3 +196,15 @@ def test_default_config_path_when_resolved_then_points_at_the_shipped_file() -> 
     assert DEFAULT_CONFIG_PATH.name == "default.yaml"
     assert DEFAULT_CONFIG_PATH.parent.name == "config"
     assert DEFAULT_CONFIG_PATH.is_file()
+
+
+def test_parse_config_when_regime_multipliers_are_partial_then_the_rest_keep_their_defaults() -> (
+    None
+):
+    # Naming only trending_up must not leave crash sized at a silent 1: it keeps its default 0.
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["rules"]["regime_size_multiplier"] = {"trending_up": "0.8"}
+    multipliers = parse_config(raw).rules.regime_size_multiplier
+    assert multipliers["trending_up"] == Decimal("0.8")
+    assert multipliers["crash"] == Decimal(0)
+    assert multipliers["choppy"] == Decimal("0.5")

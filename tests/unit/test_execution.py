@@ -356,3 +356,17 @@ def test_plan_one_when_selling_then_size_on_grid_and_price_on_the_safe_side(
         assert result.limit_price >= q.bid
         if result.post_only:
             assert result.limit_price > q.bid
+
+
+def test_plan_one_when_an_exit_is_larger_than_the_volume_share_then_still_planned() -> None:
+    # 2,000 x 99.99 = 199,980 > 1 % of 10M (100,000): an entry that size is dropped, but a
+    # position must always be sellable, so the exit is planned in full.
+    order = planned(plan(exit_(base_size=2000)))
+    assert order.base_size == D(2000)
+    assert order.intent is Intent.EXIT
+
+
+def test_plan_one_when_a_market_buy_exceeds_quote_max_size_then_capped_at_it() -> None:
+    # quote_max_size 500: a 600 buy is sent as 500.00, the most the product accepts.
+    order = planned(plan(entry(quote_size=600), prod=product(quote_max_size=D(500))))
+    assert order.quote_size == D("500.00")

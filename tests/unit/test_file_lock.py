@@ -203,7 +203,7 @@ def test_acquire_when_processes_race_then_exactly_one_wins(tmp_path: Path) -> No
     lock_path, go_path = tmp_path / ".cycle.lock", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
     procs = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and a fixed script
+        subprocess.Popen(
             [sys.executable, "-c", _ACQUIRE_IN_PROCESS, str(lock_path), str(go_path), f"p{n}"],
             env=env,
             stdout=subprocess.PIPE,

@@ -292,7 +292,7 @@ def test_save_when_process_dies_between_temp_write_and_rename_then_nothing_lost(
     previous = store.save(rich_state(version=0), None)
     before = store.path.read_bytes()
     env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+    done = subprocess.run(
         [sys.executable, "-c", _DIE_BEFORE_RENAME, str(store.path)],
         env=env,
         capture_output=True,

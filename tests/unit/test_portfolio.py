@@ -135,10 +135,13 @@ def test_apply_fill_when_selling_more_than_held_then_only_the_held_size_counts()
     assert state.realized_pnl_total == D(29)
 
 
-def test_apply_fill_when_selling_an_untracked_product_then_proceeds_less_fee() -> None:
-    # no position: 2 x 50 - 0.6 = 99.4 is booked as realized
+def test_apply_fill_when_selling_an_untracked_product_then_no_pnl_but_the_fee_counts() -> None:
+    # No position, so no cost basis: the 100 of proceeds are not profit (booking them would
+    # also loosen the daily loss limit). The 0.6 fee is still a fee paid.
     state = apply_fill(PortfolioState(), fill("s", Side.SELL, 50, 2, "0.6"), COOLDOWN)
-    assert state.realized_pnl_total == D("99.4")
+    assert state.realized_pnl_total == D(0)
+    assert state.realized_pnl_today == D(0)
+    assert state.fees_total == D("0.6")
     assert state.positions == {}
 
 

@@ -95,10 +95,12 @@ def plan_one(
     else:
         notional = (proposal.base_size or ZERO) * quote.bid
         touch = quote.bid
-    if notional > product.volume_24h_quote * cfg.max_order_pct_of_volume / HUNDRED:
+    # Exits face neither the liquidity nor the slippage filter: no filter may trap a position.
+    entry = proposal.intent is Intent.ENTRY
+    if entry and notional > product.volume_24h_quote * cfg.max_order_pct_of_volume / HUNDRED:
         return f"liquidity: {notional:.2f} > {cfg.max_order_pct_of_volume}% of 24h volume"
     slip = expected_slippage_bps(notional, quote, product, cfg)
-    if slip > cfg.max_slippage_bps and proposal.intent is Intent.ENTRY:
+    if entry and slip > cfg.max_slippage_bps:
         return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
     limit = (
         _limit_price(proposal.side, quote, product, post_only, cfg)
@@ -138,7 +140,8 @@ def _size(
 ) -> tuple[Decimal | None, Decimal | None, Decimal] | str:
     """(base_size, quote_size, notional) on the product's grid, or why it cannot be sized."""
     if proposal.side is Side.BUY and order_type is OrderType.MARKET:
-        quote_size = round_down(proposal.quote_size or ZERO, product.quote_increment)
+        wanted_quote = min(proposal.quote_size or ZERO, product.quote_max_size)
+        quote_size = round_down(wanted_quote, product.quote_increment)
         if quote_size <= 0:
             return "below_min_size: quote size rounds to 0"
         return None, quote_size, quote_size

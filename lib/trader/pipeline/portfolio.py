@@ -70,7 +70,7 @@ def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> Port
             else:
                 positions[fill.product_id] = remaining
         else:
-            pnl = fill.notional - fill.fee  # a sale of something we did not track
+            pnl = ZERO  # no cost basis for holdings we did not buy: no realized PnL to book
     cooldowns = dict(state.cooldowns)
     if pnl < 0 and cooldown_minutes > 0:
         cooldowns[fill.product_id] = fill.time + timedelta(minutes=cooldown_minutes)

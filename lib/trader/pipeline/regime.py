@@ -31,6 +31,8 @@ def detect_regime(candles: Sequence[Candle], cfg: RegimeConfig) -> Regime:
     first_open = window[0].open
     last_close = window[-1].close
     peak = max(c.high for c in window)
+    if first_open <= 0 or peak <= 0 or any(c.close <= 0 for c in window):
+        return Regime("unknown", bars=len(window))  # bad data: no regime to read
     ret = (last_close / first_open - 1) * HUNDRED
     drawdown = (1 - last_close / peak) * HUNDRED
     returns = [(b.close / a.close - 1) * HUNDRED for a, b in itertools.pairwise(window)]

@@ -48,7 +48,7 @@ def propose_entries(
     by_product: dict[str, list[Signal]] = defaultdict(list)
     for signal in signals:
         by_product[signal.product_id].append(signal)
-    multiplier = cfg.regime_size_multiplier.get(regime.name, ONE)  # type: ignore[call-overload]
+    multiplier = cfg.regime_size_multiplier.get(regime.name, ZERO)  # type: ignore[call-overload]
     skipped: dict[str, str] = {}
     ranked: list[Proposal] = []
     for pid, fired in by_product.items():
