@@ -238,3 +238,19 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
     audit_lines = [line for line in lines if line.get("record_type") == "audit"]
     assert audit_lines[0]["cycle_id"] == "20261124T0405Z"
     assert audit_lines[0]["service"] == "247trader"
+
+
+def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
+    import io
+
+    from trader.localstack import run
+
+    out = io.StringIO()
+    run(extra_cycles=1, out=out)
+
+    text = out.getvalue()
+    # 3 event files + 1 later cycle; the redelivery is audited beside the first record
+    assert "S3 247trader-local-audit: 4 objects" in text
+    assert "duplicate_invocation" in text
+    assert "LOCK#cycle" in text
+    assert text.rstrip().endswith("moto server stopped")
