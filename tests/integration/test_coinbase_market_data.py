@@ -228,3 +228,12 @@ def test_public_mode_when_no_credentials_then_public_endpoints_without_token():
         assert len(products) == 6 and set(quotes) == {"BTC-USD", "ETH-USD"}
         assert len(candles) == 11
         assert {r.path.split("/")[1] for r in env.fake.requests} == {"market"}
+
+
+def test_requests_when_sent_then_carry_the_explicit_timeout_and_a_signed_token(env):
+    env.exchange.get_balances()
+
+    request = env.rsps.calls[0].request
+    assert request.req_kwargs["timeout"] == 5  # never the SDK's default of None (no timeout)
+    assert request.headers["Authorization"].startswith("Bearer ")
+    assert request.url.startswith("https://api.coinbase.com/api/v3/brokerage/accounts")
