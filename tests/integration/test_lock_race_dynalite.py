@@ -100,3 +100,87 @@ def test_acquire_when_16_race_for_an_expired_lease_then_exactly_one_takes_it_ove
         winners = [o for o in outcomes if not isinstance(o, LockHeld)]
         assert len(winners) == 1, f"round {round_no}: {len(winners)} winners"
         assert winners[0].token == holder.token + round_no + 1
+
+
+class GatedLock:
+    """The real lock, counting attempts so the winner's cycle can wait for every loser.
+
+    Without the gate a slow thread could try after the winner released and run a second
+    (duplicate) cycle; with it, every attempt of a round overlaps the winner's cycle.
+    """
+
+    def __init__(self, inner: DynamoCycleLock, attempts: list, all_tried: threading.Event):
+        self._inner, self._attempts, self._all_tried = inner, attempts, all_tried
+
+    def acquire(self, owner, now, lease_seconds):
+        try:
+            return self._inner.acquire(owner, now, lease_seconds)
+        finally:
+            self._attempts.append(owner)
+            if len(self._attempts) == THREADS:
+                self._all_tried.set()
+
+    def release(self, lease):
+        self._inner.release(lease)
+
+
+class WaitingExchange:
+    """The simulated exchange, whose first call waits until every thread has tried the lock."""
+
+    def __init__(self, inner, all_tried: threading.Event):
+        self._inner, self._all_tried = inner, all_tried
+
+    def __getattr__(self, name):
+        assert self._all_tried.wait(timeout=10), "not every thread tried the lock"
+        return getattr(self._inner, name)
+
+
+def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_lock_held(endpoint):
+    from trader.adapters.clock import SteppingClock
+    from trader.adapters.memory import InMemoryStateStore, ListAuditSink
+    from trader.adapters.simulated import build_simulated_exchange
+    from trader.config import load_config
+    from trader.cycle import CycleDeps, CycleRequest, run_cycle
+    from trader.models import Mode
+
+    config = load_config()
+    clock = SteppingClock(config.simulator.start + timedelta(hours=6), 300)
+    exchange = build_simulated_exchange(config, clock)
+    store, audit = InMemoryStateStore(), ListAuditSink()
+    clients = [dynalite_client(endpoint) for _ in range(THREADS)]
+
+    for round_no in range(15):
+        attempts: list = []
+        all_tried = threading.Event()
+        deps = [
+            CycleDeps(
+                config=config,
+                exchange=WaitingExchange(exchange, all_tried),
+                store=store,
+                lock=GatedLock(
+                    DynamoCycleLock(TABLE, client=c, lock_key="LOCK#cycles"), attempts, all_tried
+                ),
+                audit=audit,
+                clock=clock,
+            )
+            for c in clients
+        ]
+        barrier = threading.Barrier(THREADS)
+        cycle_id = f"round{round_no:03d}"
+
+        def invoke(index: int, deps=deps, barrier=barrier, cycle_id=cycle_id):
+            barrier.wait()
+            request = CycleRequest(cycle_id=cycle_id, mode=Mode.PAPER, owner=f"req-{index}")
+            return run_cycle(deps[index], request)
+
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            results = list(pool.map(invoke, range(THREADS)))
+        clock.advance()
+
+        reasons = sorted(str(r.no_trade_reason) for r in results)
+        assert reasons.count("lock_held") == THREADS - 1, f"round {round_no}: {reasons}"
+    # every round's one cycle saved its id (a PAPER write-ahead save may come first, with the
+    # previous id, or None in the very first round)
+    saved_ids = {s.last_cycle_id for s in store.saves} - {None}
+    assert saved_ids == {f"round{n:03d}" for n in range(15)}
+    assert len(audit.records) == 15 * THREADS
