@@ -38,7 +38,7 @@ def dynalite_endpoint() -> Iterator[str]:
     """Start dynalite, yield its http://127.0.0.1:<port> endpoint, stop it on exit."""
     node = shutil.which("node")
     assert node is not None, unavailable_reason()
-    process = subprocess.Popen(  # noqa: S603 (fixed arguments)
+    process = subprocess.Popen(
         [node, "-e", _SCRIPT, str(_MODULE)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
