@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit install clean
+.PHONY: run test lint install bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/trader run --exchange simulated --mode PAPER --fast --cycles 288
 
-## test: lint, then every test (this is what CI runs)
-test: $(STAMP) lint
+## test: lint (ruff, cfn-lint), then every test (this is what CI runs)
+test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib functions tests bench
-	$(BIN)/ruff format --check lib functions tests bench
+	$(BIN)/ruff check lib functions tests bench infra
+	$(BIN)/ruff format --check lib functions tests bench infra
+
+## bench: the Coinbase round-trip benchmark against the fake (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python bench/coinbase_roundtrips.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info .aws-sam .cache
+
+include infra/aws.mk
