@@ -11,6 +11,11 @@ from typing import Any
 ZERO = Decimal(0)
 
 
+def round_to_increment(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
+    """`value` on the grid of `increment` (any positive step, not only powers of ten)."""
+    return (value / increment).to_integral_value(rounding=rounding) * increment
+
+
 class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"

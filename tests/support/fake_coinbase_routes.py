@@ -22,7 +22,7 @@ from fake_coinbase_json import (
     s,
 )
 
-from trader.adapters.matching import MatchingExchange, round_to_increment
+from trader.adapters.matching import MatchingExchange
 from trader.adapters.synthetic import SyntheticMarket
 from trader.errors import OrderRejected
 from trader.models import (
@@ -37,6 +37,7 @@ from trader.models import (
     PlannedOrder,
     Product,
     Side,
+    round_to_increment,
 )
 from trader.ports import Clock
 

@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 
-from trader.adapters.matching import round_to_increment
 from trader.errors import ExchangeError
-from trader.models import ZERO, Candle, Product, Quote
+from trader.models import ZERO, Candle, Product, Quote, round_to_increment
 from trader.ports import Clock
 
 HEADER = "time,open,high,low,close,volume"

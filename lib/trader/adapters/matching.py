@@ -41,17 +41,13 @@ from trader.models import (
     Product,
     Quote,
     Side,
+    round_to_increment,
 )
 from trader.ports import Clock, MarketData
 
 _ORDER_NAMESPACE = uuid.UUID("0b1d5e6a-8f3c-4c2e-9d5b-247000000001")
 _BPS = Decimal(10_000)
 _SCAN_BARS = 300  # candles fetched per request when checking a resting order
-
-
-def round_to_increment(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
-    """`value` on the grid of `increment` (any positive step, not only powers of ten)."""
-    return (value / increment).to_integral_value(rounding=rounding) * increment
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from trader.adapters.matching import round_to_increment
 from trader.config import SimProduct, SimulatorConfig
-from trader.models import Candle, Product, Quote
+from trader.models import Candle, Product, Quote, round_to_increment
 from trader.ports import Clock
 
 ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)

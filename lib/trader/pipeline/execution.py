@@ -12,7 +12,17 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trader.config import ExecutionConfig
 from trader.ids import client_order_id
-from trader.models import ZERO, Intent, OrderType, PlannedOrder, Product, Proposal, Quote, Side
+from trader.models import (
+    ZERO,
+    Intent,
+    OrderType,
+    PlannedOrder,
+    Product,
+    Proposal,
+    Quote,
+    Side,
+    round_to_increment,
+)
 
 BPS = Decimal(10_000)
 HUNDRED = Decimal(100)
@@ -37,11 +47,11 @@ class OrderIds:
 
 
 def round_down(value: Decimal, increment: Decimal) -> Decimal:
-    return (value / increment).to_integral_value(rounding=ROUND_FLOOR) * increment
+    return round_to_increment(value, increment, ROUND_FLOOR)
 
 
 def round_up(value: Decimal, increment: Decimal) -> Decimal:
-    return (value / increment).to_integral_value(rounding=ROUND_CEILING) * increment
+    return round_to_increment(value, increment, ROUND_CEILING)
 
 
 def expected_slippage_bps(
