@@ -7,12 +7,14 @@ LIVE uses the exchange itself.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from trader.adapters.matching import MatchingExchange
 from trader.config import Config
 from trader.errors import ExchangeError
-from trader.models import FeeRates, Mode
+from trader.models import FeeRates, Mode, OrderStatus
+from trader.orders import book
 from trader.ports import Clock, Exchange
 from trader.state import PortfolioState
 
@@ -33,7 +35,8 @@ def open_account(
         fees=paper_fees(exchange, config),
         slippage_bps=config.paper.slippage_bps,
         balances=balances,
-        orders=dict(state.open_orders),
+        # Only orders the paper account had acknowledged: a PENDING one was never placed there.
+        orders={k: o for k, o in state.open_orders.items() if o.status is OrderStatus.OPEN},
     )
 
 
@@ -47,8 +50,18 @@ def paper_fees(exchange: Exchange, config: Config) -> FeeRates:
         )
 
 
-def keep_account(mode: Mode, account: Exchange, state: PortfolioState) -> PortfolioState:
-    """Carry a PAPER account's balances into the state; other modes keep nothing here."""
-    if mode is Mode.PAPER and isinstance(account, MatchingExchange):
-        return state.replace(paper_balances=account.balance_totals())
-    return state
+def keep_account(
+    mode: Mode, account: Exchange, state: PortfolioState, cooldown_minutes: int, now: datetime
+) -> PortfolioState:
+    """Carry a PAPER account into the state, its open orders re-booked first.
+
+    The paper account settles resting orders whenever it is read, so a limit order may have
+    filled since reconcile; booking it now keeps the saved balances and positions in step.
+    """
+    if mode is not Mode.PAPER or not isinstance(account, MatchingExchange):
+        return state
+    for coid in sorted(state.open_orders):
+        current = account.get_order(coid)
+        if current is not None and current.status is not OrderStatus.PENDING:
+            state = book(state, current, cooldown_minutes, now)
+    return state.replace(paper_balances=account.balance_totals())

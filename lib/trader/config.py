@@ -146,6 +146,7 @@ class ExecutionConfig(_Model):
     max_order_pct_of_volume: PositivePct = Decimal(1)
     confirm_attempts: Annotated[int, Field(ge=0, le=10)] = 3  # LIVE: polls for fills after placing
     confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
+    cancel_resting_after_seconds: Annotated[int, Field(ge=60)] = 600  # then cancel and re-plan
 
     @model_validator(mode="after")
     def _post_only_needs_limit(self) -> ExecutionConfig:

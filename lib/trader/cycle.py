@@ -12,24 +12,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from trader.accounts import keep_account, open_account
 from trader.audit import CycleTrace, build_record
+from trader.codec import to_jsonable
 from trader.config import Config
 from trader.counting import CountingExchange
-from trader.errors import LockHeld, TraderError
+from trader.errors import LockHeld
 from trader.models import (
     ZERO,
     CycleResult,
     Fill,
+    MarketSnapshot,
     Mode,
     NoTradeReason,
     Order,
     OrderStatus,
+    PlannedOrder,
     Product,
 )
-from trader.orders import confirm, pending, place_all, reconcile, with_status
+from trader.orders import confirm, pending, place_all, reconcile, with_status, write_ahead
 from trader.pipeline.execution import OrderIds, plan_orders
 from trader.pipeline.exits import propose_exits
 from trader.pipeline.outcome import why_no_orders
@@ -41,7 +45,7 @@ from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import build_universe, candidates
 from trader.ports import AuditSink, CycleLock, Exchange, LockLease, StateStore
 from trader.ports import Clock as ClockPort
-from trader.snapshot import staleness, take_snapshot
+from trader.snapshot import drop_stale_quotes, staleness, take_snapshot
 from trader.state import PortfolioState, expire_cooldowns, roll_counters
 
 log = logging.getLogger("trader.cycle")
@@ -83,12 +87,14 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         log.exception("cycle %s failed", request.cycle_id)
         trace.no_trade_reason = NoTradeReason.exception(exc)
         trace.exception = exc
-    trace.api_calls = exchange.calls()
     finished = deps.clock.now()
-    record = _record(trace, finished)
-    _write_audit(deps.audit, record)
-    if lease is not None:
-        _release(deps.lock, lease)
+    try:
+        trace.api_calls = exchange.calls()
+        record = _record(trace, finished)
+        _write_audit(deps.audit, record)
+    finally:
+        if lease is not None:
+            _release(deps.lock, lease)
     return _result(trace, finished, orders, record)
 
 
@@ -111,7 +117,8 @@ def _trade(
     account = open_account(request.mode, exchange, state, cfg, deps.clock)
     cooldown = cfg.risk.cooldown_minutes_after_loss
     if request.mode is not Mode.DRY_RUN:
-        state, trace.reconciled = reconcile(state, account, now, cooldown)
+        cancel_after = timedelta(seconds=cfg.execution.cancel_resting_after_seconds)
+        state, trace.reconciled = reconcile(state, account, now, cooldown, cancel_after)
     held = {*state.positions, *(o.product_id for o in state.open_orders.values())}
 
     def wanted(products: dict[str, Product]) -> list[str]:
@@ -120,16 +127,64 @@ def _trade(
 
     with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot") as pool:
         snap = take_snapshot(exchange, account, cfg, now, wanted, pool)
+    received = len(snap.quotes)
+    snap = drop_stale_quotes(snap, cfg.cycle.max_snapshot_age_seconds)
     stale = staleness(
-        snap,
-        cfg.regime.reference_product,
-        cfg.cycle.candle_granularity_seconds,
-        cfg.cycle.max_snapshot_age_seconds,
+        snap, received, cfg.regime.reference_product, cfg.cycle.candle_granularity_seconds
     )
     if stale:
         return _finish(
             deps, request, account, state, lease, trace, NoTradeReason.STALE_MARKET_DATA, stale
         )
+    state, plan, why = _decide(cfg, state, snap, held, request.cycle_id, trace)
+    if why is not None:
+        return _finish(deps, request, account, state, lease, trace, *why)
+    if not _time_left(request, cfg):
+        return _finish(
+            deps,
+            request,
+            account,
+            state,
+            lease,
+            trace,
+            NoTradeReason.INSUFFICIENT_TIME,
+            "too little Lambda time left to place orders safely",
+        )
+    if request.mode is Mode.DRY_RUN:
+        dry = tuple(with_status(pending(p, now), OrderStatus.DRY_RUN) for p in plan)
+        _finish(deps, request, account, state, lease, trace, None, None)
+        trace.placed = dry
+        return dry
+    # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
+    state = deps.store.save(write_ahead(state, plan, now), lease)
+    state, placed = place_all(state, account, plan, now, cooldown)
+    if request.mode is Mode.LIVE:
+        state, placed = confirm(
+            state,
+            account,
+            placed,
+            cfg.execution.confirm_attempts,
+            _waiter(deps, request, cfg),
+            cooldown,
+            now,
+        )
+    trace.placed = placed
+    accepted = [o for o in placed if o.status is not OrderStatus.REJECTED]
+    reason = None if accepted else NoTradeReason.ORDERS_REJECTED
+    detail = None if accepted else "; ".join(f"{o.product_id}: {o.failure_reason}" for o in placed)
+    _finish(deps, request, account, state, lease, trace, reason, detail)
+    return placed
+
+
+def _decide(
+    cfg: Config,
+    state: PortfolioState,
+    snap: MarketSnapshot,
+    held: set[str],
+    cycle_id: str,
+    trace: CycleTrace,
+) -> tuple[PortfolioState, tuple[PlannedOrder, ...], tuple[str, str] | None]:
+    """The pure stages in order; returns the plan, or why there is none (trace filled in)."""
     trace.regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
     trace.universe = universe = build_universe(
         snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency
@@ -141,13 +196,14 @@ def _trade(
     )
     trace.signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
     in_flight = {o.product_id for o in state.open_orders.values()}
-    exits = propose_exits(state.positions, snap.quotes, now, in_flight, cfg.exits)
+    exits = propose_exits(state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
     entries = propose_entries(
         trace.signals, universe, trace.regime, valuation.equity, held, cfg.rules
     )
     trace.skipped_entries = entries.skipped
     trace.proposals = (*exits, *entries.proposals)
-    risk_ctx = RiskContext(state, valuation, cash.available if cash else ZERO, snap.fees.taker, now)
+    available = cash.available if cash else ZERO
+    risk_ctx = RiskContext(state, valuation, available, snap.fees.taker, snap.as_of)
     trace.decisions = check_risk(trace.proposals, risk_ctx, cfg.risk)
     plan = plan_orders(
         [d.proposal for d in trace.decisions if d.approved],
@@ -155,7 +211,7 @@ def _trade(
         snap.quotes,
         cfg.risk.min_notional_quote,
         cfg.execution,
-        OrderIds(cfg.cycle.portfolio_id, request.cycle_id),
+        OrderIds(cfg.cycle.portfolio_id, cycle_id),
     )
     trace.planned, trace.dropped = plan.orders, plan.dropped
     if not plan.orders:
@@ -169,49 +225,8 @@ def _trade(
             trace.decisions,
             plan.dropped,
         )
-        return _finish(deps, request, account, state, lease, trace, reason, detail)
-    if not _time_left(request, cfg):
-        return _finish(
-            deps,
-            request,
-            account,
-            state,
-            lease,
-            trace,
-            NoTradeReason.INSUFFICIENT_TIME,
-            "too little Lambda time left to place orders safely",
-        )
-    if request.mode is Mode.DRY_RUN:
-        dry = tuple(with_status(pending(p, now), OrderStatus.DRY_RUN) for p in plan.orders)
-        _finish(deps, request, account, state, lease, trace, None, None)
-        trace.placed = dry
-        return dry
-    # Write-ahead: the orders are in the state before they are sent.
-    state = deps.store.save(
-        state.replace(
-            open_orders={
-                **state.open_orders,
-                **{p.client_order_id: pending(p, now) for p in plan.orders},
-            }
-        ),
-        lease,
-    )
-    state, placed = place_all(state, account, plan.orders, now, cooldown)
-    if request.mode is Mode.LIVE:
-        state, placed = confirm(
-            state,
-            account,
-            placed,
-            cfg.execution.confirm_attempts,
-            _waiter(deps, request, cfg),
-            cooldown,
-        )
-    trace.placed = placed
-    accepted = [o for o in placed if o.status is not OrderStatus.REJECTED]
-    reason = None if accepted else NoTradeReason.ORDERS_REJECTED
-    detail = None if accepted else "; ".join(f"{o.product_id}: {o.failure_reason}" for o in placed)
-    _finish(deps, request, account, state, lease, trace, reason, detail)
-    return placed
+        return state, plan.orders, (reason, detail)
+    return state, plan.orders, None
 
 
 def _finish(
@@ -226,7 +241,9 @@ def _finish(
 ) -> tuple[Order, ...]:
     """Save the state (always: counters, watermarks, reconciled orders, the cycle id)."""
     trace.no_trade_reason, trace.no_trade_detail = reason, detail
-    state = keep_account(request.mode, account, state)
+    state = keep_account(
+        request.mode, account, state, deps.config.risk.cooldown_minutes_after_loss, trace.started_at
+    )
     state = state.replace(last_cycle_id=request.cycle_id, last_cycle_at=trace.started_at)
     trace.state = deps.store.save(state, lease)
     return ()
@@ -255,6 +272,8 @@ def _record(trace: CycleTrace, finished: Any) -> dict[str, Any]:
             "schema_version": 1,
             "cycle_id": trace.cycle_id,
             "mode": trace.mode.value,
+            "started_at": to_jsonable(trace.started_at),
+            "finished_at": to_jsonable(finished),
             "no_trade_reason": trace.no_trade_reason,
             "exception": {"type": type(exc).__name__, "message": "audit record could not be built"},
         }
@@ -263,7 +282,7 @@ def _record(trace: CycleTrace, finished: Any) -> dict[str, Any]:
 def _write_audit(audit: AuditSink, record: dict[str, Any]) -> None:
     try:
         audit.write(record)
-    except TraderError:
+    except Exception:  # an audit failure is logged and counted, never a crash (rule 4)
         log.exception("audit sink failed for cycle %s", record.get("cycle_id"))
 
 

@@ -8,16 +8,21 @@ exchange is asked again; it is never assumed rejected.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from trader.errors import ExchangeError, OrderRejected, OutcomeUnknown
-from trader.models import Order, OrderStatus, PlannedOrder
-from trader.pipeline.portfolio import apply_fill, count_trade
+from trader.models import ZERO, Fill, Order, OrderStatus, PlannedOrder
+from trader.pipeline.portfolio import apply_fill, count_trade, uncount_trade
 from trader.ports import Exchange
 from trader.state import PortfolioState
 
-# A PENDING or UNKNOWN order the exchange still does not know after this long never arrived.
+log = logging.getLogger("trader.orders")
+
+# A never-acknowledged order the exchange still does not know after this long never arrived;
+# a final order whose fill records still do not add up after this long is booked from totals.
 ORPHAN_AFTER = timedelta(minutes=15)
 
 
@@ -40,12 +45,50 @@ def with_status(order: Order, status: OrderStatus, reason: str | None = None) ->
     return dataclasses.replace(order, status=status, failure_reason=reason)
 
 
-def book(state: PortfolioState, order: Order, cooldown_minutes: int) -> PortfolioState:
-    """Apply the order's new fills and keep it in `open_orders` only while it is not final."""
+def filled_by_fills(order: Order) -> Decimal:
+    return sum((f.size for f in order.fills), ZERO)
+
+
+def remainder_fill(order: Order) -> Fill | None:
+    """A fill for what the order says was filled but no fill record shows (fills can lag)."""
+    missing = order.filled_size - filled_by_fills(order)
+    if missing <= 0:
+        return None
+    seen_value = sum((f.price * f.size for f in order.fills), ZERO)
+    seen_fees = sum((f.fee for f in order.fills), ZERO)
+    price = (order.average_filled_price * order.filled_size - seen_value) / missing
+    return Fill(
+        fill_id=f"{order.order_id or order.client_order_id}-remainder",
+        order_id=order.order_id or "",
+        client_order_id=order.client_order_id,
+        product_id=order.product_id,
+        side=order.side,
+        price=price,
+        size=missing,
+        fee=max(order.total_fees - seen_fees, ZERO),
+        time=order.created_at,
+    )
+
+
+def book(
+    state: PortfolioState, order: Order, cooldown_minutes: int, now: datetime
+) -> PortfolioState:
+    """Apply the order's new fills; it leaves `open_orders` only once final and fully booked.
+
+    A final order whose fill records do not yet add up to its filled size stays, so the next
+    cycle can read the missing fills; after ORPHAN_AFTER the remainder is booked from the
+    order's own totals, so a position is never left unbooked.
+    """
     for fill in order.fills:
         state = apply_fill(state, fill, cooldown_minutes)
+    settled = order.status.is_final and filled_by_fills(order) >= order.filled_size
+    if order.status.is_final and not settled and now - order.created_at >= ORPHAN_AFTER:
+        remainder = remainder_fill(order)
+        if remainder is not None:
+            state = apply_fill(state, remainder, cooldown_minutes)
+        settled = True
     open_orders = dict(state.open_orders)
-    if order.status.is_final:
+    if settled:
         open_orders.pop(order.client_order_id, None)
     else:
         open_orders[order.client_order_id] = order
@@ -53,19 +96,53 @@ def book(state: PortfolioState, order: Order, cooldown_minutes: int) -> Portfoli
 
 
 def reconcile(
-    state: PortfolioState, account: Exchange, now: datetime, cooldown_minutes: int
+    state: PortfolioState,
+    account: Exchange,
+    now: datetime,
+    cooldown_minutes: int,
+    cancel_after: timedelta,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Ask the exchange about every order in flight and book what happened to it."""
+    """Ask the exchange about every order in flight, cancel stale resting ones, book the rest.
+
+    One order that cannot be read is kept as it was; it never stops the cycle (or its exits).
+    """
     seen: list[Order] = []
     for coid, known in sorted(state.open_orders.items()):
-        current = account.get_order(coid)
-        if current is None:
-            if now - known.created_at < ORPHAN_AFTER:
-                continue  # may not be readable yet; ask again next cycle
+        try:
+            current = account.get_order(coid)
+        except ExchangeError:
+            log.warning("order %s could not be read; kept for the next cycle", coid, exc_info=True)
+            continue
+        if current is None or current.status is OrderStatus.PENDING:
+            if known.order_id is not None or now - known.created_at < ORPHAN_AFTER:
+                continue  # acknowledged once, or maybe not readable yet: ask again next cycle
             current = with_status(known, OrderStatus.REJECTED, "never reached the exchange")
-        state = book(state, current, cooldown_minutes)
+        elif current.status is OrderStatus.OPEN and now - current.created_at >= cancel_after:
+            current = _cancel(account, current)
+        state = book(state, current, cooldown_minutes, now)
         seen.append(current)
     return state, tuple(seen)
+
+
+def _cancel(account: Exchange, order: Order) -> Order:
+    """Cancel a resting order that sat too long; its product is free to be planned again."""
+    try:
+        return account.cancel_order(order.client_order_id) or order
+    except ExchangeError:
+        log.warning(
+            "cancelling %s failed; retried next cycle", order.client_order_id, exc_info=True
+        )
+        return order
+
+
+def write_ahead(
+    state: PortfolioState, plan: Sequence[PlannedOrder], now: datetime
+) -> PortfolioState:
+    """The planned orders as PENDING, counted as trades: what a crash after sending must find."""
+    open_orders = {**state.open_orders, **{p.client_order_id: pending(p, now) for p in plan}}
+    for _ in plan:
+        state = count_trade(state)
+    return state.replace(open_orders=open_orders)
 
 
 def place_all(
@@ -75,7 +152,7 @@ def place_all(
     now: datetime,
     cooldown_minutes: int,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Send each planned order once; count every order the exchange may have accepted."""
+    """Send each planned order once; an order the exchange refused gives its trade back."""
     results: list[Order] = []
     for planned in plan:
         try:
@@ -86,9 +163,9 @@ def place_all(
             order = with_status(pending(planned, now), OrderStatus.UNKNOWN, str(exc))
         except ExchangeError as exc:  # sent or not, nobody knows: reconcile later
             order = with_status(pending(planned, now), OrderStatus.UNKNOWN, type(exc).__name__)
-        if order.status is not OrderStatus.REJECTED:
-            state = count_trade(state)
-        state = book(state, order, cooldown_minutes)
+        if order.status is OrderStatus.REJECTED:
+            state = uncount_trade(state)
+        state = book(state, order, cooldown_minutes, now)
         results.append(order)
     return state, tuple(results)
 
@@ -100,16 +177,20 @@ def confirm(
     attempts: int,
     wait: Callable[[], bool],
     cooldown_minutes: int,
+    now: datetime,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Poll orders that are not final yet, at most `attempts` times; `wait()` False stops early."""
+    """Poll orders not settled yet, at most `attempts` times; `wait()` False stops early."""
     latest = {o.client_order_id: o for o in orders}
     for _ in range(attempts):
-        waiting = [o for o in latest.values() if not o.status.is_final]
+        waiting = [o for o in latest.values() if o.client_order_id in state.open_orders]
         if not waiting or not wait():
             break
         for order in waiting:
-            current = account.get_order(order.client_order_id)
-            if current is not None:
-                state = book(state, current, cooldown_minutes)
+            try:
+                current = account.get_order(order.client_order_id)
+            except ExchangeError:
+                continue
+            if current is not None and current.status is not OrderStatus.PENDING:
+                state = book(state, current, cooldown_minutes, now)
                 latest[order.client_order_id] = current
     return state, tuple(latest.values())

@@ -6,6 +6,7 @@ touch, and candles for the candidates and the regime's reference product.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -65,22 +66,31 @@ def _second_round(
     )
 
 
-def staleness(
-    snapshot: MarketSnapshot, reference: str, granularity_s: int, max_age_s: int
-) -> str | None:
-    """Why the snapshot is too old to trade on, or None.
+def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:
+    """Only quotes younger than `max_age_s`: an old quote is treated as no quote at all."""
+    limit = timedelta(seconds=max_age_s)
+    fresh = {pid: q for pid, q in snapshot.quotes.items() if snapshot.as_of - q.time <= limit}
+    return (
+        dataclasses.replace(snapshot, quotes=fresh)
+        if len(fresh) < len(snapshot.quotes)
+        else snapshot
+    )
 
-    Quotes must be recent, and the reference product's newest closed bar must be the
-    previous bar or the one before (so a replay past the end of its data stops trading).
+
+def staleness(
+    snapshot: MarketSnapshot, received_quotes: int, reference: str, granularity_s: int
+) -> str | None:
+    """Why the whole snapshot is too old to trade on, or None (after drop_stale_quotes).
+
+    Stale when quotes came back and none is fresh, or when the reference product's
+    newest closed bar is missing or older than three bars (a replay past its data's end).
     """
-    if snapshot.quotes:
-        newest = max(q.time for q in snapshot.quotes.values())
-        age = snapshot.as_of - newest
-        if age > timedelta(seconds=max_age_s):
-            return f"newest quote is {age} old"
+    if received_quotes and not snapshot.quotes:
+        return f"none of the {received_quotes} quotes is fresh"
     bars = snapshot.candles.get(reference, ())
-    if bars:
-        lag = snapshot.as_of - bars[-1].start
-        if lag > timedelta(seconds=3 * granularity_s):
-            return f"newest {reference} bar started {lag} ago"
+    if not bars:
+        return f"no closed bars for the reference product {reference}"
+    lag = snapshot.as_of - bars[-1].start
+    if lag > timedelta(seconds=3 * granularity_s):
+        return f"newest {reference} bar started {lag} ago"
     return None

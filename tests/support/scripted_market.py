@@ -65,6 +65,7 @@ class ScriptedMarket:
     candles: dict[str, list[Candle]] = field(default_factory=dict)
     spread_bps: Decimal = Decimal(2)
     quote_age: timedelta = timedelta(0)
+    quote_ages: dict[str, timedelta] = field(default_factory=dict)  # per product, overrides
 
     def list_products(self) -> Sequence[Product]:
         return [
@@ -78,7 +79,8 @@ class ScriptedMarket:
             if last is None:
                 continue
             half = last * self.spread_bps / 20_000
-            quotes[pid] = Quote(pid, last - half, last + half, self.clock.now() - self.quote_age)
+            age = self.quote_ages.get(pid, self.quote_age)
+            quotes[pid] = Quote(pid, last - half, last + half, self.clock.now() - age)
         return quotes
 
     def get_candles(

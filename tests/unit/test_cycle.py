@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
-from scripted_market import ScriptedMarket, default_config, product, rising, series, tweak
+from cycle_rig import FEES, NOW, continue_flat, flat_rig, make_rig
+from scripted_market import ScriptedMarket, default_config, product, tweak
 
-from trader.adapters.clock import SteppingClock
 from trader.adapters.matching import MatchingExchange
-from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.config import Config
-from trader.cycle import CycleDeps, CycleRequest, run_cycle
+from trader.adapters.memory import InMemoryStateStore
 from trader.errors import OrderRejected, OutcomeUnknown
-from trader.ids import cycle_id_for
 from trader.models import (
-    FeeRates,
     Mode,
     Order,
     OrderStatus,
@@ -28,8 +24,6 @@ from trader.models import (
 )
 from trader.state import PortfolioState
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-FEES = FeeRates(maker=Decimal("0.004"), taker=Decimal("0.006"))
 DESIGN_FIELDS = [
     "schema_version",
     "cycle_id",
@@ -48,56 +42,6 @@ DESIGN_FIELDS = [
     "state",
     "api_calls",
 ]
-
-
-@dataclass
-class Rig:
-    """Everything one test cycle needs, with the scripted market exposed for changes."""
-
-    config: Config
-    clock: SteppingClock
-    market: ScriptedMarket
-    exchange: MatchingExchange
-    store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
-    lock: InMemoryCycleLock = field(default_factory=InMemoryCycleLock)
-    audit: ListAuditSink = field(default_factory=ListAuditSink)
-
-    def deps(self, exchange: object | None = None) -> CycleDeps:
-        return CycleDeps(
-            self.config,
-            exchange or self.exchange,
-            self.store,
-            self.lock,
-            self.audit,
-            self.clock,
-            sleep=lambda _s: None,
-        )
-
-    def run(self, mode: Mode = Mode.LIVE, exchange: object | None = None, **request: object):
-        """LIVE against the simulated exchange: orders land in `self.exchange` for tests to see."""
-        cycle_id = str(request.pop("cycle_id", cycle_id_for(self.clock.now(), 300)))
-        return run_cycle(self.deps(exchange), CycleRequest(cycle_id, mode, "test-owner", **request))
-
-
-def make_rig(config: Config | None = None, sol_step_pct: Decimal = Decimal("0.3")) -> Rig:
-    """BTC flat (regime choppy), ETH flat, SOL rising `sol_step_pct` % a bar for 48 bars."""
-    config = config or default_config()
-    clock = SteppingClock(NOW, 300)
-    market = ScriptedMarket(
-        clock,
-        products={pid: product(pid) for pid in ("BTC-USD", "ETH-USD", "SOL-USD")},
-        candles={
-            "BTC-USD": series(NOW, [65000] * 48),
-            "ETH-USD": series(NOW, [3200] * 48),
-            "SOL-USD": rising(NOW, Decimal(100), sol_step_pct, 48),
-        },
-    )
-    exchange = MatchingExchange(market, clock, FEES, Decimal(0), {"USD": Decimal(10_000)})
-    return Rig(config, clock, market, exchange)
-
-
-def flat_rig(config: Config | None = None) -> Rig:
-    return make_rig(config, sol_step_pct=Decimal(0))
 
 
 # --- a cycle that trades ---------------------------------------------------------------
@@ -390,13 +334,6 @@ class TimeoutAfterAcceptExchange:
 
     def get_order(self, client_order_id: str) -> Order | None:
         return self.inner.get_order(client_order_id) if self.readable else None
-
-
-def continue_flat(rig: Rig) -> None:
-    """Move one bar on; every product stays at its last close (no exit, no new signal)."""
-    rig.clock.advance()
-    for pid, bars in rig.market.candles.items():
-        rig.market.candles[pid] = series(rig.clock.now(), [bars[-1].close] * 48)
 
 
 def test_run_cycle_when_a_create_times_out_unreadable_then_unknown_and_next_cycle_books_it() -> (

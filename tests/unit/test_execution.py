@@ -170,11 +170,21 @@ def test_plan_one_when_limit_buy_then_price_rounded_down_and_size_fits_the_quote
     assert order.post_only is False
 
 
-def test_plan_one_when_limit_sell_then_price_rounded_up() -> None:
-    # 99.97 x 1.0005 = 100.019985 -> 100.02 (up)
+def test_plan_one_when_limit_exit_then_priced_to_sell_now_and_rounded_up() -> None:
+    # An exit must not rest above a falling market: bid less the 30 bps slippage allowance,
+    # 99.97 x (1 - 0.003) = 99.67009 -> 99.68 (rounded up: never below the allowance).
     order = planned(plan(exit_(base_size=1), LIMIT, q=quote(bid="99.97", ask="99.98")))
-    assert order.limit_price == D("100.02")
+    assert order.limit_price == D("99.68")
+    assert order.limit_price < D("99.97")  # marketable: it crosses the bid
     assert order.base_size == D(1)
+
+
+def test_plan_one_when_post_only_exit_then_it_rests_one_tick_above_the_bid() -> None:
+    # Post-only cannot cross: offset 0 -> 99.97, lifted to bid + tick = 99.98 (it will rest,
+    # and the cycle cancels and re-plans it after cancel_resting_after_seconds).
+    order = planned(plan(exit_(base_size=1), POST, q=quote(bid="99.97", ask="99.99")))
+    assert order.limit_price == D("99.98")
+    assert order.post_only
 
 
 def test_plan_one_when_price_increment_set_then_limit_on_that_grid() -> None:
@@ -353,9 +363,12 @@ def test_plan_one_when_selling_then_size_on_grid_and_price_on_the_safe_side(
     assert D(0) < result.base_size <= size
     if result.order_type is OrderType.LIMIT:
         assert result.limit_price % prod.tick == 0
-        assert result.limit_price >= q.bid
         if result.post_only:
-            assert result.limit_price > q.bid
+            assert result.limit_price > q.bid  # never crosses
+        else:  # marketable: at most the bid, and within one tick of the slippage allowance
+            assert result.limit_price <= q.bid
+            floor = q.bid * (1 - cfg.max_slippage_bps / 10_000)
+            assert result.limit_price >= floor or result.limit_price + prod.tick > q.bid
 
 
 def test_plan_one_when_an_exit_is_larger_than_the_volume_share_then_still_planned() -> None:

@@ -74,15 +74,23 @@ def _order_type(product: Product, cfg: ExecutionConfig) -> tuple[OrderType, bool
 
 
 def _limit_price(
-    side: Side, quote: Quote, product: Product, post_only: bool, cfg: ExecutionConfig
+    proposal: Proposal, quote: Quote, product: Product, post_only: bool, cfg: ExecutionConfig
 ) -> Decimal:
-    """Inside the touch by `limit_offset_bps`; a post-only price never crosses the book."""
+    """Entries rest inside the touch by `limit_offset_bps`; post-only never crosses the book.
+
+    An exit that may take liquidity is priced to sell now: at the bid less the most slippage
+    allowed, so a falling market cannot leave a stop-loss resting above it.
+    """
     offset = cfg.limit_offset_bps / BPS
-    if side is Side.BUY:
+    if proposal.side is Side.BUY:
         price = round_down(quote.ask * (1 - offset), product.tick)
         return min(price, quote.ask - product.tick) if post_only else price
-    price = round_up(quote.bid * (1 + offset), product.tick)
-    return max(price, quote.bid + product.tick) if post_only else price
+    if post_only:
+        return max(round_up(quote.bid * (1 + offset), product.tick), quote.bid + product.tick)
+    if proposal.intent is Intent.EXIT:  # at most the bid, so it always crosses
+        floor = round_up(quote.bid * (1 - cfg.max_slippage_bps / BPS), product.tick)
+        return min(floor, round_down(quote.bid, product.tick))
+    return round_up(quote.bid * (1 + offset), product.tick)
 
 
 def plan_one(
@@ -113,7 +121,7 @@ def plan_one(
     if entry and slip > cfg.max_slippage_bps:
         return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
     limit = (
-        _limit_price(proposal.side, quote, product, post_only, cfg)
+        _limit_price(proposal, quote, product, post_only, cfg)
         if order_type is OrderType.LIMIT
         else None
     )

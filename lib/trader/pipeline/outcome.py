@@ -21,7 +21,7 @@ def why_no_orders(
     dropped: Sequence[Dropped],
 ) -> tuple[NoTradeReason, str]:
     """(reason, detail) for a cycle whose execution plan is empty."""
-    if trading_state is not TradingState.ACTIVE:
+    if trading_state is not TradingState.ACTIVE and not any(d.approved for d in decisions):
         return NoTradeReason.KILL_SWITCH, f"trading_state {trading_state.value}"
     if not universe.members and not exits:
         return NoTradeReason.EMPTY_UNIVERSE, f"{len(universe.excluded)} products excluded"

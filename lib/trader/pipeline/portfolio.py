@@ -123,6 +123,14 @@ def count_trade(state: PortfolioState) -> PortfolioState:
     )
 
 
+def uncount_trade(state: PortfolioState) -> PortfolioState:
+    """Give back a trade counted for an order the exchange refused."""
+    return state.replace(
+        trades_today=max(0, state.trades_today - 1),
+        trades_this_hour=max(0, state.trades_this_hour - 1),
+    )
+
+
 def in_cooldown(state: PortfolioState, product_id: str, now: datetime) -> datetime | None:
     until = state.cooldowns.get(product_id)
     return until if until is not None and until > now else None
