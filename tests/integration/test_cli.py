@@ -143,3 +143,15 @@ def test_help_when_asked_then_lists_the_commands() -> None:
     assert done.returncode == 0
     for flag in ("--once", "--interval", "--mode", "--exchange", "--fast", "--cycles"):
         assert flag in done.stdout
+
+
+def test_trading_state_when_halted_then_the_next_cycle_trades_nothing_and_says_kill_switch(
+    tmp_path: Path,
+) -> None:
+    assert run_trader(tmp_path, "trading-state", "HALTED").returncode == 0
+    done = run_trader(tmp_path, "run", "--mode", "PAPER", "--fast", "--cycles", "30")
+
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(x) for x in (tmp_path / "logs" / "247trader-v2_audit.jsonl").open()]
+    assert {r["no_trade_reason"] for r in records} == {"kill_switch"}
+    assert all(r["orders"]["placed"] == [] for r in records)
