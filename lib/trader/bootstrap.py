@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trader.config import Config, load_config
-from trader.cycle import CycleDeps
-from trader.errors import ConfigError
+from trader.cycle import SNAPSHOT_WORKERS, CycleDeps
+from trader.errors import ConfigError, LiveTradingRefused
+from trader.models import Mode
 from trader.ports import Clock, Exchange
 from trader.settings import Settings
 
+if TYPE_CHECKING:
+    from trader.adapters.coinbase_credentials import CoinbaseCredentials, SecretProvider
+
 AUDIT_FILE_NAME = "247trader-v2_audit.jsonl"
+log = logging.getLogger("trader.bootstrap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +45,81 @@ def config_for(settings: Settings) -> Config:
     return load_config(settings.config_path)
 
 
-def build_exchange(settings: Settings, config: Config, clock: Clock) -> Exchange:
+def build_exchange(
+    settings: Settings,
+    config: Config,
+    clock: Clock,
+    secrets: SecretProvider | None = None,
+) -> Exchange:
+    """The market (and, in LIVE, the account): the simulated exchange or Coinbase."""
     if settings.exchange == "simulated":
         from trader.adapters.simulated import build_simulated_exchange
 
         if config.simulator is None:
             raise ConfigError("EXCHANGE=simulated needs a `simulator:` section in the config")
         return build_simulated_exchange(config, clock, settings.sim_candles_dir)
-    raise ConfigError("EXCHANGE=coinbase is not wired into the cycle yet; use EXCHANGE=simulated")
+    return build_coinbase(settings, config, clock, secrets)
+
+
+def build_coinbase(
+    settings: Settings, config: Config, clock: Clock, secrets: SecretProvider | None = None
+) -> Exchange:
+    """Coinbase with the key when one is configured, else public market data only.
+
+    LIVE needs a key (and the confirmation Settings already checked); it says so loudly.
+    """
+    from trader.adapters.coinbase import CoinbaseExchange
+    from trader.adapters.coinbase_candles import InMemoryCandleCache
+
+    # The SDK logs through its own handler; passing lines up too would print them twice.
+    logging.getLogger("coinbase.RESTClient").propagate = False
+    credentials = _credentials(settings, secrets)
+    if settings.trading_mode is Mode.LIVE:
+        if credentials is None:
+            raise LiveTradingRefused(
+                "LIVE needs a Coinbase key: set COINBASE_SECRET_ID (AWS) or --key-file (local)"
+            )
+        log.warning(
+            "LIVE TRADING: real orders on Coinbase, portfolio %r, key %s",
+            config.cycle.portfolio_id,
+            credentials.key_name.rsplit("/", 1)[-1],
+        )
+    return CoinbaseExchange(
+        credentials=credentials,
+        quote_currency=config.cycle.quote_currency,
+        candle_cache=InMemoryCandleCache(),  # lives as long as the process (a warm Lambda)
+        clock=clock,
+        max_workers=SNAPSHOT_WORKERS,
+    )
+
+
+def _credentials(settings: Settings, secrets: SecretProvider | None) -> CoinbaseCredentials | None:
+    from trader.adapters.coinbase_credentials import (
+        CoinbaseCredentials,
+        CredentialsError,
+        coinbase_credentials_from_secret,
+        load_credentials,
+    )
+
+    if settings.coinbase_key_file is not None:
+        try:
+            text = settings.coinbase_key_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the Coinbase key file {settings.coinbase_key_file} ({exc.strerror})"
+            ) from None
+        return CoinbaseCredentials(*coinbase_credentials_from_secret(text))
+    if settings.coinbase_secret_id:
+        try:
+            return load_credentials(settings.coinbase_secret_id, provider=secrets)
+        except CredentialsError:
+            if settings.trading_mode is Mode.LIVE:
+                raise
+            # A fresh stack's secret is empty until the key is stored: watch public data meanwhile.
+            log.warning(
+                "Coinbase key unusable; %s runs on public market data", settings.trading_mode
+            )
+    return None
 
 
 def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPaths) -> CycleDeps:

@@ -12,7 +12,7 @@ from pathlib import Path
 from trader.adapters.clock import SteppingClock, SystemClock
 from trader.bootstrap import LocalPaths, local_deps
 from trader.config import load_config
-from trader.errors import ConfigError, StateError
+from trader.errors import ConfigError, LiveTradingRefused, StateError
 from trader.models import CycleResult, Mode, TradingState
 from trader.ports import Clock
 from trader.runner import LoopOptions, StopFlag, run_loop, stop_on_signals
@@ -64,13 +64,15 @@ def _parser() -> argparse.ArgumentParser:
         choices=[m.value for m in Mode],
         default=Mode.DRY_RUN.value,
         help="DRY_RUN (default): decide and audit, never place; PAPER: simulated fills on a "
-        "paper account kept in the state file; LIVE: not available locally yet",
+        "paper account kept in the state file; LIVE: real Coinbase orders (needs --exchange "
+        "coinbase, --key-file and --confirm-live)",
     )
     run.add_argument(
         "--exchange",
         choices=["simulated", "coinbase"],
         default="simulated",
-        help="simulated (default): the offline synthetic market, or candle CSVs with --candles-dir",
+        help="simulated (default): the offline synthetic market, or candle CSVs with "
+        "--candles-dir; coinbase: live Coinbase market data (public without a key)",
     )
     run.add_argument(
         "--fast",
@@ -86,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--logs-dir", type=Path, default=Path("logs"), help="audit log folder (default: logs)"
+    )
+    run.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="PATH",
+        help="Coinbase API key JSON as the CDP portal gives it (name + privateKey); "
+        "never printed or logged",
+    )
+    run.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help="the explicit confirmation LIVE needs, on top of --mode LIVE",
     )
     run.add_argument("--quiet", action="store_true", help="print only the summary")
     run.set_defaults(handler=_run)
@@ -111,10 +125,9 @@ def _positive(text: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     mode = Mode(args.mode)
-    if mode is Mode.LIVE:
-        raise ConfigError(
-            "--mode LIVE is refused: live trading needs the Coinbase adapter and an explicit "
-            "confirmation, which the local runner does not offer yet. Use DRY_RUN or PAPER."
+    if mode is Mode.LIVE and not args.confirm_live:
+        raise LiveTradingRefused(
+            "--mode LIVE is refused without --confirm-live: it places real orders with real money"
         )
     if args.fast and args.exchange != "simulated":
         raise ConfigError("--fast works only with --exchange simulated")
@@ -123,7 +136,10 @@ def _run(args: argparse.Namespace) -> int:
         exchange=args.exchange,
         sim_candles_dir=args.candles_dir,
         config_path=args.config,
+        coinbase_key_file=args.key_file,
+        live_trading_confirmed=args.confirm_live,
     )
+    settings.check_live()
     config = load_config(settings.config_path)
     paths = LocalPaths(args.data_dir, args.logs_dir)
     interval = args.interval or config.cycle.interval_seconds

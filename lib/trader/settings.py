@@ -35,6 +35,7 @@ class Settings(BaseModel):
     exchange: Literal["coinbase", "simulated"] = "coinbase"
     sim_candles_dir: Path | None = None
     coinbase_secret_id: str | None = None
+    coinbase_key_file: Path | None = None  # local runs only: the CDP key JSON on disk
     live_trading_confirmed: bool = False
     config_path: Path | None = None
 

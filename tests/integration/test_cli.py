@@ -155,3 +155,20 @@ def test_trading_state_when_halted_then_the_next_cycle_trades_nothing_and_says_k
     records = [json.loads(x) for x in (tmp_path / "logs" / "247trader-v2_audit.jsonl").open()]
     assert {r["no_trade_reason"] for r in records} == {"kill_switch"}
     assert all(r["orders"]["placed"] == [] for r in records)
+
+
+def test_run_when_live_is_confirmed_on_the_simulated_exchange_then_refused(tmp_path: Path) -> None:
+    done = run_trader(tmp_path, "run", "--once", "--mode", "LIVE", "--confirm-live")
+    assert done.returncode == 2
+    assert "LIVE trading needs EXCHANGE=coinbase" in done.stderr
+
+
+def test_run_when_live_on_coinbase_without_a_key_then_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    done = run_trader(
+        tmp_path, "run", "--once", "--mode", "LIVE", "--confirm-live", "--exchange", "coinbase"
+    )
+    assert done.returncode == 2
+    assert "LIVE needs a Coinbase key" in done.stderr
+    assert not (tmp_path / "logs").exists()

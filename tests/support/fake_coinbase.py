@@ -156,6 +156,11 @@ class FakeCoinbase:
         with self._lock:
             self._injections.append(_Injection(method, re.compile(path_regex), fault, times))
 
+    def clear_faults(self) -> None:
+        """Forget every fault still waiting to be injected."""
+        with self._lock:
+            self._injections.clear()
+
     def reject_next_create(self, reason: str, message: str = "rejected by the fake") -> None:
         self.routes.next_create.append(("reject", reason, message))
 

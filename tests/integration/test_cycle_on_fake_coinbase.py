@@ -1,0 +1,167 @@
+"""Whole cycles through the real SDK on the fake Coinbase: modes, retries, faults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from fake_coinbase import Fault
+from fake_coinbase_env import CoinbaseEnv, coinbase_env
+
+from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
+from trader.config import load_config
+from trader.cycle import CycleDeps, CycleRequest, run_cycle
+from trader.ids import cycle_id_for
+from trader.models import CycleResult, Mode, OrderStatus
+
+# 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
+START = datetime(2026, 2, 17, 0, 0, 30, tzinfo=UTC)
+
+
+class Rig:
+    def __init__(self, env: CoinbaseEnv) -> None:
+        self.env = env
+        self.store = InMemoryStateStore()
+        self.lock = InMemoryCycleLock()
+        self.audit = ListAuditSink()
+        self.deps = CycleDeps(
+            load_config(),
+            env.exchange,
+            self.store,
+            self.lock,
+            self.audit,
+            env.clock,
+            sleep=lambda _s: None,
+        )
+
+    def run(self, mode: Mode, cycle_id: str | None = None) -> CycleResult:
+        cid = cycle_id or cycle_id_for(self.env.clock.now(), 300)
+        return run_cycle(self.deps, CycleRequest(cid, mode, "test"))
+
+    def run_until_trade(self, mode: Mode, limit: int = 24) -> CycleResult:
+        for _ in range(limit):
+            self.env.clock.advance()
+            result = self.run(mode)
+            if result.orders:
+                return result
+        raise AssertionError(f"no trade in {limit} cycles")
+
+
+def test_cycle_when_live_on_coinbase_then_orders_reach_the_exchange_once_and_are_booked() -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        result = rig.run_until_trade(Mode.LIVE)
+
+        assert result.no_trade_reason is None
+        assert env.fake.orders_created() == len(result.orders)
+        state = rig.store.load()
+        for order in result.orders:
+            assert order.status is OrderStatus.FILLED
+            base = order.product_id.split("-")[0]
+            # The position the bot booked is what the exchange's account now holds.
+            assert (
+                state.positions[order.product_id].size == env.fake.exchange.balance_totals()[base]
+            )
+        assert rig.lock.holder is None
+
+
+@pytest.mark.parametrize("mode", [Mode.DRY_RUN, Mode.PAPER])
+def test_cycle_when_not_live_on_public_data_then_nothing_reaches_the_exchange(mode: Mode) -> None:
+    with coinbase_env(start=START, public=True) as env:
+        rig = Rig(env)
+        result = rig.run_until_trade(mode)
+
+        assert env.fake.orders_created() == 0
+        assert env.fake.count("POST", r"/orders") == 0
+        assert result.record["exception"] is None
+        state = rig.store.load()
+        if mode is Mode.PAPER:  # the paper account paid for what it bought
+            assert state.positions and state.paper_balances["USD"] < Decimal(10_000)
+        else:
+            assert state.positions == {} and state.paper_balances == {}
+
+
+def test_cycle_when_the_create_times_out_after_acceptance_then_confirm_finds_the_one_order() -> (
+    None
+):
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        # Every create is accepted by the exchange, then the client times out (and re-sends).
+        env.fake.fail("POST", r"/orders", Fault.timeout(after=True), times=100)
+        result = rig.run_until_trade(Mode.LIVE)
+
+        assert env.fake.orders_created() == len(result.orders)  # re-sends made no new order
+        assert all(o.status is OrderStatus.FILLED for o in result.orders)  # LIVE confirm read it
+        state = rig.store.load()
+        assert {o.product_id for o in result.orders} <= set(state.positions)
+
+
+def test_cycle_when_the_outcome_stays_unknown_then_redelivery_and_next_cycle_add_nothing() -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        env.fake.fail("POST", r"/orders", Fault.timeout(after=True), times=100)
+        env.fake.fail("GET", r"/orders/historical/.*", Fault.http(503), times=1000)
+        first = rig.run_until_trade(Mode.LIVE)
+        assert all(o.status is OrderStatus.UNKNOWN for o in first.orders)
+        created = env.fake.orders_created()
+        assert created == len(first.orders)
+        assert all(o.client_order_id in rig.store.load().open_orders for o in first.orders)
+
+        again = rig.run(Mode.LIVE, cycle_id=first.cycle_id)  # the same event, delivered again
+        assert again.no_trade_reason == "duplicate_invocation"
+
+        env.fake.clear_faults()
+        env.clock.advance()
+        later = rig.run(Mode.LIVE)
+        assert {o.client_order_id for o in later.reconciled} == {
+            o.client_order_id for o in first.orders
+        }
+        state = rig.store.load()
+        for order in first.orders:
+            assert order.client_order_id not in state.open_orders
+            assert order.product_id in state.positions  # booked from the reconciled fills
+        new_orders = len(later.orders)
+        assert env.fake.orders_created() == created + new_orders  # none of the first re-sent
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "fault", "reason"),
+    [
+        ("GET", r"/products", Fault.http(503), "exception:ExchangeUnavailable"),
+        ("GET", r"/products", Fault.rate_limited(), "exception:RateLimited"),
+        ("GET", r"/products", Fault.timeout(), "exception:ExchangeTimeout"),
+        ("GET", r"/products", Fault.malformed(), "exception:MalformedResponse"),
+        ("GET", r"/best_bid_ask", Fault.http(500), "exception:ExchangeUnavailable"),
+        ("GET", r"/accounts", Fault.http(401, "UNAUTHENTICATED"), "exception:AuthError"),
+    ],
+)
+def test_cycle_when_market_data_fails_then_no_trade_names_it_and_state_is_untouched(
+    method: str, path: str, fault: Fault, reason: str
+) -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        env.clock.advance()
+        rig.run(Mode.LIVE)
+        before = rig.store.load()
+        env.fake.fail(method, path, fault, times=100)
+        env.clock.advance()
+        result = rig.run(Mode.LIVE)
+
+        assert result.no_trade_reason == reason
+        assert rig.store.load() == before  # nothing half-written
+        assert rig.lock.holder is None
+        assert env.fake.orders_created() == 0 or result.orders == ()
+
+
+def test_cycle_when_coinbase_refuses_the_order_then_orders_rejected_and_nothing_booked() -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        for _ in range(10):
+            env.fake.reject_next_create("INSUFFICIENT_FUND", "Insufficient balance")
+        first = rig.run_until_trade(Mode.LIVE)
+
+        assert first.no_trade_reason == "orders_rejected"
+        assert all(o.status is OrderStatus.REJECTED for o in first.orders)
+        state = rig.store.load()
+        assert state.positions == {} and state.open_orders == {} and state.trades_today == 0
