@@ -28,8 +28,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check lib functions tests bench infra
 	$(BIN)/ruff format --check lib functions tests bench infra
 
-## bench: the Coinbase round-trip benchmark against the fake (see bench/README.md)
+## bench: round trips and wall time of whole cycles, and of snapshots, against the fake Coinbase
 bench: $(STAMP)
+	$(BIN)/python bench/cycle_roundtrips.py
 	$(BIN)/python bench/coinbase_roundtrips.py
 
 clean:

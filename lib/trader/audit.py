@@ -30,6 +30,7 @@ class CycleTrace:
     started_at: datetime
     regime: Regime | None = None
     universe: Universe | None = None
+    charted: tuple[str, ...] = ()  # candidates whose candles were fetched
     signals: tuple[Signal, ...] = ()
     skipped_entries: dict[str, str] = field(default_factory=dict)
     proposals: tuple[Proposal, ...] = ()
@@ -57,7 +58,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "finished_at": finished_at,
         "duration_ms": duration_ms,
         "regime": trace.regime,
-        "universe": _universe(trace.universe),
+        "universe": _universe(trace.universe, trace.charted),
         "triggers": list(trace.signals),
         "proposals": {"proposed": list(trace.proposals), "skipped": trace.skipped_entries},
         "risk": [_decision(d) for d in trace.decisions],
@@ -78,12 +79,13 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
     return to_jsonable(record)
 
 
-def _universe(universe: Universe | None) -> dict[str, Any] | None:
+def _universe(universe: Universe | None, charted: tuple[str, ...]) -> dict[str, Any] | None:
     if universe is None:
         return None
     return {
         "eligible": [{"product_id": m.product_id, "tier": m.tier.name} for m in universe.members],
         "excluded": universe.excluded,
+        "charted": list(charted),
     }
 
 

@@ -86,6 +86,9 @@ class Momentum(_Model):
 
 
 class TriggersConfig(_Model):
+    # Candles cost one request per product: chart only this many candidates a cycle (the
+    # biggest 24h movers), so a cycle's round trips do not grow with the universe.
+    max_products_with_candles: Annotated[int, Field(ge=1, le=100)] = 12
     volume_spike: VolumeSpike = VolumeSpike()
     breakout: Breakout = Breakout()
     momentum: Momentum = Momentum()

@@ -53,9 +53,9 @@ class CountingExchange:
         self._count("place_order")
         return self.inner.place_order(order)
 
-    def get_order(self, client_order_id: str) -> Order | None:
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
         self._count("get_order")
-        return self.inner.get_order(client_order_id)
+        return self.inner.get_order(client_order_id, order_id)
 
     def cancel_order(self, client_order_id: str) -> Order | None:
         self._count("cancel_order")

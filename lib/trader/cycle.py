@@ -41,6 +41,7 @@ from trader.pipeline.portfolio import mark_watermarks, value_book
 from trader.pipeline.regime import detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import propose_entries
+from trader.pipeline.scan import charted
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import build_universe, candidates
 from trader.ports import AuditSink, CycleLock, Exchange, LockLease, StateStore
@@ -49,7 +50,7 @@ from trader.snapshot import drop_stale_quotes, staleness, take_snapshot
 from trader.state import PortfolioState, expire_cooldowns, roll_counters
 
 log = logging.getLogger("trader.cycle")
-SNAPSHOT_WORKERS = 8
+SNAPSHOT_WORKERS = 16  # the bounded scan (12) + reference + quotes fit in one wave
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         lease = deps.lock.acquire(
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
-        orders = _trade(deps, request, exchange, lease, trace)
+        with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="cycle") as pool:
+            orders = _trade(deps, request, exchange, lease, trace, pool)
     except LockHeld as exc:
         trace.no_trade_reason, trace.no_trade_detail = NoTradeReason.LOCK_HELD, str(exc)
     except Exception as exc:
@@ -104,6 +106,7 @@ def _trade(
     exchange: CountingExchange,
     lease: LockLease,
     trace: CycleTrace,
+    pool: ThreadPoolExecutor,
 ) -> tuple[Order, ...]:
     cfg, now = deps.config, trace.started_at
     state = deps.store.load()
@@ -118,15 +121,23 @@ def _trade(
     cooldown = cfg.risk.cooldown_minutes_after_loss
     if request.mode is not Mode.DRY_RUN:
         cancel_after = timedelta(seconds=cfg.execution.cancel_resting_after_seconds)
-        state, trace.reconciled = reconcile(state, account, now, cooldown, cancel_after)
+        parallel = pool if request.mode is Mode.LIVE else None
+        state, trace.reconciled = reconcile(state, account, now, cooldown, cancel_after, parallel)
     held = {*state.positions, *(o.product_id for o in state.open_orders.values())}
 
-    def wanted(products: dict[str, Product]) -> list[str]:
+    def wanted(products: dict[str, Product]) -> tuple[list[str], list[str]]:
+        """Quotes for every candidate and holding (one call); candles for a bounded few."""
         ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
-        return [cfg.regime.reference_product, *(m.product_id for m in ranked), *sorted(held)]
+        reference = cfg.regime.reference_product
+        quoted = [reference, *(m.product_id for m in ranked), *sorted(held)]
+        # The reference is charted anyway (regime); the scan's slots go to the others.
+        others = [m for m in ranked if m.product_id != reference]
+        scanned = charted(others, cfg.triggers.max_products_with_candles)
+        has_reference = any(m.product_id == reference for m in ranked)
+        trace.charted = (reference, *scanned) if has_reference else scanned
+        return quoted, [reference, *scanned]
 
-    with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot") as pool:
-        snap = take_snapshot(exchange, account, cfg, now, wanted, pool)
+    snap = take_snapshot(exchange, account, cfg, now, wanted, pool)
     received = len(snap.quotes)
     snap = drop_stale_quotes(snap, cfg.cycle.max_snapshot_age_seconds)
     stale = staleness(
@@ -157,7 +168,9 @@ def _trade(
         return dry
     # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
     state = deps.store.save(write_ahead(state, plan, now), lease)
-    state, placed = place_all(state, account, plan, now, cooldown)
+    # Only the LIVE exchange adapter is thread-safe; the simulated paper account is not.
+    parallel = pool if request.mode is Mode.LIVE else None
+    state, placed = place_all(state, account, plan, now, cooldown, parallel)
     if request.mode is Mode.LIVE:
         state, placed = confirm(
             state,
@@ -167,6 +180,7 @@ def _trade(
             _waiter(deps, request, cfg),
             cooldown,
             now,
+            parallel,
         )
     trace.placed = placed
     accepted = [o for o in placed if o.status is not OrderStatus.REJECTED]

@@ -108,6 +108,7 @@ class Product:
     auction_mode: bool = False
     price: Decimal = ZERO
     volume_24h_quote: Decimal = ZERO  # approximate 24h volume in quote currency
+    price_change_24h_pct: Decimal | None = None  # None when the source does not say
 
     @property
     def tick(self) -> Decimal:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from trader.errors import ExchangeError, OrderRejected, OutcomeUnknown
 from trader.models import ZERO, Fill, Order, OrderStatus, PlannedOrder
@@ -20,6 +22,8 @@ from trader.ports import Exchange
 from trader.state import PortfolioState
 
 log = logging.getLogger("trader.orders")
+T = TypeVar("T")
+R = TypeVar("R")
 
 # A never-acknowledged order the exchange still does not know after this long never arrived;
 # a final order whose fill records still do not add up after this long is booked from totals.
@@ -101,27 +105,42 @@ def reconcile(
     now: datetime,
     cooldown_minutes: int,
     cancel_after: timedelta,
+    pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
     """Ask the exchange about every order in flight, cancel stale resting ones, book the rest.
 
     One order that cannot be read is kept as it was; it never stops the cycle (or its exits).
     """
+    known_orders = [known for _, known in sorted(state.open_orders.items())]
+    answers = _each(pool, lambda known: _lookup(account, known), known_orders)
     seen: list[Order] = []
-    for coid, known in sorted(state.open_orders.items()):
-        try:
-            current = account.get_order(coid)
-        except ExchangeError:
-            log.warning("order %s could not be read; kept for the next cycle", coid, exc_info=True)
+    for known, (readable, answer) in zip(known_orders, answers, strict=True):
+        if not readable:
             continue
-        if current is None or current.status is OrderStatus.PENDING:
+        if answer is None or answer.status is OrderStatus.PENDING:
             if known.order_id is not None or now - known.created_at < ORPHAN_AFTER:
                 continue  # acknowledged once, or maybe not readable yet: ask again next cycle
             current = with_status(known, OrderStatus.REJECTED, "never reached the exchange")
-        elif current.status is OrderStatus.OPEN and now - current.created_at >= cancel_after:
-            current = _cancel(account, current)
+        elif answer.status is OrderStatus.OPEN and now - answer.created_at >= cancel_after:
+            current = _cancel(account, answer)
+        else:
+            current = answer
         state = book(state, current, cooldown_minutes, now)
         seen.append(current)
     return state, tuple(seen)
+
+
+def _lookup(account: Exchange, known: Order) -> tuple[bool, Order | None]:
+    """(could it be read, what the exchange says); a failed read is logged and skipped."""
+    try:
+        return True, account.get_order(known.client_order_id, known.order_id)
+    except ExchangeError:
+        log.warning(
+            "order %s could not be read; kept for the next cycle",
+            known.client_order_id,
+            exc_info=True,
+        )
+        return False, None
 
 
 def _cancel(account: Exchange, order: Order) -> Order:
@@ -145,29 +164,33 @@ def write_ahead(
     return state.replace(open_orders=open_orders)
 
 
+def send(account: Exchange, planned: PlannedOrder, now: datetime) -> Order:
+    """One order sent once; the exchange's answer, or what we know when it gave none."""
+    try:
+        return account.place_order(planned)
+    except OrderRejected as exc:
+        return with_status(pending(planned, now), OrderStatus.REJECTED, exc.reason)
+    except OutcomeUnknown as exc:
+        return with_status(pending(planned, now), OrderStatus.UNKNOWN, str(exc))
+    except ExchangeError as exc:  # sent or not, nobody knows: reconcile later
+        return with_status(pending(planned, now), OrderStatus.UNKNOWN, type(exc).__name__)
+
+
 def place_all(
     state: PortfolioState,
     account: Exchange,
     plan: Sequence[PlannedOrder],
     now: datetime,
     cooldown_minutes: int,
+    pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Send each planned order once; an order the exchange refused gives its trade back."""
-    results: list[Order] = []
-    for planned in plan:
-        try:
-            order = account.place_order(planned)
-        except OrderRejected as exc:
-            order = with_status(pending(planned, now), OrderStatus.REJECTED, exc.reason)
-        except OutcomeUnknown as exc:
-            order = with_status(pending(planned, now), OrderStatus.UNKNOWN, str(exc))
-        except ExchangeError as exc:  # sent or not, nobody knows: reconcile later
-            order = with_status(pending(planned, now), OrderStatus.UNKNOWN, type(exc).__name__)
+    """Send each planned order once (at once, with a pool); a refused one gives back its trade."""
+    sent = _each(pool, lambda planned: send(account, planned, now), plan)
+    for order in sent:
         if order.status is OrderStatus.REJECTED:
             state = uncount_trade(state)
         state = book(state, order, cooldown_minutes, now)
-        results.append(order)
-    return state, tuple(results)
+    return state, tuple(sent)
 
 
 def confirm(
@@ -178,6 +201,7 @@ def confirm(
     wait: Callable[[], bool],
     cooldown_minutes: int,
     now: datetime,
+    pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
     """Poll orders not settled yet, at most `attempts` times; `wait()` False stops early."""
     latest = {o.client_order_id: o for o in orders}
@@ -185,12 +209,20 @@ def confirm(
         waiting = [o for o in latest.values() if o.client_order_id in state.open_orders]
         if not waiting or not wait():
             break
-        for order in waiting:
-            try:
-                current = account.get_order(order.client_order_id)
-            except ExchangeError:
-                continue
+        for current in _each(pool, lambda o: _read(account, o), waiting):
             if current is not None and current.status is not OrderStatus.PENDING:
                 state = book(state, current, cooldown_minutes, now)
-                latest[order.client_order_id] = current
+                latest[current.client_order_id] = current
     return state, tuple(latest.values())
+
+
+def _each(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """fn over items, concurrently when there is a pool (results in the items' order)."""
+    return list(pool.map(fn, items)) if pool is not None else [fn(item) for item in items]
+
+
+def _read(account: Exchange, order: Order) -> Order | None:
+    try:
+        return account.get_order(order.client_order_id, order.order_id)
+    except ExchangeError:
+        return None

@@ -43,8 +43,12 @@ class Exchange(MarketData, Protocol):
         """
         ...
 
-    def get_order(self, client_order_id: str) -> Order | None:
-        """The order with this client_order_id and its fills, or None if the exchange has none."""
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        """The order with this client_order_id and its fills, or None if the exchange has none.
+
+        `order_id`, when the exchange gave one before, lets an adapter read the order directly
+        (a fresh process has no memory of it, and lookups by client id may be time-bounded).
+        """
         ...
 
     def cancel_order(self, client_order_id: str) -> Order | None: ...

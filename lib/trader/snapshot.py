@@ -21,10 +21,10 @@ def take_snapshot(
     account: Exchange,
     config: Config,
     now: datetime,
-    wanted: Callable[[dict[str, Product]], Sequence[str]],
+    wanted: Callable[[dict[str, Product]], tuple[Sequence[str], Sequence[str]]],
     pool: ThreadPoolExecutor,
 ) -> MarketSnapshot:
-    """Everything the decision needs; `wanted(products)` picks the products to quote and chart."""
+    """Everything the decision needs; `wanted(products)` gives (products to quote, to chart)."""
     products_f = pool.submit(market.list_products)
     balances_f = pool.submit(account.get_balances)
     fees_f = pool.submit(account.get_fee_rates)
@@ -32,7 +32,8 @@ def take_snapshot(
     balances: Mapping[str, Balance] = balances_f.result()
     fees: FeeRates = fees_f.result()
     by_id = {p.product_id: p for p in products}
-    return _second_round(market, config, now, by_id, balances, fees, wanted(by_id), pool)
+    quote_ids, candle_ids = wanted(by_id)
+    return _second_round(market, config, now, by_id, balances, fees, quote_ids, candle_ids, pool)
 
 
 def _second_round(
@@ -42,15 +43,17 @@ def _second_round(
     products: dict[str, Product],
     balances: Mapping[str, Balance],
     fees: FeeRates,
-    wanted: Sequence[str],
+    quote_ids: Sequence[str],
+    candle_ids: Sequence[str],
     pool: ThreadPoolExecutor,
 ) -> MarketSnapshot:
     granularity = config.cycle.candle_granularity_seconds
     start = now - timedelta(seconds=granularity * (config.cycle.lookback_bars + 1))
-    known = [pid for pid in dict.fromkeys(wanted) if pid in products]
-    quotes_f = pool.submit(market.get_quotes, known)
+    quoted = [pid for pid in dict.fromkeys(quote_ids) if pid in products]
+    charted = [pid for pid in dict.fromkeys(candle_ids) if pid in products]
+    quotes_f = pool.submit(market.get_quotes, quoted)
     candle_fs = {
-        pid: pool.submit(market.get_candles, pid, granularity, start, now) for pid in known
+        pid: pool.submit(market.get_candles, pid, granularity, start, now) for pid in charted
     }
     quotes: Mapping[str, Quote] = quotes_f.result()
     candles: dict[str, tuple[Candle, ...]] = {

@@ -21,7 +21,7 @@ def product_json(p: Product, alias: str = "") -> dict[str, Any]:
     return {
         "product_id": p.product_id,
         "price": s(p.price),
-        "price_percentage_change_24h": "0",
+        "price_percentage_change_24h": s(p.price_change_24h_pct or ZERO),
         "volume_24h": s((p.volume_24h_quote / p.price).quantize(Decimal("0.01")))
         if p.price
         else "0",

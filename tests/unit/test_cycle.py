@@ -332,8 +332,8 @@ class TimeoutAfterAcceptExchange:
         self.inner.place_order(order)
         raise OutcomeUnknown("read timed out after sending the create")
 
-    def get_order(self, client_order_id: str) -> Order | None:
-        return self.inner.get_order(client_order_id) if self.readable else None
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        return self.inner.get_order(client_order_id, order_id) if self.readable else None
 
 
 def test_run_cycle_when_a_create_times_out_unreadable_then_unknown_and_next_cycle_books_it() -> (
@@ -413,3 +413,14 @@ def test_run_cycle_when_a_product_is_disabled_mid_run_then_it_leaves_the_univers
     assert excluded == {"SOL-USD": "trading_disabled"}
     assert result.no_trade_reason == "no_candidates_from_triggers"
     assert rig.exchange.orders() == {}
+
+
+def test_run_cycle_when_the_scan_is_limited_then_candles_are_fetched_for_that_many_only() -> None:
+    # Three eligible products, a scan of 1: candles for the reference (BTC, charted anyway for
+    # the regime) plus the first other candidate in universe order (ETH: core tier, before SOL).
+    rig = make_rig(tweak(default_config(), triggers={"max_products_with_candles": 1}))
+    rig.run()
+    record = rig.audit.records[0]
+    assert record["api_calls"]["get_candles"] == 2
+    assert record["universe"]["charted"] == ["BTC-USD", "ETH-USD"]
+    assert record["api_calls"]["get_quotes"] == 1  # every candidate still quoted, in one call

@@ -50,8 +50,8 @@ class LaggingFills:
     def place_order(self, order: PlannedOrder) -> Order:
         return self._strip(self.inner.place_order(order))  # type: ignore[return-value]
 
-    def get_order(self, client_order_id: str) -> Order | None:
-        return self._strip(self.inner.get_order(client_order_id))
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        return self._strip(self.inner.get_order(client_order_id, order_id))
 
 
 def test_cycle_when_fills_lag_the_status_then_the_order_waits_and_is_booked_later() -> None:
@@ -130,7 +130,7 @@ class Forgetful:
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
-    def get_order(self, client_order_id: str) -> Order | None:
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
         return None
 
 
@@ -156,10 +156,10 @@ class OneBadLookup:
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
-    def get_order(self, client_order_id: str) -> Order | None:
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
         if client_order_id == self.bad:
             raise ExchangeError("500 from the exchange")
-        return self.inner.get_order(client_order_id)
+        return self.inner.get_order(client_order_id, order_id)
 
 
 def test_cycle_when_one_order_cannot_be_read_then_the_cycle_still_runs_its_exits() -> None:

@@ -203,8 +203,8 @@ class CoinbaseExchange:
         """Create (or find again, by client_order_id) the order; OPEN means accepted."""
         return self._orders.place(order)
 
-    def get_order(self, client_order_id: str) -> Order | None:
-        return self._orders.get(client_order_id)
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        return self._orders.get(client_order_id, order_id)
 
     def cancel_order(self, client_order_id: str) -> Order | None:
         return self._orders.cancel(client_order_id)

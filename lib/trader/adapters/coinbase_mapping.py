@@ -101,6 +101,11 @@ def product_from(data: Mapping[str, Any]) -> Product:
         auction_mode=bool(data.get("auction_mode")),
         price=dec(data, "price", where, ZERO),
         volume_24h_quote=dec(data, "approximate_quote_24h_volume", where, ZERO),
+        price_change_24h_pct=(
+            dec(data, "price_percentage_change_24h", where)
+            if data.get("price_percentage_change_24h") not in (None, "")
+            else None
+        ),
     )
 
 

@@ -122,7 +122,7 @@ class MatchingExchange:
         self._settle()
         return dict(self._orders)
 
-    def get_order(self, client_order_id: str) -> Order | None:
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
         self._settle()
         return self._orders.get(client_order_id)
 

@@ -370,12 +370,19 @@ class SyntheticMarket:
             quote_max_size=_QUOTE_MAX,
             price=self._bar(product_id, last).close,
             volume_24h_quote=self._volume_24h(product_id, last),
+            price_change_24h_pct=self._change_24h(product_id, last),
         )
         return (
             dataclasses.replace(product, **self._flags[product_id])
             if self._flags[product_id]
             else product
         )
+
+    def _change_24h(self, product_id: str, last: int) -> Decimal:
+        """Close now against the close one day of bars earlier, in percent (2 places)."""
+        then = self._bar(product_id, max(0, last - 86_400 // self.granularity_s)).close
+        change = (self._bar(product_id, last).close / then - 1) * 100
+        return change.quantize(Decimal("0.01"))
 
     def _volume_24h(self, product_id: str, last: int) -> Decimal:
         key = (product_id, last)

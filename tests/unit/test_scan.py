@@ -1,0 +1,42 @@
+"""The bounded scan: which candidates get candles."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pipeline_builders import product, tier
+
+from trader.pipeline.scan import charted
+from trader.pipeline.universe import Member
+
+T = tier()
+
+
+def member(pid: str, change: str | None) -> Member:
+    return Member(product(pid, price_change_24h_pct=None if change is None else Decimal(change)), T)
+
+
+def test_charted_when_changes_are_known_then_the_biggest_absolute_movers_first() -> None:
+    members = [
+        member("A-USD", "1.5"),
+        member("B-USD", "-7"),
+        member("C-USD", "3"),
+        member("D-USD", "0"),
+    ]
+    # |changes|: A 1.5, B 7, C 3, D 0 -> B, C, A, D; the top two are B and C.
+    assert charted(members, 2) == ("B-USD", "C-USD")
+    assert charted(members, 10) == ("B-USD", "C-USD", "A-USD", "D-USD")
+
+
+def test_charted_when_no_change_is_known_then_the_universe_order_is_kept() -> None:
+    members = [member("A-USD", None), member("B-USD", None), member("C-USD", None)]
+    assert charted(members, 2) == ("A-USD", "B-USD")
+
+
+def test_charted_when_some_changes_are_unknown_then_they_follow_the_known_ones() -> None:
+    members = [member("A-USD", None), member("B-USD", "0.1"), member("C-USD", None)]
+    assert charted(members, 3) == ("B-USD", "A-USD", "C-USD")
+
+
+def test_charted_when_there_are_no_candidates_then_nothing() -> None:
+    assert charted([], 5) == ()
