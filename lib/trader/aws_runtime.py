@@ -179,15 +179,23 @@ def build_aws(
     s3 = clients.get("s3") or _client("s3")
     sinks = [S3AuditSink(settings.audit_bucket, client=s3), CloudWatchAuditSink(logger)]
     on_failure = count_failures_in(metrics) if metrics is not None else None
+    cache = None
+    if settings.exchange == "coinbase":  # a cold start resumes the candles of the last cycle
+        from trader.adapters.candle_store import S3Blob
+        from trader.bootstrap import candle_cache_on
+
+        key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, s3))
     deps = CycleDeps(
         config=config,
-        exchange=build_exchange(settings, config, clock),
+        exchange=build_exchange(settings, config, clock, candle_cache=cache),
         store=DynamoStateStore(
             settings.state_table, client=dynamodb, portfolio_id=config.cycle.portfolio_id
         ),
         lock=DynamoCycleLock(settings.state_table, client=dynamodb),
         audit=FanoutAuditSink(sinks, on_failure=on_failure),
         clock=clock,
+        candle_cache=cache,
     )
     return settings, deps
 

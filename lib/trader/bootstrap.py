@@ -15,6 +15,8 @@ from trader.ports import Clock, Exchange
 from trader.settings import Settings
 
 if TYPE_CHECKING:
+    from trader.adapters.candle_store import BlobStore, PersistentCandleCache
+    from trader.adapters.coinbase_candles import CandleCache
     from trader.adapters.coinbase_credentials import CoinbaseCredentials, SecretProvider
 
 AUDIT_FILE_NAME = "247trader-v2_audit.jsonl"
@@ -40,6 +42,10 @@ class LocalPaths:
     def audit_file(self) -> Path:
         return self.logs_dir / AUDIT_FILE_NAME
 
+    @property
+    def candle_cache_file(self) -> Path:
+        return self.data_dir / ".candles.json.gz"
+
 
 def config_for(settings: Settings) -> Config:
     return load_config(settings.config_path)
@@ -50,6 +56,7 @@ def build_exchange(
     config: Config,
     clock: Clock,
     secrets: SecretProvider | None = None,
+    candle_cache: CandleCache | None = None,
 ) -> Exchange:
     """The market (and, in LIVE, the account): the simulated exchange or Coinbase."""
     if settings.exchange == "simulated":
@@ -58,11 +65,15 @@ def build_exchange(
         if config.simulator is None:
             raise ConfigError("EXCHANGE=simulated needs a `simulator:` section in the config")
         return build_simulated_exchange(config, clock, settings.sim_candles_dir)
-    return build_coinbase(settings, config, clock, secrets)
+    return build_coinbase(settings, config, clock, secrets, candle_cache)
 
 
 def build_coinbase(
-    settings: Settings, config: Config, clock: Clock, secrets: SecretProvider | None = None
+    settings: Settings,
+    config: Config,
+    clock: Clock,
+    secrets: SecretProvider | None = None,
+    candle_cache: CandleCache | None = None,
 ) -> Exchange:
     """Coinbase with the key when one is configured, else public market data only.
 
@@ -87,7 +98,7 @@ def build_coinbase(
     return CoinbaseExchange(
         credentials=credentials,
         quote_currency=config.cycle.quote_currency,
-        candle_cache=InMemoryCandleCache(),  # lives as long as the process (a warm Lambda)
+        candle_cache=candle_cache if candle_cache is not None else InMemoryCandleCache(),
         clock=clock,
         max_workers=SNAPSHOT_WORKERS,
     )
@@ -123,14 +134,26 @@ def _credentials(settings: Settings, secrets: SecretProvider | None) -> Coinbase
 
 
 def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPaths) -> CycleDeps:
-    """Files instead of AWS: the state file, a file lock and the JSONL audit log."""
+    """Files instead of AWS: the state file, a file lock, the JSONL audit log, the candle cache."""
     from trader.adapters.files import FileCycleLock, FileStateStore, JsonlAuditSink
 
+    cache = None
+    if settings.exchange == "coinbase":
+        from trader.adapters.candle_store import FileBlob
+
+        cache = candle_cache_on(FileBlob(paths.candle_cache_file))
     return CycleDeps(
         config=config,
-        exchange=build_exchange(settings, config, clock),
+        exchange=build_exchange(settings, config, clock, candle_cache=cache),
         store=FileStateStore(paths.state_file),
         lock=FileCycleLock(paths.lock_file),
         audit=JsonlAuditSink(paths.audit_file),
         clock=clock,
+        candle_cache=cache,
     )
+
+
+def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:
+    from trader.adapters.candle_store import PersistentCandleCache
+
+    return PersistentCandleCache(blob)

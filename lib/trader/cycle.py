@@ -44,7 +44,7 @@ from trader.pipeline.rules import propose_entries
 from trader.pipeline.scan import charted
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import build_universe, candidates
-from trader.ports import AuditSink, CycleLock, Exchange, LockLease, StateStore
+from trader.ports import AuditSink, CycleLock, Exchange, LockLease, PersistentCache, StateStore
 from trader.ports import Clock as ClockPort
 from trader.snapshot import drop_stale_quotes, staleness, take_snapshot
 from trader.state import PortfolioState, expire_cooldowns, roll_counters
@@ -70,6 +70,7 @@ class CycleDeps:
     audit: AuditSink
     clock: ClockPort
     sleep: Callable[[float], None] = time.sleep
+    candle_cache: PersistentCache | None = None  # loaded with the first requests, kept after
 
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
@@ -83,6 +84,8 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         )
         with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="cycle") as pool:
             orders = _trade(deps, request, exchange, lease, trace, pool)
+        if deps.candle_cache is not None:
+            deps.candle_cache.flush()  # after the orders: never on the trading path
     except LockHeld as exc:
         trace.no_trade_reason, trace.no_trade_detail = NoTradeReason.LOCK_HELD, str(exc)
     except Exception as exc:
@@ -137,7 +140,8 @@ def _trade(
         trace.charted = (reference, *scanned) if has_reference else scanned
         return quoted, [reference, *scanned]
 
-    snap = take_snapshot(exchange, account, cfg, now, wanted, pool)
+    warm_up = (deps.candle_cache.load,) if deps.candle_cache is not None else ()
+    snap = take_snapshot(exchange, account, cfg, now, wanted, pool, alongside=warm_up)
     received = len(snap.quotes)
     snap = drop_stale_quotes(snap, cfg.cycle.max_snapshot_age_seconds)
     stale = staleness(

@@ -90,6 +90,14 @@ class AuditSink(Protocol):
         ...
 
 
+class PersistentCache(Protocol):
+    """A cache that survives the process: loaded once, written back after each cycle."""
+
+    def load(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC now."""

@@ -23,14 +23,18 @@ def take_snapshot(
     now: datetime,
     wanted: Callable[[dict[str, Product]], tuple[Sequence[str], Sequence[str]]],
     pool: ThreadPoolExecutor,
+    alongside: Sequence[Callable[[], object]] = (),
 ) -> MarketSnapshot:
     """Everything the decision needs; `wanted(products)` gives (products to quote, to chart)."""
     products_f = pool.submit(market.list_products)
     balances_f = pool.submit(account.get_balances)
     fees_f = pool.submit(account.get_fee_rates)
+    extra_fs = [pool.submit(job) for job in alongside]  # e.g. loading the candle cache
     products = list(products_f.result())
     balances: Mapping[str, Balance] = balances_f.result()
     fees: FeeRates = fees_f.result()
+    for extra in extra_fs:
+        extra.result()
     by_id = {p.product_id: p for p in products}
     quote_ids, candle_ids = wanted(by_id)
     return _second_round(market, config, now, by_id, balances, fees, quote_ids, candle_ids, pool)
