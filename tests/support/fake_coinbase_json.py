@@ -154,3 +154,38 @@ def fill_json(f: Fill) -> dict[str, Any]:
 
 def error_json(code: str, message: str) -> dict[str, Any]:
     return {"error": code, "error_details": message, "message": message}
+
+
+def preview_json(
+    order: Order | None, quote: Quote | None, preview_id: str, errs: list[str], fee: Decimal
+) -> dict[str, Any]:
+    """POST /orders/preview: what the order would cost; `errs` empty when it would go through.
+
+    For a fill: base_size and quote_size are what fills, commission_total the fee, and
+    order_total the quote that changes hands net of it (a buy pays notional + fee, a sell
+    receives notional - fee). A resting limit order is priced at its limit as maker.
+    """
+    base = price = ZERO
+    if order is not None and order.fills:
+        base = sum((f.size for f in order.fills), ZERO)
+        price = order.fills[-1].price
+    elif order is not None:
+        base, price = order.base_size or ZERO, order.limit_price or ZERO
+    notional = base * price
+    buy = order is not None and order.side.value == "BUY"
+    body: dict[str, Any] = {
+        "order_total": s(notional + fee if buy else notional - fee),
+        "commission_total": s(fee),
+        "errs": errs,
+        "warning": [],
+        "base_size": s(base),
+        "quote_size": s(notional),
+        "best_bid": s(quote.bid) if quote else "0",
+        "best_ask": s(quote.ask) if quote else "0",
+        "is_max": False,
+        "slippage": "0",
+        "preview_id": preview_id,
+    }
+    if errs:
+        body["preview_failure_reason"] = errs[0]
+    return body

@@ -17,6 +17,7 @@ from fake_coinbase_json import (
     fill_json,
     iso,
     order_json,
+    preview_json,
     pricebook_json,
     product_json,
     s,
@@ -81,6 +82,7 @@ class Routes:
         self._held: dict[str, Order] = {}  # accepted, never sent to the matcher
         self._hidden: dict[str, int] = {}  # client_order_id -> reads left while invisible
         self._converts: dict[str, dict[str, Any]] = {}
+        self.preview_ids: list[str] = []  # handed out by clean previews, oldest first
         self._products: tuple[datetime, list[Product]] | None = None
         self._ids: set[str] | None = None
         self._table: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
@@ -94,6 +96,7 @@ class Routes:
             ("GET", re.compile(r"/accounts"), self.accounts),
             ("GET", re.compile(r"/transaction_summary"), self.transaction_summary),
             ("POST", re.compile(r"/orders"), self.create_order),
+            ("POST", re.compile(r"/orders/preview"), self.preview_order),
             ("GET", re.compile(r"/orders/historical/batch"), self.list_orders),
             ("GET", re.compile(r"/orders/historical/fills"), self.fills),
             ("GET", re.compile(r"/orders/historical/([^/]+)"), self.get_order),
@@ -265,6 +268,29 @@ class Routes:
             return 200, _failure(exc.reason, str(exc), config)
         self._configs[coid] = config
         return 200, _success(order, config)
+
+    def preview_order(self, _q: Query, body: dict[str, Any]) -> Answer:
+        """What a create would do, by the same matcher on a throwaway copy: nothing placed."""
+        config = body.get("order_configuration") or {}
+        try:
+            planned = _planned(f"preview-{uuid.uuid4()}", body, config)
+        except ValueError as exc:
+            return 400, error_json("INVALID_ARGUMENT", str(exc))
+        trial = MatchingExchange(
+            self.market, self.clock, self.fees, self.slippage_bps,
+            self.exchange.balance_totals(), self.exchange.orders(),
+        )  # fmt: skip
+        quote = self.market.get_quotes([planned.product_id]).get(planned.product_id)
+        try:
+            order = trial.place_order(planned)
+        except OrderRejected as exc:
+            reason = exc.reason if exc.reason.startswith("PREVIEW_") else f"PREVIEW_{exc.reason}"
+            return 200, preview_json(None, quote, "", [reason], ZERO)
+        fee = order.total_fees
+        if not order.fills and order.base_size and order.limit_price:  # rests: maker
+            fee = order.base_size * order.limit_price * self.fees.maker
+        self.preview_ids.append(str(uuid.uuid4()))
+        return 200, preview_json(order, quote, self.preview_ids[-1], [], fee)
 
     def _place(self, planned: PlannedOrder, action: tuple[str, Any, str]) -> Order:
         kind, arg, _ = action

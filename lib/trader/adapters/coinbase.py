@@ -65,6 +65,9 @@ class CoinbaseExchange:
     rate_limiter: shared client-side token bucket; default 25/s (8/s public-only);
         `RateLimiter.unlimited()` turns it off (benchmarks against the fake).
     fee_ttl_s: how long the fee tier is reused before asking again.
+    preview_orders: preview each new order (POST /orders/preview) before creating it, so a
+        doomed one is OrderRejected without a create; costs one more sequential round trip
+        per order placed. A preview that fails transiently is skipped (see OrderBook.place).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class CoinbaseExchange:
         reconcile_lookback: timedelta = timedelta(days=2),
         base_url: str = BASE_URL,
         rate_limiter: RateLimiter | None = None,
+        preview_orders: bool = False,
     ) -> None:
         if client is None:
             client = _build_client(credentials, timeout_s, base_url)
@@ -100,7 +104,9 @@ class CoinbaseExchange:
         self._fee_ttl = timedelta(seconds=fee_ttl_s)
         self._fees: tuple[datetime, FeeRates] | None = None
         self._fee_lock = threading.Lock()
-        self._orders = OrderBook(client, self._io, self._clock, reconcile_lookback)
+        self._orders = OrderBook(
+            client, self._io, self._clock, reconcile_lookback, preview=preview_orders
+        )
 
     def __repr__(self) -> str:
         mode = "public" if self._public else "authenticated"
@@ -200,7 +206,10 @@ class CoinbaseExchange:
     # --- orders ---------------------------------------------------------------------------
 
     def place_order(self, order: PlannedOrder) -> Order:
-        """Create (or find again, by client_order_id) the order; OPEN means accepted."""
+        """Create (or find again, by client_order_id) the order; OPEN means accepted.
+
+        With `preview_orders`, a new order is previewed first; see OrderBook.place.
+        """
         return self._orders.place(order)
 
     def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:

@@ -30,6 +30,8 @@ from trader.adapters.coinbase_orders import (
     accepted_order,
     failure_reason,
     order_configuration,
+    preview_id,
+    preview_verdict,
     rejection,
 )
 from trader.adapters.coinbase_transport import Transport
@@ -52,20 +54,44 @@ class OrderNotVisible(ExchangeUnavailable):
 
 
 class OrderBook:
+    """`preview`: ask POST /orders/preview before the first create of each order (see place)."""
+
     def __init__(
-        self, client: RESTClient, io: Transport, clock: Clock, lookback: timedelta
+        self,
+        client: RESTClient,
+        io: Transport,
+        clock: Clock,
+        lookback: timedelta,
+        *,
+        preview: bool = False,
     ) -> None:
         self._client = client
         self._io = io
         self._clock = clock
         self._lookback = lookback
+        self._preview_first = preview
         self._ids: dict[str, str] = {}  # client_order_id -> order_id
         self._planned: dict[str, PlannedOrder] = {}
         self._lock = threading.Lock()
 
     def place(self, order: PlannedOrder) -> Order:
-        """Send; on a transient failure re-send with the same client_order_id (no 2nd order)."""
+        """Send; on a transient failure re-send with the same client_order_id (no 2nd order).
+
+        With previews on, an order never sent before is previewed first: a doomed one is
+        OrderRejected with Coinbase's reason and no create is sent; a clean one is created
+        quoting its preview_id. A preview that fails transiently (timeout, 5xx, 429, bad
+        body) does not block trading: a warning is logged and the order is created without
+        it, where the create's own validation still applies. Re-sends never re-preview: the
+        order may already exist (and have spent the funds a new preview would look for); a
+        process that cannot know (it never sent this id) checks, before accepting a doomed
+        preview, that no order carries the id (one list_orders, on that path only).
+        """
         config = order_configuration(order)
+        extra: dict[str, Any] = {}
+        if self._preview_first and not self._seen(order.client_order_id):
+            existing, extra = self._preview_new(order, config)
+            if existing is not None:
+                return existing
         with self._lock:
             self._planned[order.client_order_id] = order
         ambiguous: ExchangeError | None = None
@@ -78,6 +104,7 @@ class OrderBook:
                     product_id=order.product_id,
                     side=order.side.value,
                     order_configuration=config,
+                    **extra,
                 )
                 return self._answer(order, body, ambiguous)
             except AMBIGUOUS as err:
@@ -137,6 +164,58 @@ class OrderBook:
         return self.get(client_order_id)
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _preview(self, order: PlannedOrder, config: dict[str, Any]) -> dict[str, Any]:
+        """Extra create kwargs (the preview_id); raises OrderRejected when the order is doomed."""
+        try:
+            body = self._io.once(
+                "preview_order",
+                self._client.preview_order,
+                product_id=order.product_id,
+                side=order.side.value,
+                order_configuration=config,
+            )
+            verdict = preview_verdict(body)
+        except AMBIGUOUS as err:  # no verdict: the create validates on its own
+            log.warning(
+                "order preview failed; creating without it",
+                extra={"client_order_id": order.client_order_id, "error": str(err)},
+            )
+            return {}
+        except BadRequest as err:  # the create would be refused the same way
+            raise rejection(order, err.code, f"preview: {err}") from err
+        if verdict is not None:
+            raise rejection(order, *verdict)
+        found = preview_id(body)
+        return {"preview_id": found} if found else {}
+
+    def _seen(self, client_order_id: str) -> bool:
+        """Sent (or listed) by this process before: a repeat, never previewed again."""
+        with self._lock:
+            return client_order_id in self._planned or client_order_id in self._ids
+
+    def _preview_new(
+        self, order: PlannedOrder, config: dict[str, Any]
+    ) -> tuple[Order | None, dict[str, Any]]:
+        """(the order, when one already carries this id; else None, extra create kwargs)."""
+        try:
+            return None, self._preview(order, config)
+        except OrderRejected:
+            # A fresh process may be re-sending an order that was accepted (and spent the
+            # funds this preview found missing): doomed only if no order carries the id.
+            existing = self._existing(order)
+            if existing is None:
+                raise
+            return existing, {}
+
+    def _existing(self, order: PlannedOrder) -> Order | None:
+        try:
+            return self.get(order.client_order_id)
+        except ExchangeError as err:
+            raise OutcomeUnknown(
+                f"create {order.client_order_id}: preview refused it, and whether an earlier "
+                f"create was accepted could not be checked ({err}); reconcile"
+            ) from err
 
     def _answer(
         self, order: PlannedOrder, body: Mapping[str, Any], ambiguous: ExchangeError | None

@@ -107,3 +107,49 @@ def _incomplete(order: PlannedOrder, why: str) -> OrderRejected:
     return OrderRejected(
         f"{order.product_id} {order.client_order_id}: {why}; not sent", "INVALID_ORDER_REQUEST"
     )
+
+
+def preview_verdict(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) when a preview answer says the order would fail; None when clean.
+
+    Failing previews list reasons in `errs` (strings, or objects in some SDK versions) and
+    may name one in `preview_failure_reason` or an `error_response`; any of them dooms it.
+    """
+    errs = body.get("errs")
+    if errs is not None and not isinstance(errs, list):
+        raise MalformedResponse("preview_order: field 'errs' is not a list")
+    reasons = [_err_reason(e) for e in errs or []]
+    err = body.get("error_response")
+    err = err if isinstance(err, Mapping) else {}
+    for named in (
+        body.get("preview_failure_reason"),
+        err.get("preview_failure_reason"),
+        err.get("error"),
+    ):
+        if named and _specific(str(named)) and str(named) not in reasons:
+            reasons.append(str(named))
+    if not reasons and body.get("success") is False:
+        reasons.append(failure_reason(body)[0])
+    if not reasons:
+        return None
+    specific = [r for r in reasons if _specific(r)] or reasons
+    message = str(err.get("message") or "") or ", ".join(reasons)
+    return specific[0], f"preview: {message[:200]}"
+
+
+def preview_id(body: Mapping[str, Any]) -> str | None:
+    """The id a clean preview hands out for the create to quote back, if any."""
+    value = body.get("preview_id")
+    return str(value) if value else None
+
+
+def _specific(reason: str) -> bool:
+    return "UNKNOWN" not in reason and "UNSPECIFIED" not in reason
+
+
+def _err_reason(item: Any) -> str:
+    if isinstance(item, Mapping):
+        for key in ("preview_failure_reason", "reason", "error", "message"):
+            if item.get(key):
+                return str(item[key])
+    return str(item)
