@@ -101,6 +101,7 @@ def build_coinbase(
         candle_cache=candle_cache if candle_cache is not None else InMemoryCandleCache(),
         clock=clock,
         max_workers=SNAPSHOT_WORKERS,
+        preview_orders=config.execution.preview_orders,
     )
 
 

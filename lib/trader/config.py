@@ -150,6 +150,9 @@ class ExecutionConfig(_Model):
     confirm_attempts: Annotated[int, Field(ge=0, le=10)] = 3  # LIVE: polls for fills after placing
     confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
     cancel_resting_after_seconds: Annotated[int, Field(ge=60)] = 600  # then cancel and re-plan
+    # Coinbase: preview each order first; a doomed one is refused without a create. Costs one
+    # more sequential round trip in cycles that trade, hence off by default.
+    preview_orders: bool = False
 
     @model_validator(mode="after")
     def _post_only_needs_limit(self) -> ExecutionConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from fake_coinbase_env import KEY_NAME, throwaway_key
+from fake_coinbase_env import KEY_NAME, coinbase_env, market_buy, throwaway_key
 from moto import mock_aws
 
 from trader.adapters.clock import SystemClock
@@ -134,3 +134,22 @@ def test_build_exchange_when_the_stored_secret_is_still_empty_then_public_unless
         else:
             exchange = build_exchange(settings, load_config(), SystemClock(), provider)
             assert exchange.is_public  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("preview", "previews_sent"), [(True, 1), (False, 0)])
+def test_build_exchange_when_preview_is_configured_then_orders_are_previewed_accordingly(
+    tmp_path: Path, preview: bool, previews_sent: int
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(key_json())
+    config = load_config()
+    config = config.model_copy(
+        update={"execution": config.execution.model_copy(update={"preview_orders": preview})}
+    )
+    with coinbase_env() as env:  # the fake answers api.coinbase.com for the built adapter
+        settings = Settings(exchange="coinbase", coinbase_key_file=key_file)
+        exchange = build_exchange(settings, config, env.clock)
+        order = exchange.place_order(market_buy("bootstrap-preview-1"))
+        assert order.client_order_id == "bootstrap-preview-1"
+        assert env.fake.count("POST", r"/orders/preview") == previews_sent
+        assert env.fake.orders_created() == 1
