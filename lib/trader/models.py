@@ -269,6 +269,29 @@ class Order:
     fills: tuple[Fill, ...] = field(default_factory=tuple)
     failure_reason: str | None = None
 
+    @classmethod
+    def from_planned(
+        cls,
+        planned: PlannedOrder,
+        status: OrderStatus,
+        created_at: datetime,
+        order_id: str | None = None,
+    ) -> Order:
+        """The order as the plan sent it, before any fill."""
+        return cls(
+            client_order_id=planned.client_order_id,
+            product_id=planned.product_id,
+            side=planned.side,
+            order_type=planned.order_type,
+            status=status,
+            created_at=created_at,
+            intent=planned.intent,
+            order_id=order_id,
+            base_size=planned.base_size,
+            quote_size=planned.quote_size,
+            limit_price=planned.limit_price,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:

@@ -31,18 +31,7 @@ ORPHAN_AFTER = timedelta(minutes=15)
 
 
 def pending(planned: PlannedOrder, now: datetime) -> Order:
-    return Order(
-        client_order_id=planned.client_order_id,
-        product_id=planned.product_id,
-        side=planned.side,
-        order_type=planned.order_type,
-        status=OrderStatus.PENDING,
-        created_at=now,
-        intent=planned.intent,
-        base_size=planned.base_size,
-        quote_size=planned.quote_size,
-        limit_price=planned.limit_price,
-    )
+    return Order.from_planned(planned, OrderStatus.PENDING, now)
 
 
 def with_status(order: Order, status: OrderStatus, reason: str | None = None) -> Order:

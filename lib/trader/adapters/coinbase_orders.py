@@ -58,19 +58,7 @@ def accepted_order(order: PlannedOrder, body: Mapping[str, Any], now: datetime) 
                 f"client_order_id {order.client_order_id} belongs to an order with "
                 f"{key}={got!r}, not {wanted!r}"
             )
-    return Order(
-        client_order_id=order.client_order_id,
-        product_id=order.product_id,
-        side=order.side,
-        order_type=order.order_type,
-        status=OrderStatus.OPEN,
-        created_at=now,
-        intent=order.intent,
-        order_id=str(order_id),
-        base_size=order.base_size,
-        quote_size=order.quote_size,
-        limit_price=order.limit_price,
-    )
+    return Order.from_planned(order, OrderStatus.OPEN, now, order_id=str(order_id))
 
 
 def failure_reason(body: Mapping[str, Any]) -> tuple[str, str]:

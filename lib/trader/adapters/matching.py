@@ -296,16 +296,11 @@ class MatchingExchange:
         return self._apply_fill(created, price, size, fee, self._clock.now(), "TAKER")
 
     def _new_order(self, order: PlannedOrder, status: OrderStatus) -> Order:
-        return Order(
-            client_order_id=order.client_order_id,
-            product_id=order.product_id,
-            side=order.side,
-            order_type=order.order_type,
-            status=status,
-            created_at=self._clock.now(),
-            intent=order.intent,
-            order_id=str(uuid.uuid5(_ORDER_NAMESPACE, order.client_order_id)),
-            base_size=order.base_size,
+        order_id = str(uuid.uuid5(_ORDER_NAMESPACE, order.client_order_id))
+        placed = Order.from_planned(order, status, self._clock.now(), order_id=order_id)
+        # The exchange echoes only the fields of the order type it was sent.
+        return dataclasses.replace(
+            placed,
             quote_size=order.quote_size if order.order_type == OrderType.MARKET else None,
             limit_price=order.limit_price if order.order_type == OrderType.LIMIT else None,
         )
