@@ -100,7 +100,8 @@ def build_coinbase(
         quote_currency=config.cycle.quote_currency,
         candle_cache=candle_cache if candle_cache is not None else InMemoryCandleCache(),
         clock=clock,
-        max_workers=SNAPSHOT_WORKERS,
+        # The cycle's pool plus the adapter's own order-read threads: one connection each.
+        max_workers=SNAPSHOT_WORKERS + 8,
         preview_orders=config.execution.preview_orders,
     )
 

@@ -110,6 +110,7 @@ def reconcile(
             if known.order_id is not None or now - known.created_at < ORPHAN_AFTER:
                 continue  # acknowledged once, or maybe not readable yet: ask again next cycle
             current = with_status(known, OrderStatus.REJECTED, "never reached the exchange")
+            state = uncount_trade(state, known.created_at)
         elif answer.status is OrderStatus.OPEN and now - answer.created_at >= cancel_after:
             current = _cancel(account, answer)
         else:

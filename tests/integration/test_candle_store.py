@@ -176,3 +176,21 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
         run_cycle(deps2, CycleRequest(cycle_id_for(env.clock.now(), 300), Mode.DRY_RUN, "b"))
         windows = candle_windows(env)
         assert windows and max(windows) <= 2  # one new bar each (2 with boundary slack)
+
+
+def test_cache_when_a_series_has_not_grown_for_a_day_then_flush_evicts_it(tmp_path: Path) -> None:
+    blob = FileBlob(tmp_path / "c.json.gz")
+    cache = PersistentCandleCache(blob)
+    old = series(3)  # ends at T0 + 15 min
+    fresh = CandleSeries(
+        T0 + timedelta(days=2), T0 + timedelta(days=2, minutes=5), series(1).candles
+    )
+    cache.put("OLD-USD", 300, old)
+    cache.put("NEW-USD", 300, fresh)
+    cache.flush()
+
+    assert cache.get("OLD-USD", 300) is None  # gone from memory ...
+    again = PersistentCandleCache(blob)
+    again.load()
+    assert again.get("OLD-USD", 300) is None  # ... and from the blob
+    assert again.get("NEW-USD", 300) == fresh

@@ -177,17 +177,27 @@ def test_place_order_when_400_then_order_rejected_and_not_resent(env):
 
 
 @pytest.mark.parametrize(
-    ("fault", "error"),
+    ("fault", "error", "reason"),
     [
-        (Fault.http(401, "UNAUTHENTICATED", "Unauthorized"), AuthError),
-        (Fault.http(403, "PERMISSION_DENIED", "Missing required scopes"), PermissionDenied),
+        (Fault.http(401, "UNAUTHENTICATED", "Unauthorized"), AuthError, "UNAUTHENTICATED"),
+        (
+            Fault.http(403, "PERMISSION_DENIED", "Missing required scopes"),
+            PermissionDenied,
+            "PERMISSION_DENIED",
+        ),
     ],
 )
-def test_place_order_when_auth_refused_first_then_typed_error_not_unknown(env, fault, error):
+def test_place_order_when_auth_refused_first_then_rejected_with_the_typed_cause(
+    env, fault, error, reason
+):
+    # A 401/403 creates nothing: a definite "no" (OrderRejected), never UNKNOWN; the typed
+    # error stays as the cause so the operator sees what to fix.
     env.fake.fail("POST", "/orders", fault)
 
-    with pytest.raises(error):
+    with pytest.raises(OrderRejected) as caught:
         env.exchange.place_order(market_buy("c-auth"))
+    assert caught.value.reason == reason
+    assert isinstance(caught.value.__cause__, error)
     assert env.fake.orders_created() == 0
 
 

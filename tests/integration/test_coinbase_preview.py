@@ -296,3 +296,22 @@ def test_fake_preview_when_doomed_then_errs_and_failure_reason_and_nothing_place
     assert answer["errs"] == ["PREVIEW_INSUFFICIENT_FUND"]
     assert answer["preview_failure_reason"] == "PREVIEW_INSUFFICIENT_FUND"
     assert env.fake.orders_created() == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault.http(401, "UNAUTHENTICATED", "Unauthorized"), "UNAUTHENTICATED"),
+        (Fault.http(403, "PERMISSION_DENIED", "Missing required scopes"), "PERMISSION_DENIED"),
+    ],
+)
+def test_preview_when_refused_for_auth_then_rejected_and_never_created(fault, reason) -> None:
+    # Nothing was sent, so the order is a definite "no" (not UNKNOWN, which would block the
+    # product for 15 minutes and scan the order list every cycle).
+    with coinbase_env(preview_orders=True) as env:
+        env.fake.fail("POST", r"/orders/preview", fault)
+        with pytest.raises(OrderRejected) as caught:
+            env.exchange.place_order(market_buy("c-preview-auth"))
+        assert caught.value.reason == reason
+        assert env.fake.count("POST", r"/orders") == 0
+        assert env.fake.orders_created() == 0

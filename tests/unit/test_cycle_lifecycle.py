@@ -16,6 +16,7 @@ from trader.adapters.memory import InMemoryStateStore
 from trader.errors import ExchangeError
 from trader.ids import client_order_id
 from trader.models import (
+    Fill,
     Intent,
     Mode,
     Order,
@@ -26,7 +27,7 @@ from trader.models import (
     Side,
     TradingState,
 )
-from trader.orders import ORPHAN_AFTER, reconcile
+from trader.orders import ORPHAN_AFTER, reconcile, remainder_fill, write_ahead
 from trader.state import PortfolioState
 
 TEN_MINUTES = timedelta(minutes=10)
@@ -291,3 +292,42 @@ def test_cycle_when_a_product_goes_limit_only_then_a_stop_loss_exit_still_crosse
     assert sell.order_type is OrderType.LIMIT
     assert sell.status is OrderStatus.FILLED  # priced at or under the bid, not resting above it
     assert "SOL-USD" not in rig.store.load().positions
+
+
+def test_remainder_fill_when_some_fills_were_seen_then_the_rest_is_priced_from_the_totals() -> None:
+    seen = Fill(
+        "f1", "o1", "c1", "SOL-USD", Side.BUY, Decimal(100), Decimal(1), Decimal("0.6"), NOW
+    )
+    order = Order(
+        "c1",
+        "SOL-USD",
+        Side.BUY,
+        OrderType.MARKET,
+        OrderStatus.FILLED,
+        NOW,
+        Intent.ENTRY,
+        order_id="o1",
+        filled_size=Decimal(3),
+        average_filled_price=Decimal(102),
+        total_fees=Decimal("1.84"),
+        fills=(seen,),
+    )
+    rest = remainder_fill(order)
+    assert rest is not None
+    # 3 filled at an average of 102 = 306 in all; 1 seen at 100 -> 2 more worth 206, at 103.
+    assert rest.size == Decimal(2)
+    assert rest.price == Decimal(103)
+    assert rest.fee == Decimal("1.24")  # 1.84 total - 0.60 seen
+    assert rest.fill_id == "o1-remainder"
+
+
+def test_reconcile_when_a_pending_order_expires_unplaced_then_its_trade_is_given_back() -> None:
+    rig = flat_rig()
+    planned = resting_buy(rig)
+    state = write_ahead(PortfolioState(day=NOW.date(), hour=NOW), [planned], NOW)
+    assert state.trades_today == 1 and state.trades_this_hour == 1
+    later = NOW + ORPHAN_AFTER
+    expired, seen = reconcile(state, rig.exchange, later, 0, TEN_MINUTES)  # never sent
+    assert seen[0].failure_reason == "never reached the exchange"
+    assert expired.open_orders == {}
+    assert expired.trades_today == 0 and expired.trades_this_hour == 0

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +22,8 @@ from trader.codec import from_jsonable, to_jsonable
 
 log = logging.getLogger("trader.candle_store")
 FORMAT_VERSION = 1
-KEPT_BARS = 300  # per series: six times the default lookback
+KEPT_BARS = 120  # per series: more than twice the default lookback of 48 bars
+STALE_AFTER = timedelta(days=1)  # a series not extended for a day is dropped
 
 
 class BlobStore(Protocol):
@@ -125,7 +127,13 @@ class PersistentCandleCache(InMemoryCandleCache):
             log.warning("candle cache could not be written", exc_info=True)
 
     def _snapshot(self) -> list[tuple[str, int, CandleSeries]]:
+        """The live series, oldest-ended ones evicted (from memory too): a product that left
+        the scan a day ago would be refetched whole anyway, so keeping it only costs."""
         with self._lock:
+            if self._series:
+                newest = max(series.end for series in self._series.values())
+                for key in [k for k, v in self._series.items() if v.end < newest - STALE_AFTER]:
+                    del self._series[key]
             return [(pid, g, series) for (pid, g), series in sorted(self._series.items())]
 
 

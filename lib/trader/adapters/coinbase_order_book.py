@@ -18,10 +18,12 @@ from coinbase.rest import RESTClient
 
 from trader.adapters.coinbase_errors import (
     RETRYABLE,
+    AuthError,
     BadRequest,
     ExchangeUnavailable,
     MalformedResponse,
     NotFound,
+    PermissionDenied,
     RateLimited,
 )
 from trader.adapters.coinbase_mapping import fill_from, order_from
@@ -133,12 +135,17 @@ class OrderBook:
             if data is None:
                 return None
             order_id = str(data.get("order_id"))
-            fills = self._fills(order_id, client_order_id)
+            fills = self._fills_or_none(order_id, client_order_id)
         else:
-            fills_f = _READS.submit(self._fills, order_id, client_order_id)
-            data = self._read(order_id)
-            fills = fills_f.result()
-        order = order_from(data, fills)
+            fills_f = _READS.submit(self._fills_or_none, order_id, client_order_id)
+            try:
+                data = self._read(order_id)
+            finally:
+                fills = fills_f.result()  # never left running past this call
+            self._remember(client_order_id, order_id)  # a later cancel needs no lookup
+        # Fills that cannot be read leave the order without them: the cycle keeps it in
+        # flight and, if they never come, books the rest from the order's own totals.
+        order = order_from(data, fills or [])
         planned = self._planned.get(client_order_id)
         return dataclasses.replace(order, intent=planned.intent) if planned else order
 
@@ -184,6 +191,8 @@ class OrderBook:
             return {}
         except BadRequest as err:  # the create would be refused the same way
             raise rejection(order, err.code, f"preview: {err}") from err
+        except (AuthError, PermissionDenied) as err:  # refused before anything was sent
+            raise rejection(order, _refusal_code(err), f"preview: {err}") from err
         if verdict is not None:
             raise rejection(order, *verdict)
         found = preview_id(body)
@@ -247,7 +256,16 @@ class OrderBook:
             )
         if isinstance(err, BadRequest):
             return rejection(order, err.code, str(err))
+        if isinstance(err, AuthError | PermissionDenied):  # a 401/403 creates nothing
+            return rejection(order, _refusal_code(err), str(err))
         return err
+
+    def _fills_or_none(self, order_id: str, client_order_id: str) -> list[Fill] | None:
+        try:
+            return self._fills(order_id, client_order_id)
+        except ExchangeError:
+            log.warning("fills of order %s unreadable; order kept in flight", client_order_id)
+            return None
 
     def _remember(self, client_order_id: str, order_id: str) -> None:
         with self._lock:
@@ -314,3 +332,7 @@ class OrderBook:
                 break
             cursor = next_cursor
         return list(fills.values())
+
+
+def _refusal_code(err: ExchangeError) -> str:
+    return "UNAUTHENTICATED" if isinstance(err, AuthError) else "PERMISSION_DENIED"

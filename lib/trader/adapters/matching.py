@@ -22,6 +22,7 @@ Fill model (documented choices):
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -79,6 +80,7 @@ class MatchingExchange:
             cur: Decimal(amount) for cur, amount in balances.items()
         }
         self._orders: dict[str, Order] = dict(orders or {})
+        self._guard = threading.RLock()
         # Bars used to decide whether a resting limit traded through: the market's own grain.
         self.granularity_s: int = candle_granularity_s or getattr(market, "granularity_s", 300)
         self._checked_until: dict[str, datetime] = {}
@@ -101,7 +103,33 @@ class MatchingExchange:
     def get_fee_rates(self) -> FeeRates:
         return self._fees
 
+    # --- the account, safe to call from several threads (one lock for all of it) ----------
+
     def get_balances(self) -> Mapping[str, Balance]:
+        with self._guard:
+            return self._get_balances_unlocked()
+
+    def balance_totals(self) -> dict[str, Decimal]:
+        with self._guard:
+            return self._balance_totals_unlocked()
+
+    def orders(self) -> dict[str, Order]:
+        with self._guard:
+            return self._orders_unlocked()
+
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        with self._guard:
+            return self._get_order_unlocked(client_order_id, order_id)
+
+    def cancel_order(self, client_order_id: str) -> Order | None:
+        with self._guard:
+            return self._cancel_order_unlocked(client_order_id)
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        with self._guard:
+            return self._place_order_unlocked(order)
+
+    def _get_balances_unlocked(self) -> Mapping[str, Balance]:
         self._settle()
         holds = self._holds()
         currencies = sorted(set(self._totals) | set(holds))
@@ -112,21 +140,23 @@ class MatchingExchange:
             for cur in currencies
         }
 
-    def balance_totals(self) -> dict[str, Decimal]:
+    def _balance_totals_unlocked(self) -> dict[str, Decimal]:
         """Totals per currency (available + hold), for persisting a PAPER account."""
         self._settle()
         return dict(self._totals)
 
-    def orders(self) -> dict[str, Order]:
+    def _orders_unlocked(self) -> dict[str, Order]:
         """Every order by client_order_id, for persisting a PAPER account."""
         self._settle()
         return dict(self._orders)
 
-    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+    def _get_order_unlocked(
+        self, client_order_id: str, order_id: str | None = None
+    ) -> Order | None:
         self._settle()
         return self._orders.get(client_order_id)
 
-    def cancel_order(self, client_order_id: str) -> Order | None:
+    def _cancel_order_unlocked(self, client_order_id: str) -> Order | None:
         """Cancel a resting order (its hold goes with it); a final order comes back unchanged."""
         self._settle()
         order = self._orders.get(client_order_id)
@@ -136,7 +166,7 @@ class MatchingExchange:
         self._orders[client_order_id] = cancelled
         return cancelled
 
-    def place_order(self, order: PlannedOrder) -> Order:
+    def _place_order_unlocked(self, order: PlannedOrder) -> Order:
         self._settle()
         existing = self._orders.get(order.client_order_id)
         if existing is not None:

@@ -123,11 +123,21 @@ def count_trade(state: PortfolioState) -> PortfolioState:
     )
 
 
-def uncount_trade(state: PortfolioState) -> PortfolioState:
-    """Give back a trade counted for an order the exchange refused."""
+def uncount_trade(state: PortfolioState, counted_at: datetime | None = None) -> PortfolioState:
+    """Give back a trade counted for an order that was never placed.
+
+    With `counted_at`, only the counters of that UTC day and hour are touched: an order
+    counted yesterday does not lower today's count.
+    """
+    same_day = counted_at is None or counted_at.date() == state.day
+    same_hour = (
+        counted_at is None or counted_at.replace(minute=0, second=0, microsecond=0) == state.hour
+    )
     return state.replace(
-        trades_today=max(0, state.trades_today - 1),
-        trades_this_hour=max(0, state.trades_this_hour - 1),
+        trades_today=max(0, state.trades_today - 1) if same_day else state.trades_today,
+        trades_this_hour=(
+            max(0, state.trades_this_hour - 1) if same_hour else state.trades_this_hour
+        ),
     )
 
 
