@@ -8,7 +8,6 @@ import json
 import logging
 
 import pytest
-from aws_fixtures import moto_aws
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics
 
@@ -37,12 +36,6 @@ def record(**changes):
         "state": {"trades_today": 3, "exposure": "123.45", "pnl": "-0.50"},
     }
     return {**base, **changes}
-
-
-@pytest.fixture
-def aws():
-    with moto_aws() as stack:
-        yield stack
 
 
 def captured_logger() -> tuple[Logger, io.StringIO]:

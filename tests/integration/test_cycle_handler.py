@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aws_fixtures import moto_aws
 from aws_lambda_powertools.metrics import Metrics
 
 from trader.adapters.clock import SteppingClock
@@ -36,12 +35,6 @@ class LambdaContext:
 
 def event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
-
-
-@pytest.fixture
-def aws():
-    with moto_aws() as stack:
-        yield stack
 
 
 def app_for(aws, metrics=None, **env_changes) -> tuple[CycleApp, SteppingClock]:

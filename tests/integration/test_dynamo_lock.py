@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aws_fixtures import FAKE_CREDENTIALS, moto_aws
+from aws_fixtures import FAKE_CREDENTIALS
 from moto.server import ThreadedMotoServer
 
 from trader.adapters.aws_resources import create_table
@@ -15,17 +15,6 @@ from trader.errors import LockHeld
 T0 = datetime(2026, 11, 24, 4, 5, tzinfo=UTC)
 LEASE = 600
 LOCK_PK = "LOCK#cycle"
-
-
-@pytest.fixture
-def aws():
-    with moto_aws() as stack:
-        yield stack
-
-
-@pytest.fixture
-def lock(aws):
-    return DynamoCycleLock(aws.table, client=aws.dynamodb)
 
 
 def test_acquire_when_free_then_lease_has_owner_first_token_and_expiry(lock):

@@ -7,9 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from aws_fixtures import moto_aws
 
-from trader.adapters.dynamo_lock import DynamoCycleLock
 from trader.adapters.dynamo_state import DynamoStateStore, set_trading_state
 from trader.errors import StateConflict, StateCorrupt
 from trader.models import Order, OrderStatus, OrderType, Position, Side, TradingState
@@ -17,17 +15,6 @@ from trader.state import PortfolioState, roll_counters
 
 T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
 PK = "PORTFOLIO#default"
-
-
-@pytest.fixture
-def aws():
-    with moto_aws() as stack:
-        yield stack
-
-
-@pytest.fixture
-def lock(aws):
-    return DynamoCycleLock(aws.table, client=aws.dynamodb)
 
 
 def store_for(aws) -> DynamoStateStore:

@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lock_race import race_acquires
 
 from trader.adapters.files import FileCycleLock
 from trader.errors import LockHeld
@@ -152,32 +152,12 @@ def test_acquire_when_lock_file_unreadable_then_refused_and_file_untouched(
     assert lock.path.read_bytes() == content
 
 
-def _race_acquires(lock: FileCycleLock, threads: int, now: datetime) -> list[str]:
-    """Start `threads` acquires at once; what each got ("won <token>" or "held")."""
-    barrier = threading.Barrier(threads)
-    outcomes: list[str] = []
-
-    def acquire_once(n: int) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(f"won {lock.acquire(f'thread-{n}', now, 60).token}")
-        except LockHeld:
-            outcomes.append("held")
-
-    workers = [threading.Thread(target=acquire_once, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return outcomes
-
-
 def test_acquire_when_threads_race_then_exactly_one_wins_every_round(tmp_path: Path) -> None:
     # separate instances on one file: only the flock can keep them apart
     path = tmp_path / ".cycle.lock"
     for round_no in range(50):
         now = T0 + timedelta(minutes=round_no)  # the previous round's 60 s lease has expired
-        outcomes = _race_acquires(FileCycleLock(path), threads=6, now=now)
+        outcomes = race_acquires(FileCycleLock(path), threads=6, now=now)
         # one winner per round, its token the round number + 1
         assert sorted(outcomes) == ["held"] * 5 + [f"won {round_no + 1}"]
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from lock_race import race_acquires
 
 from trader.adapters.files import FileCycleLock, FileStateStore, JsonlAuditSink
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
@@ -244,28 +244,9 @@ def test_list_audit_sink_when_caller_mutates_record_later_then_kept_copy_unchang
     assert sink.records == [{"schema_version": 1, "orders": [{"client_order_id": "a"}]}]
 
 
-def _race_acquires(lock: InMemoryCycleLock, threads: int) -> list[str]:
-    barrier = threading.Barrier(threads)
-    outcomes: list[str] = []
-
-    def acquire_once(n: int) -> None:
-        barrier.wait()
-        try:
-            lock.acquire(f"t{n}", T0, 60)
-            outcomes.append("won")
-        except LockHeld:
-            outcomes.append("held")
-
-    workers = [threading.Thread(target=acquire_once, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return outcomes
-
-
 def test_memory_lock_when_threads_race_then_exactly_one_wins() -> None:
     for _ in range(50):
         lock = InMemoryCycleLock()
-        assert sorted(_race_acquires(lock, threads=6)) == ["held"] * 5 + ["won"]
+        outcomes = race_acquires(lock, threads=6, now=T0)
+        assert sorted(o.split()[0] for o in outcomes) == ["held"] * 5 + ["won"]
         assert lock.last_token == 1
