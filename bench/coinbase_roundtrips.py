@@ -29,9 +29,9 @@ from fake_coinbase import FakeCoinbase, Recorded  # noqa: E402
 from fake_coinbase_env import START, RecordingSleep, build_exchange, throwaway_key  # noqa: E402
 
 from trader.adapters.clock import SteppingClock  # noqa: E402
-from trader.adapters.coinbase import CoinbaseExchange  # noqa: E402
-from trader.adapters.coinbase_transport import RateLimiter  # noqa: E402
-from trader.config import SimProduct, SimulatorConfig, load_config  # noqa: E402
+from trader.adapters.coinbase.exchange import CoinbaseExchange  # noqa: E402
+from trader.adapters.coinbase.transport import RateLimiter  # noqa: E402
+from trader.domain.config import SimProduct, SimulatorConfig, load_config  # noqa: E402
 
 GRANULARITY = 300
 LOOKBACK_BARS = 48

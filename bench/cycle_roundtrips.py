@@ -33,10 +33,10 @@ from trader.adapters.memory import (  # noqa: E402
     InMemoryStateStore,
     ListAuditSink,
 )
-from trader.config import Config, load_config  # noqa: E402
-from trader.cycle import SNAPSHOT_WORKERS, CycleDeps, CycleRequest, run_cycle  # noqa: E402
-from trader.ids import cycle_id_for  # noqa: E402
-from trader.models import Mode  # noqa: E402
+from trader.domain.config import Config, load_config  # noqa: E402
+from trader.domain.ids import cycle_id_for  # noqa: E402
+from trader.domain.models import Mode  # noqa: E402
+from trader.service.cycle import SNAPSHOT_WORKERS, CycleDeps, CycleRequest, run_cycle  # noqa: E402
 
 GRANULARITY = 300
 

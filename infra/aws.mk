@@ -24,7 +24,7 @@ package: $(STAMP)
 
 ## local-stack: moto on 127.0.0.1, table + bucket from template.yaml, the cycle handler on events/
 local-stack: $(STAMP)
-	$(BIN)/python -m trader.localstack
+	$(BIN)/python tests/support/local_stack.py
 
 ## bench-aws: artifact sizes and cold import ratios (after `make package`)
 bench-aws: package

@@ -6,7 +6,7 @@ Run it with the Lambda runtime's Python (bytecode is version-specific). It:
 1. removes what the layer never imports: the SDK wheel's stray top-level `tests`
    package, Powertools parts we do not use, pydantic.v1, typing stubs, websockets
    (the Coinbase websocket client) and PyYAML's C extension (safe_load is pure Python);
-2. puts config/default.yaml where trader.config looks for it (/opt/config/default.yaml);
+2. puts config/default.yaml where trader.domain.config looks for it (/opt/config/default.yaml);
 3. compiles to bytecode with unchecked-hash invalidation (SAM ships no .pyc, /opt is
    read-only, so without this every cold start compiles): the whole trader package and
    the handlers keep their sources; the third-party modules a cold start imports

@@ -17,15 +17,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # What a cold start and its first cycle import: the handler, then the bootstrap on AWS.
 MODULES = (
-    "trader.aws_runtime",
-    "trader.adapters.aws_audit",
-    "trader.adapters.dynamo_lock",
-    "trader.adapters.dynamo_state",
-    "trader.adapters.simulated",
+    "trader.entrypoints.lambda_cycle",
+    "trader.adapters.aws.audit",
+    "trader.adapters.aws.dynamo_lock",
+    "trader.adapters.aws.dynamo_state",
+    "trader.adapters.sim.exchange",
     "trader.adapters.clock",
     "trader.bootstrap",
-    "trader.cycle",
-    "trader.config",
+    "trader.service.cycle",
+    "trader.domain.config",
     "trader.settings",
     "aws_lambda_powertools",
     "aws_lambda_powertools.logging",
@@ -33,7 +33,11 @@ MODULES = (
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.utilities.parameters",
 )
-OPTIONAL = ("trader.adapters.coinbase", "trader.adapters.coinbase_credentials", "coinbase.rest")
+OPTIONAL = (
+    "trader.adapters.coinbase.exchange",
+    "trader.adapters.coinbase.credentials",
+    "coinbase.rest",
+)
 
 
 def main() -> None:
@@ -46,7 +50,7 @@ def main() -> None:
         except ImportError:
             if name not in OPTIONAL:
                 raise
-    from trader.config import load_config
+    from trader.domain.config import load_config
 
     load_config()
     roots = [Path(sysconfig.get_paths()["purelib"]), REPO / "lib"]

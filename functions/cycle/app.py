@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools import Logger, Metrics
 
-from trader.aws_runtime import CycleApp
+from trader.entrypoints.lambda_cycle import CycleApp
 
 logger = Logger()
 metrics = Metrics()

@@ -1,5 +1,5 @@
 """`python -m trader` is the `trader` command."""
 
-from trader.cli import main
+from trader.entrypoints.cli import main
 
 raise SystemExit(main())

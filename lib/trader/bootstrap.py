@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trader.config import Config, load_config
-from trader.cycle import SNAPSHOT_WORKERS, CycleDeps
-from trader.errors import ConfigError, LiveTradingRefused
-from trader.models import Mode
+from trader.domain.config import Config, load_config
+from trader.domain.errors import ConfigError, LiveTradingRefused
+from trader.domain.models import Mode
 from trader.ports import Clock, Exchange
+from trader.service.cycle import SNAPSHOT_WORKERS, CycleDeps
 from trader.settings import Settings
 
 if TYPE_CHECKING:
-    from trader.adapters.candle_store import BlobStore, PersistentCandleCache
-    from trader.adapters.coinbase_candles import CandleCache
-    from trader.adapters.coinbase_credentials import CoinbaseCredentials, SecretProvider
+    from trader.adapters.coinbase.candle_store import BlobStore, PersistentCandleCache
+    from trader.adapters.coinbase.candles import CandleCache
+    from trader.adapters.coinbase.credentials import CoinbaseCredentials, SecretProvider
 
 AUDIT_FILE_NAME = "247trader-v2_audit.jsonl"
 log = logging.getLogger("trader.bootstrap")
@@ -60,7 +60,7 @@ def build_exchange(
 ) -> Exchange:
     """The market (and, in LIVE, the account): the simulated exchange or Coinbase."""
     if settings.exchange == "simulated":
-        from trader.adapters.simulated import build_simulated_exchange
+        from trader.adapters.sim.exchange import build_simulated_exchange
 
         if config.simulator is None:
             raise ConfigError("EXCHANGE=simulated needs a `simulator:` section in the config")
@@ -79,8 +79,8 @@ def build_coinbase(
 
     LIVE needs a key (and the confirmation Settings already checked); it says so loudly.
     """
-    from trader.adapters.coinbase import CoinbaseExchange
-    from trader.adapters.coinbase_candles import InMemoryCandleCache
+    from trader.adapters.coinbase.candles import InMemoryCandleCache
+    from trader.adapters.coinbase.exchange import CoinbaseExchange
 
     # The SDK logs through its own handler; passing lines up too would print them twice.
     logging.getLogger("coinbase.RESTClient").propagate = False
@@ -107,7 +107,7 @@ def build_coinbase(
 
 
 def _credentials(settings: Settings, secrets: SecretProvider | None) -> CoinbaseCredentials | None:
-    from trader.adapters.coinbase_credentials import (
+    from trader.adapters.coinbase.credentials import (
         CoinbaseCredentials,
         CredentialsError,
         coinbase_credentials_from_secret,
@@ -137,11 +137,11 @@ def _credentials(settings: Settings, secrets: SecretProvider | None) -> Coinbase
 
 def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPaths) -> CycleDeps:
     """Files instead of AWS: the state file, a file lock, the JSONL audit log, the candle cache."""
-    from trader.adapters.files import FileCycleLock, FileStateStore, JsonlAuditSink
+    from trader.adapters.local.files import FileCycleLock, FileStateStore, JsonlAuditSink
 
     cache = None
     if settings.exchange == "coinbase":
-        from trader.adapters.candle_store import FileBlob
+        from trader.adapters.coinbase.candle_store import FileBlob
 
         cache = candle_cache_on(FileBlob(paths.candle_cache_file))
     return CycleDeps(
@@ -156,6 +156,6 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
 
 
 def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:
-    from trader.adapters.candle_store import PersistentCandleCache
+    from trader.adapters.coinbase.candle_store import PersistentCandleCache
 
     return PersistentCandleCache(blob)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from trader.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
-from trader.state import PortfolioState
+from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.domain.state import PortfolioState
 
 
 class MarketData(Protocol):

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from trader.errors import LiveTradingRefused, SettingsError
-from trader.models import Mode
+from trader.domain.errors import LiveTradingRefused, SettingsError
+from trader.domain.models import Mode
 
 ENV_NAMES = {
     "state_table": "STATE_TABLE",

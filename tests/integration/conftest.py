@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_fixtures import moto_aws
 
-from trader.adapters.dynamo_lock import DynamoCycleLock
+from trader.adapters.aws.dynamo_lock import DynamoCycleLock
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics
 
-from trader.adapters.aws_audit import (
+from trader.adapters.aws.audit import (
     CloudWatchAuditSink,
     FanoutAuditSink,
     S3AuditSink,
     count_failures_in,
 )
-from trader.errors import AuditError
+from trader.domain.errors import AuditError
 
 _loggers = itertools.count()
 

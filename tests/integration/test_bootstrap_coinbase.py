@@ -14,9 +14,9 @@ from moto import mock_aws
 
 from trader.adapters.clock import SystemClock
 from trader.bootstrap import build_exchange
-from trader.config import load_config
-from trader.errors import ConfigError, LiveTradingRefused
-from trader.models import Mode
+from trader.domain.config import load_config
+from trader.domain.errors import ConfigError, LiveTradingRefused
+from trader.domain.models import Mode
 from trader.settings import Settings
 
 

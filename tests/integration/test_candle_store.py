@@ -13,13 +13,13 @@ import pytest
 from fake_coinbase_env import START, coinbase_env
 from moto import mock_aws
 
-from trader.adapters.candle_store import FileBlob, PersistentCandleCache, S3Blob
-from trader.adapters.coinbase_candles import CandleSeries
+from trader.adapters.coinbase.candle_store import FileBlob, PersistentCandleCache, S3Blob
+from trader.adapters.coinbase.candles import CandleSeries
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.config import load_config
-from trader.cycle import CycleDeps, CycleRequest, run_cycle
-from trader.ids import cycle_id_for
-from trader.models import Candle, Mode
+from trader.domain.config import load_config
+from trader.domain.ids import cycle_id_for
+from trader.domain.models import Candle, Mode
+from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trader.adapters.coinbase_candles import (
+from trader.adapters.coinbase.candles import (
     PAGE_BUCKETS,
     CandleSeries,
     InMemoryCandleCache,
@@ -17,7 +17,7 @@ from trader.adapters.coinbase_candles import (
     merge,
     missing_windows,
 )
-from trader.models import Candle
+from trader.domain.models import Candle
 
 G = 300
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 from fake_coinbase import Fault
 from fake_coinbase_env import coinbase_env, market_buy
 
-from trader.adapters.coinbase_errors import (
+from trader.adapters.coinbase.errors import (
     AuthError,
     BadRequest,
     ExchangeTimeout,
@@ -16,8 +16,8 @@ from trader.adapters.coinbase_errors import (
     PermissionDenied,
     RateLimited,
 )
-from trader.errors import ExchangeError, OrderRejected, OutcomeUnknown
-from trader.models import OrderStatus
+from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
+from trader.domain.models import OrderStatus
 
 ATTEMPTS = 3  # RetryPolicy() default: the first try and two retries
 

@@ -12,7 +12,7 @@ from fake_coinbase import Fault
 from fake_coinbase_env import coinbase_env
 from fake_coinbase_json import product_json
 
-from trader.models import Balance, FeeRates
+from trader.domain.models import Balance, FeeRates
 
 FIVE_MIN = 300
 

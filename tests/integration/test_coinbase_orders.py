@@ -10,9 +10,9 @@ from fake_coinbase import Fault
 from fake_coinbase_env import coinbase_env, limit_order, market_buy
 from fake_coinbase_json import fill_json
 
-from trader.adapters.coinbase_order_book import OrderNotVisible
-from trader.errors import OrderRejected
-from trader.models import Intent, OrderStatus, OrderType, PlannedOrder, Side
+from trader.adapters.coinbase.order_client import OrderNotVisible
+from trader.domain.errors import OrderRejected
+from trader.domain.models import Intent, OrderStatus, OrderType, PlannedOrder, Side
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from coinbase.rest import RESTClient
 from fake_coinbase import Fault
 from fake_coinbase_env import KEY_NAME, coinbase_env, limit_order, market_buy, market_sell
 
-from trader.errors import OrderRejected, OutcomeUnknown
-from trader.models import OrderStatus, Side
+from trader.domain.errors import OrderRejected, OutcomeUnknown
+from trader.domain.models import OrderStatus, Side
 
 ATTEMPTS = 3  # RetryPolicy() default: the first try and two retries
 PREVIEW = "/orders/preview"
@@ -165,7 +165,7 @@ def test_place_order_when_preview_fails_transiently_then_warning_and_created_onc
 ):
     env.fake.fail("POST", PREVIEW, fault, times=10)
 
-    with caplog.at_level(logging.WARNING, logger="trader.adapters.coinbase_order_book"):
+    with caplog.at_level(logging.WARNING, logger="trader.adapters.coinbase.order_client"):
         placed = env.exchange.place_order(market_buy("c-skip", "BTC-USD", "100"))
 
     assert any("preview failed" in r.getMessage() for r in caplog.records)

@@ -13,13 +13,13 @@ from fake_coinbase import Fault
 from fake_coinbase_env import KEY_NAME, coinbase_env, market_buy, throwaway_key
 from moto import mock_aws
 
-from trader.adapters.coinbase_credentials import (
+from trader.adapters.coinbase.credentials import (
     CoinbaseCredentials,
     CredentialsError,
     coinbase_credentials_from_secret,
     load_credentials,
 )
-from trader.errors import TraderError
+from trader.domain.errors import TraderError
 
 
 def _key_body(pem: str) -> str:

@@ -7,8 +7,8 @@ import random
 import pytest
 from fake_coinbase_env import RecordingSleep
 
-from trader.adapters.coinbase_errors import BadRequest, ExchangeUnavailable
-from trader.adapters.coinbase_transport import RateLimiter, RetryPolicy, Transport
+from trader.adapters.coinbase.errors import BadRequest, ExchangeUnavailable
+from trader.adapters.coinbase.transport import RateLimiter, RetryPolicy, Transport
 
 
 class FrozenTime:

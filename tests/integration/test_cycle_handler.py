@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.metrics import Metrics
 
 from trader.adapters.clock import SteppingClock
-from trader.aws_runtime import CycleApp
+from trader.entrypoints.lambda_cycle import CycleApp
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -155,7 +155,7 @@ def test_handle_when_state_table_not_set_then_settings_error_and_no_cycle(aws):
 
 
 def test_handle_when_lock_held_by_another_invocation_then_lock_held_audited(aws):
-    from trader.adapters.dynamo_lock import DynamoCycleLock
+    from trader.adapters.aws.dynamo_lock import DynamoCycleLock
 
     DynamoCycleLock(aws.table, client=aws.dynamodb).acquire("other-invocation", SCHEDULED_AT, 600)
     app, _ = app_for(aws)
@@ -236,7 +236,7 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
 def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
     import io
 
-    from trader.localstack import run
+    from local_stack import run
 
     out = io.StringIO()
     run(extra_cycles=1, out=out)

@@ -10,10 +10,10 @@ from fake_coinbase import Fault
 from fake_coinbase_env import CoinbaseEnv, coinbase_env
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.config import load_config
-from trader.cycle import CycleDeps, CycleRequest, run_cycle
-from trader.ids import cycle_id_for
-from trader.models import CycleResult, Mode, OrderStatus
+from trader.domain.config import load_config
+from trader.domain.ids import cycle_id_for
+from trader.domain.models import CycleResult, Mode, OrderStatus
+from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 # 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
 START = datetime(2026, 2, 17, 0, 0, 30, tzinfo=UTC)

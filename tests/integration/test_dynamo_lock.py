@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aws_fixtures import FAKE_CREDENTIALS
+from aws_resources import create_table
 from moto.server import ThreadedMotoServer
 
-from trader.adapters.aws_resources import create_table
-from trader.adapters.dynamo_lock import DynamoCycleLock
-from trader.errors import LockHeld
+from trader.adapters.aws.dynamo_lock import DynamoCycleLock
+from trader.domain.errors import LockHeld
 
 T0 = datetime(2026, 11, 24, 4, 5, tzinfo=UTC)
 LEASE = 600

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from trader.adapters.dynamo_state import DynamoStateStore, set_trading_state
-from trader.errors import StateConflict, StateCorrupt
-from trader.models import Order, OrderStatus, OrderType, Position, Side, TradingState
-from trader.state import PortfolioState, roll_counters
+from trader.adapters.aws.dynamo_state import DynamoStateStore, set_trading_state
+from trader.domain.errors import StateConflict, StateCorrupt
+from trader.domain.models import Order, OrderStatus, OrderType, Position, Side, TradingState
+from trader.domain.state import PortfolioState, roll_counters
 
 T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
 PK = "PORTFOLIO#default"

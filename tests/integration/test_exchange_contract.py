@@ -24,10 +24,10 @@ from fake_coinbase_env import (
 )
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.matching import MatchingExchange
-from trader.adapters.synthetic import SyntheticMarket
-from trader.errors import OrderRejected
-from trader.models import ZERO, FeeRates, OrderStatus, Side
+from trader.adapters.sim.matching import MatchingExchange
+from trader.adapters.sim.synthetic import SyntheticMarket
+from trader.domain.errors import OrderRejected
+from trader.domain.models import ZERO, FeeRates, OrderStatus, Side
 from trader.ports import Exchange
 
 CASH = Decimal(10_000)

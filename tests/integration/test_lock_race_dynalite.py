@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from aws_resources import create_table
 from botocore.config import Config
 from dynalite_server import dynalite_endpoint, unavailable_reason
 
-from trader.adapters.aws_resources import create_table
-from trader.adapters.dynamo_lock import DynamoCycleLock
-from trader.errors import LockHeld
+from trader.adapters.aws.dynamo_lock import DynamoCycleLock
+from trader.domain.errors import LockHeld
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -138,10 +138,10 @@ class WaitingExchange:
 def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_lock_held(endpoint):
     from trader.adapters.clock import SteppingClock
     from trader.adapters.memory import InMemoryStateStore, ListAuditSink
-    from trader.adapters.simulated import build_simulated_exchange
-    from trader.config import load_config
-    from trader.cycle import CycleDeps, CycleRequest, run_cycle
-    from trader.models import Mode
+    from trader.adapters.sim.exchange import build_simulated_exchange
+    from trader.domain.config import load_config
+    from trader.domain.models import Mode
+    from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
     config = load_config()
     clock = SteppingClock(config.simulator.start + timedelta(hours=6), 300)

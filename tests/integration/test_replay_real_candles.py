@@ -9,10 +9,10 @@ import pytest
 
 from trader.adapters.clock import SteppingClock
 from trader.bootstrap import LocalPaths, local_deps
-from trader.config import load_config
-from trader.cycle import CycleRequest, run_cycle
-from trader.ids import cycle_id_for
-from trader.models import Mode
+from trader.domain.config import load_config
+from trader.domain.ids import cycle_id_for
+from trader.domain.models import Mode
+from trader.service.cycle import CycleRequest, run_cycle
 from trader.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_resources import load_template
 
-from trader.adapters import dynamo_lock, dynamo_state
-from trader.adapters.aws_resources import load_template
-from trader.config import load_config
+from trader.adapters.aws import dynamo_lock, dynamo_state
+from trader.domain.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(REPO / "template.yaml")

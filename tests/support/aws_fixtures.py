@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from aws_resources import create_bucket, create_table
 from moto import mock_aws
-
-from trader.adapters.aws_resources import create_bucket, create_table
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {

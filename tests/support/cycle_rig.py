@@ -9,12 +9,12 @@ from decimal import Decimal
 from scripted_market import ScriptedMarket, default_config, product, rising, series
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.matching import MatchingExchange
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.config import Config
-from trader.cycle import CycleDeps, CycleRequest, run_cycle
-from trader.ids import cycle_id_for
-from trader.models import CycleResult, FeeRates, Mode
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.config import Config
+from trader.domain.ids import cycle_id_for
+from trader.domain.models import CycleResult, FeeRates, Mode
+from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 FEES = FeeRates(maker=Decimal("0.004"), taker=Decimal("0.006"))

@@ -28,10 +28,10 @@ import responses
 from fake_coinbase_json import error_json
 from fake_coinbase_routes import Routes
 
-from trader.adapters.matching import MatchingExchange
-from trader.adapters.synthetic import SyntheticMarket
-from trader.config import SimulatorConfig
-from trader.models import FeeRates
+from trader.adapters.sim.matching import MatchingExchange
+from trader.adapters.sim.synthetic import SyntheticMarket
+from trader.domain.config import SimulatorConfig
+from trader.domain.models import FeeRates
 from trader.ports import Clock
 
 HOST = "api.coinbase.com"

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fake_coinbase import FakeCoinbase
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.coinbase import CoinbaseExchange
-from trader.adapters.coinbase_candles import InMemoryCandleCache
-from trader.adapters.coinbase_credentials import CoinbaseCredentials
-from trader.config import SimulatorConfig, load_config
-from trader.models import Intent, OrderType, PlannedOrder, Side
+from trader.adapters.coinbase.candles import InMemoryCandleCache
+from trader.adapters.coinbase.credentials import CoinbaseCredentials
+from trader.adapters.coinbase.exchange import CoinbaseExchange
+from trader.domain.config import SimulatorConfig, load_config
+from trader.domain.models import Intent, OrderType, PlannedOrder, Side
 
 KEY_NAME = "organizations/org-test/apiKeys/key-test"
 START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)  # 30 s into a 5-minute bar

@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from trader.models import ZERO, Balance, Candle, Fill, Order, OrderStatus, OrderType, Product, Quote
+from trader.domain.models import (
+    ZERO,
+    Balance,
+    Candle,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Product,
+    Quote,
+)
 
 
 def s(value: Decimal) -> str:

@@ -23,10 +23,10 @@ from fake_coinbase_json import (
     s,
 )
 
-from trader.adapters.matching import MatchingExchange
-from trader.adapters.synthetic import SyntheticMarket
-from trader.errors import OrderRejected
-from trader.models import (
+from trader.adapters.sim.matching import MatchingExchange
+from trader.adapters.sim.synthetic import SyntheticMarket
+from trader.domain.errors import OrderRejected
+from trader.domain.models import (
     ZERO,
     Balance,
     Candle,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from trader.errors import LockHeld
+from trader.domain.errors import LockHeld
 from trader.ports import CycleLock
 
 

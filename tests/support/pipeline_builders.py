@@ -10,8 +10,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trader.config import Config, Tier, UniverseConfig, parse_config
-from trader.models import Candle, Fill, Intent, Position, Product, Proposal, Quote, Side, Signal
+from trader.domain.config import Config, Tier, UniverseConfig, parse_config
+from trader.domain.models import (
+    Candle,
+    Fill,
+    Intent,
+    Position,
+    Product,
+    Proposal,
+    Quote,
+    Side,
+    Signal,
+)
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.universe import Member, Universe
 

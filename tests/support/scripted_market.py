@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trader.config import Config, load_config
-from trader.models import Candle, Product, Quote
+from trader.domain.config import Config, load_config
+from trader.domain.models import Candle, Product, Quote
 from trader.ports import Clock
 
 BAR = timedelta(minutes=5)

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trader import models
-from trader.codec import from_jsonable, parse_utc, to_jsonable
-from trader.state import PortfolioState, state_from_dict, state_to_dict
+from trader.domain import models
+from trader.domain.codec import from_jsonable, parse_utc, to_jsonable
+from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
 
 D = Decimal
 DOMAIN_TYPES = [

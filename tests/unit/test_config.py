@@ -11,8 +11,8 @@ import yaml
 from pipeline_builders import MINIMAL_UNIVERSE, config
 from pydantic import ValidationError
 
-from trader.config import DEFAULT_CONFIG_PATH, RiskConfig, load_config, parse_config
-from trader.errors import ConfigError
+from trader.domain.config import DEFAULT_CONFIG_PATH, RiskConfig, load_config, parse_config
+from trader.domain.errors import ConfigError
 
 D = Decimal
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.csv_market import CandleDataError, CsvMarket
+from trader.adapters.sim.csv_market import CandleDataError, CsvMarket
 
 D = Decimal
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z, a multiple of 900

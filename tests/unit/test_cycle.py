@@ -11,10 +11,10 @@ import pytest
 from cycle_rig import FEES, NOW, continue_flat, flat_rig, make_rig
 from scripted_market import ScriptedMarket, default_config, product, tweak
 
-from trader.adapters.matching import MatchingExchange
 from trader.adapters.memory import InMemoryStateStore
-from trader.errors import OrderRejected, OutcomeUnknown
-from trader.models import (
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.errors import OrderRejected, OutcomeUnknown
+from trader.domain.models import (
     Mode,
     Order,
     OrderStatus,
@@ -22,7 +22,7 @@ from trader.models import (
     Position,
     TradingState,
 )
-from trader.state import PortfolioState
+from trader.domain.state import PortfolioState
 
 DESIGN_FIELDS = [
     "schema_version",

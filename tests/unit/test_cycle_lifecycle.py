@@ -10,12 +10,11 @@ from decimal import Decimal
 from cycle_rig import FEES, NOW, Rig, continue_flat, flat_rig, make_rig
 from scripted_market import default_config, product, series, tweak
 
-from trader.accounts import keep_account
-from trader.adapters.matching import MatchingExchange
 from trader.adapters.memory import InMemoryStateStore
-from trader.errors import ExchangeError
-from trader.ids import client_order_id
-from trader.models import (
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.errors import ExchangeError
+from trader.domain.ids import client_order_id
+from trader.domain.models import (
     Fill,
     Intent,
     Mode,
@@ -27,8 +26,9 @@ from trader.models import (
     Side,
     TradingState,
 )
-from trader.orders import ORPHAN_AFTER, reconcile, remainder_fill, write_ahead
-from trader.state import PortfolioState
+from trader.domain.state import PortfolioState
+from trader.service.accounts import keep_account
+from trader.service.orders import ORPHAN_AFTER, reconcile, remainder_fill, write_ahead
 
 TEN_MINUTES = timedelta(minutes=10)
 

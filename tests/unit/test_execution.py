@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pipeline_builders import entry, exit_, product, quote
 
-from trader.config import ExecutionConfig
-from trader.ids import client_order_id
-from trader.models import Intent, OrderType, PlannedOrder, Product, Proposal, Quote, Side
+from trader.domain.config import ExecutionConfig
+from trader.domain.ids import client_order_id
+from trader.domain.models import Intent, OrderType, PlannedOrder, Product, Proposal, Quote, Side
 from trader.pipeline.execution import (
     Dropped,
     OrderIds,

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from pipeline_builders import T0, position, quote
 
-from trader.config import ExitsConfig
-from trader.models import Intent, Proposal, Side
+from trader.domain.config import ExitsConfig
+from trader.domain.models import Intent, Proposal, Side
 from trader.pipeline.exits import exit_reason, propose_exits
 
 D = Decimal

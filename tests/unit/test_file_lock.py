@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from lock_race import race_acquires
 
-from trader.adapters.files import FileCycleLock
-from trader.errors import LockHeld
+from trader.adapters.local.files import FileCycleLock
+from trader.domain.errors import LockHeld
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -166,8 +166,8 @@ _ACQUIRE_IN_PROCESS = """
 import sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from trader.adapters.files import FileCycleLock
-from trader.errors import LockHeld
+from trader.adapters.local.files import FileCycleLock
+from trader.domain.errors import LockHeld
 lock_path, go_path, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 while not go_path.exists():
     time.sleep(0.001)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from trader.adapters.files import FileStateStore
-from trader.errors import StateConflict, StateCorrupt, StateError
-from trader.models import Fill, Order, OrderStatus, OrderType, Position, Side, TradingState
+from trader.adapters.local.files import FileStateStore
+from trader.domain.errors import StateConflict, StateCorrupt, StateError
+from trader.domain.models import Fill, Order, OrderStatus, OrderType, Position, Side, TradingState
+from trader.domain.state import PortfolioState
 from trader.ports import LockLease
-from trader.state import PortfolioState
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -273,7 +273,7 @@ def test_save_when_rename_fails_then_previous_state_intact_and_no_temp_left(
 _DIE_BEFORE_RENAME = """
 import os, sys
 from pathlib import Path
-from trader.adapters.files import FileStateStore
+from trader.adapters.local.files import FileStateStore
 store = FileStateStore(Path(sys.argv[1]))
 state = store.load()
 real_replace = os.replace

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trader.ids import client_order_id, cycle_id_for, floor_time
-from trader.models import Side
+from trader.domain.ids import client_order_id, cycle_id_for, floor_time
+from trader.domain.models import Side
 
 BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
 

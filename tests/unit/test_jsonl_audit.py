@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trader.adapters.files import JsonlAuditSink
-from trader.errors import AuditError
+from trader.adapters.local.files import JsonlAuditSink
+from trader.domain.errors import AuditError
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.matching import MatchingExchange
-from trader.errors import OrderRejected
-from trader.models import (
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.errors import OrderRejected
+from trader.domain.models import (
     Candle,
     FeeRates,
     Intent,

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from lock_race import race_acquires
 
-from trader.adapters.files import FileCycleLock, FileStateStore, JsonlAuditSink
+from trader.adapters.local.files import FileCycleLock, FileStateStore, JsonlAuditSink
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.errors import AuditError, LockHeld, StateConflict
-from trader.models import Position
+from trader.domain.errors import AuditError, LockHeld, StateConflict
+from trader.domain.models import Position
+from trader.domain.state import PortfolioState
 from trader.ports import AuditSink, CycleLock, LockLease, StateStore
-from trader.state import PortfolioState
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pipeline_builders import entry, exit_, product, signal, tier, universe_of
 
-from trader.models import NoTradeReason, RiskDecision, TradingState
+from trader.domain.models import NoTradeReason, RiskDecision, TradingState
 from trader.pipeline.execution import Dropped
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.universe import Universe

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from pipeline_builders import T0, fill, position, quote
 
-from trader.models import Position, Side
+from trader.domain.models import Position, Side
+from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 from trader.pipeline.portfolio import (
     apply_fill,
     count_trade,
@@ -16,7 +17,6 @@ from trader.pipeline.portfolio import (
     mark_watermarks,
     value_book,
 )
-from trader.state import SEEN_FILL_IDS_KEPT, PortfolioState
 
 D = Decimal
 COOLDOWN = 60

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pipeline_builders import T0, bars, candle
 
-from trader.config import RegimeConfig
+from trader.domain.config import RegimeConfig
 from trader.pipeline.regime import Regime, detect_regime
 
 D = Decimal

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pipeline_builders import T0, entry, exit_, valuation
 
-from trader.config import RiskConfig
-from trader.models import Proposal, RiskDecision, TradingState
+from trader.domain.config import RiskConfig
+from trader.domain.models import Proposal, RiskDecision, TradingState
+from trader.domain.state import PortfolioState
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.risk import RiskContext, check_risk, kill_switch_engaged
-from trader.state import PortfolioState
 
 D = Decimal
 CFG = RiskConfig(

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from pipeline_builders import product, signal, tier, universe_of
 
-from trader.config import RulesConfig
-from trader.models import Intent, Side
+from trader.domain.config import RulesConfig
+from trader.domain.models import Intent, Side
 from trader.pipeline.regime import Regime
 from trader.pipeline.rules import conviction_of, propose_entries, size_scale
 

@@ -11,11 +11,17 @@ import pytest
 from scripted_market import ScriptedMarket, default_config, product, series
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.matching import MatchingExchange
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
-from trader.cycle import CycleDeps
-from trader.models import CycleResult, FeeRates, Mode
-from trader.runner import LoopOptions, StopFlag, run_loop, sleep_seconds, stop_on_signals
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.models import CycleResult, FeeRates, Mode
+from trader.entrypoints.runner import (
+    LoopOptions,
+    StopFlag,
+    run_loop,
+    sleep_seconds,
+    stop_on_signals,
+)
+from trader.service.cycle import CycleDeps
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from trader.state import (
+from trader.domain.state import (
     PortfolioState,
     expire_cooldowns,
     hour_start,

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.csv_market import CsvMarket
-from trader.adapters.simulated import build_simulated_exchange
-from trader.adapters.synthetic import ORIGIN, REGIMES, SyntheticMarket
-from trader.config import SimProduct, SimulatorConfig, load_config
-from trader.models import FeeRates, Intent, OrderType, PlannedOrder, Side
+from trader.adapters.sim.csv_market import CsvMarket
+from trader.adapters.sim.exchange import build_simulated_exchange
+from trader.adapters.sim.synthetic import ORIGIN, REGIMES, SyntheticMarket
+from trader.domain.config import SimProduct, SimulatorConfig, load_config
+from trader.domain.models import FeeRates, Intent, OrderType, PlannedOrder, Side
 
 D = Decimal
 START = datetime(2026, 3, 2, tzinfo=UTC)

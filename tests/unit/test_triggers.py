@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pipeline_builders import FIVE_MINUTES, T0, bars, candle
 
-from trader.config import Breakout, Momentum, TriggersConfig, VolumeSpike
-from trader.models import Candle, Signal
+from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
+from trader.domain.models import Candle, Signal
 from trader.pipeline.triggers import breakout, momentum, run_triggers, volume_spike
 
 D = Decimal

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from pipeline_builders import product, quote, universe_config
 
-from trader.config import UniverseConfig
-from trader.models import Product
+from trader.domain.config import UniverseConfig
+from trader.domain.models import Product
 from trader.pipeline.universe import build_universe, candidates, tier_for
 
 D = Decimal

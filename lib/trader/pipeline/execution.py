@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from trader.config import ExecutionConfig
-from trader.ids import client_order_id
-from trader.models import (
+from trader.domain.config import ExecutionConfig
+from trader.domain.ids import client_order_id
+from trader.domain.models import (
     ZERO,
     Intent,
     OrderType,

@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trader.config import ExitsConfig
-from trader.models import Intent, Position, Proposal, Quote, Side
+from trader.domain.config import ExitsConfig
+from trader.domain.models import Intent, Position, Proposal, Quote, Side
 
 HUNDRED = Decimal(100)
 

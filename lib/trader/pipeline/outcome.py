@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from trader.models import NoTradeReason, Proposal, RiskDecision, Signal, TradingState
+from trader.domain.models import NoTradeReason, Proposal, RiskDecision, Signal, TradingState
 from trader.pipeline.execution import Dropped
 from trader.pipeline.risk import kill_switch_engaged
 from trader.pipeline.universe import Universe

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trader.models import ZERO, Fill, Position, Quote, Side
-from trader.state import SEEN_FILL_IDS_KEPT, PortfolioState
+from trader.domain.models import ZERO, Fill, Position, Quote, Side
+from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 
 
 @dataclass(frozen=True, slots=True)

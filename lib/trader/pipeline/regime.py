@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from trader.config import RegimeConfig
-from trader.models import ZERO, Candle
+from trader.domain.config import RegimeConfig
+from trader.domain.models import ZERO, Candle
 
 HUNDRED = Decimal(100)
 

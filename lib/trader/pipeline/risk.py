@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from trader.config import RiskConfig
-from trader.models import ZERO, Intent, Proposal, RiskDecision, TradingState
+from trader.domain.config import RiskConfig
+from trader.domain.models import ZERO, Intent, Proposal, RiskDecision, TradingState
+from trader.domain.state import PortfolioState
 from trader.pipeline.portfolio import Valuation
-from trader.state import PortfolioState
 
 HUNDRED = Decimal(100)
 KILL_SWITCH_CHECKS = frozenset({"kill_switch", "daily_loss_limit"})

@@ -7,8 +7,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from trader.config import RulesConfig
-from trader.models import ZERO, Intent, Proposal, Side, Signal
+from trader.domain.config import RulesConfig
+from trader.domain.models import ZERO, Intent, Proposal, Side, Signal
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
 
-from trader.config import Breakout, Momentum, TriggersConfig, VolumeSpike
-from trader.models import Candle, Signal
+from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
+from trader.domain.models import Candle, Signal
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trader.config import Tier, UniverseConfig
-from trader.models import Product, Quote
+from trader.domain.config import Tier, UniverseConfig
+from trader.domain.models import Product, Quote
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,168 @@
+"""The candle cache kept between processes: a local file, or an S3 object on Lambda.
+
+A warm Lambda keeps its cache in memory; this makes a cold start (or a new local run)
+begin where the last cycle stopped, so it asks Coinbase only for the bars it lacks. It is
+a cache: a missing, unreadable or unwritable blob costs requests, never a cycle.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from trader.adapters.coinbase.candles import CandleSeries, InMemoryCandleCache
+from trader.domain.codec import from_jsonable, to_jsonable
+
+log = logging.getLogger("trader.candle_store")
+FORMAT_VERSION = 1
+KEPT_BARS = 120  # per series: more than twice the default lookback of 48 bars
+STALE_AFTER = timedelta(days=1)  # a series not extended for a day is dropped
+
+
+class BlobStore(Protocol):
+    def read(self) -> bytes | None:
+        """The stored bytes, or None when nothing is stored yet."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+class FileBlob:
+    """A local file, replaced atomically (temp file + fsync + rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class S3Blob:
+    """One S3 object (server-side encrypted); `client` is a boto3 S3 client."""
+
+    def __init__(self, bucket: str, key: str, client: Any) -> None:
+        self.bucket, self.key, self._client = bucket, key, client
+
+    def read(self) -> bytes | None:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self.key)
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return bytes(answer["Body"].read())
+
+    def write(self, data: bytes) -> None:
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=self.key,
+            Body=data,
+            ContentType="application/json",
+            ContentEncoding="gzip",
+            ServerSideEncryption="AES256",
+        )
+
+
+class PersistentCandleCache(InMemoryCandleCache):
+    """The in-memory candle cache, loaded once per process and written back after cycles."""
+
+    def __init__(self, blob: BlobStore, kept_bars: int = KEPT_BARS) -> None:
+        super().__init__()
+        self._blob = blob
+        self._kept = kept_bars
+        self._loaded = False
+        self._dirty = False
+        self._state_lock = threading.Lock()
+
+    def put(self, product_id: str, granularity_s: int, series: CandleSeries) -> None:
+        super().put(product_id, granularity_s, series)
+        with self._state_lock:
+            self._dirty = True
+
+    def load(self) -> None:
+        """Read the blob once per process; a bad blob is logged and ignored (an empty cache)."""
+        with self._state_lock:
+            if self._loaded:
+                return
+            self._loaded = True
+        try:
+            data = self._blob.read()
+            entries = [] if data is None else _decode(data)
+        except Exception:  # a broken cache must never stop a cycle
+            log.warning("candle cache unreadable; starting empty", exc_info=True)
+            return
+        for product_id, granularity_s, series in entries:
+            super().put(product_id, granularity_s, series)
+
+    def flush(self) -> None:
+        """Write the cache back if a cycle added bars; failures are logged, never raised."""
+        with self._state_lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+        try:
+            self._blob.write(_encode(self._snapshot(), self._kept))
+        except Exception:  # the next cycle simply fetches more bars
+            log.warning("candle cache could not be written", exc_info=True)
+
+    def _snapshot(self) -> list[tuple[str, int, CandleSeries]]:
+        """The live series, oldest-ended ones evicted (from memory too): a product that left
+        the scan a day ago would be refetched whole anyway, so keeping it only costs."""
+        with self._lock:
+            if self._series:
+                newest = max(series.end for series in self._series.values())
+                for key in [k for k, v in self._series.items() if v.end < newest - STALE_AFTER]:
+                    del self._series[key]
+            return [(pid, g, series) for (pid, g), series in sorted(self._series.items())]
+
+
+def _encode(entries: list[tuple[str, int, CandleSeries]], kept: int) -> bytes:
+    rows = []
+    for product_id, granularity_s, series in entries:
+        bars = series.candles[-kept:]
+        start = bars[0].start if len(bars) < len(series.candles) else series.start
+        trimmed = CandleSeries(start, series.end, bars)
+        rows.append(
+            {
+                "product_id": product_id,
+                "granularity_s": granularity_s,
+                "series": to_jsonable(trimmed),
+            }
+        )
+    body = json.dumps({"version": FORMAT_VERSION, "series": rows}, separators=(",", ":"))
+    return gzip.compress(body.encode("utf-8"))
+
+
+def _decode(data: bytes) -> list[tuple[str, int, CandleSeries]]:
+    body = json.loads(gzip.decompress(data))
+    if body.get("version") != FORMAT_VERSION:
+        raise ValueError(f"candle cache format {body.get('version')!r} is not {FORMAT_VERSION}")
+    return [
+        (
+            str(row["product_id"]),
+            int(row["granularity_s"]),
+            from_jsonable(CandleSeries, row["series"]),
+        )
+        for row in body["series"]
+    ]

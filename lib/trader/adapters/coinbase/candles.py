@@ -1,0 +1,143 @@
+"""Candle windows and the candle cache: a warm cycle asks Coinbase only for the bars it lacks.
+
+Coinbase serves at most 350 buckets per request, newest first, with the still-forming
+bar included and empty buckets absent. A cached series remembers the range it covers,
+so a bar absent inside that range is a real gap, not something to fetch again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from trader.domain.models import Candle
+
+GRANULARITY_NAMES = {
+    60: "ONE_MINUTE",
+    300: "FIVE_MINUTE",
+    900: "FIFTEEN_MINUTE",
+    1800: "THIRTY_MINUTE",
+    3600: "ONE_HOUR",
+    7200: "TWO_HOUR",
+    14400: "FOUR_HOUR",
+    21600: "SIX_HOUR",
+    86400: "ONE_DAY",
+}
+MAX_BUCKETS_PER_REQUEST = 350
+PAGE_BUCKETS = 300  # safely under the cap whether Coinbase counts `end` inclusively or not
+MAX_CACHED_BARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """Closed bars known for starts in [start, end), ascending; absent bars inside are gaps."""
+
+    start: datetime
+    end: datetime
+    candles: tuple[Candle, ...]
+
+
+class CandleCache(Protocol):
+    """Where closed bars survive between cycles (memory here; the lead may persist it)."""
+
+    def get(self, product_id: str, granularity_s: int) -> CandleSeries | None: ...
+
+    def put(self, product_id: str, granularity_s: int, series: CandleSeries) -> None: ...
+
+
+class InMemoryCandleCache:
+    """A thread-safe dict of series, for a warm Lambda container or a local session."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, int], CandleSeries] = {}
+        self._lock = threading.Lock()
+
+    def get(self, product_id: str, granularity_s: int) -> CandleSeries | None:
+        with self._lock:
+            return self._series.get((product_id, granularity_s))
+
+    def put(self, product_id: str, granularity_s: int, series: CandleSeries) -> None:
+        with self._lock:
+            self._series[(product_id, granularity_s)] = series
+
+
+def granularity_name(granularity_s: int) -> str:
+    try:
+        return GRANULARITY_NAMES[granularity_s]
+    except KeyError:
+        allowed = sorted(GRANULARITY_NAMES)
+        raise ValueError(
+            f"granularity {granularity_s}s is not served by Coinbase; use one of {allowed}"
+        ) from None
+
+
+def closed_bounds(
+    start: datetime, end: datetime, granularity_s: int, now: datetime
+) -> tuple[datetime, datetime]:
+    """[lo, hi) of bar starts that lie in [start, end) and are closed at `now`."""
+    lo = _ceil(start, granularity_s)
+    hi = min(_ceil(end, granularity_s), _floor(now, granularity_s))
+    return lo, max(lo, hi)
+
+
+def missing_windows(
+    cached: CandleSeries | None, lo: datetime, hi: datetime, granularity_s: int
+) -> list[tuple[datetime, datetime]]:
+    """The windows (each ≤ PAGE_BUCKETS bars) still to fetch for [lo, hi)."""
+    if lo >= hi:
+        return []
+    if cached is None or cached.end < lo or cached.start > hi:
+        gaps = [(lo, hi)]
+    else:
+        gaps = [(lo, cached.start)] if lo < cached.start else []
+        if cached.end < hi:
+            gaps.append((cached.end, hi))
+    return [page for gap in gaps for page in _pages(gap, granularity_s)]
+
+
+def merge(
+    cached: CandleSeries | None,
+    fetched_windows: list[tuple[datetime, datetime]],
+    fetched: list[Candle],
+    max_bars: int = MAX_CACHED_BARS,
+) -> CandleSeries:
+    """The cached series extended by freshly fetched windows (contiguous by construction)."""
+    if not fetched_windows:
+        if cached is None:
+            raise ValueError("merge needs a cached series or at least one fetched window")
+        return cached
+    lo = min(w[0] for w in fetched_windows)
+    hi = max(w[1] for w in fetched_windows)
+    bars: dict[datetime, Candle] = {}
+    if cached is not None and cached.end >= lo and cached.start <= hi:
+        lo, hi = min(lo, cached.start), max(hi, cached.end)
+        bars.update((c.start, c) for c in cached.candles)
+    bars.update((c.start, c) for c in fetched if lo <= c.start < hi)
+    ordered = tuple(bars[k] for k in sorted(bars))
+    if len(ordered) > max_bars:
+        ordered = ordered[-max_bars:]
+        lo = ordered[0].start
+    return CandleSeries(lo, hi, ordered)
+
+
+def _pages(
+    window: tuple[datetime, datetime], granularity_s: int
+) -> list[tuple[datetime, datetime]]:
+    step = timedelta(seconds=granularity_s * PAGE_BUCKETS)
+    pages, cursor = [], window[0]
+    while cursor < window[1]:
+        pages.append((cursor, min(cursor + step, window[1])))
+        cursor += step
+    return pages
+
+
+def _floor(moment: datetime, granularity_s: int) -> datetime:
+    seconds = int(moment.timestamp()) // granularity_s * granularity_s
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _ceil(moment: datetime, granularity_s: int) -> datetime:
+    floored = _floor(moment, granularity_s)
+    return floored if floored == moment else floored + timedelta(seconds=granularity_s)

@@ -1,0 +1,317 @@
+"""Candle CSV files as `MarketData`: real history for replays and the simulated exchange.
+
+Format (see ../shared/data/candles/README.md): header `time,open,high,low,close,volume`, unix
+seconds of the candle start, strictly increasing. The product id is the file name up to the
+first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated;
+coarser granularities are resampled (open first, high max, low min, close last, volume sum).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from pathlib import Path
+
+from trader.domain.errors import ExchangeError
+from trader.domain.models import ZERO, Candle, Product, Quote, round_to_increment
+from trader.ports import Clock
+
+HEADER = "time,open,high,low,close,volume"
+_GRAIN = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+_PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
+_DAY = 86_400
+_SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
+_DEFAULTS: Mapping[str, Decimal] = {
+    "base_increment": Decimal("0.00000001"),
+    "base_min_size": Decimal("0.00000001"),
+    "base_max_size": Decimal(10) ** 12,
+    "quote_min_size": Decimal(1),
+    "quote_max_size": Decimal(10) ** 10,
+}
+_PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
+
+
+class CandleDataError(ExchangeError):
+    """A candle file is missing or malformed; the message names the file and the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    granularity_s: int
+    times: list[int]
+    candles: list[Candle]
+
+
+def _file_grain(path: Path) -> int | None:
+    """Granularity from a name token such as `15m` or `1h`, if the file name has one."""
+    for token in path.stem.split("_")[1:]:
+        match = _GRAIN.match(token)
+        if match:
+            return int(match.group(1)) * _UNITS[match.group(2)]
+    return None
+
+
+def _parse_row(path: Path, lineno: int, line: str) -> tuple[int, Candle]:
+    parts = line.split(",")
+    if len(parts) != 6:
+        raise CandleDataError(f"{path.name} line {lineno}: expected 6 fields, got {len(parts)}")
+    if "n" in line or "N" in line:  # NaN, Infinity: Decimal would accept them
+        raise CandleDataError(f"{path.name} line {lineno}: non-finite value in {line!r}")
+    try:
+        t = int(parts[0])
+        o, h, low, c, v = map(Decimal, parts[1:])
+    except (ValueError, InvalidOperation) as exc:
+        raise CandleDataError(f"{path.name} line {lineno}: not a number in {line!r}") from exc
+    if low <= 0 or h < max(o, c) or low > min(o, c) or v < 0:
+        raise CandleDataError(f"{path.name} line {lineno}: inconsistent OHLCV {line!r}")
+    return t, Candle(datetime.fromtimestamp(t, UTC), o, h, low, c, v)
+
+
+def load_candle_file(path: Path) -> _Series:
+    """Read and validate one candle CSV; any problem raises CandleDataError naming file and line."""
+    grain = _file_grain(path)
+    times: list[int] = []
+    candles: list[Candle] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            header = fh.readline().strip()
+            if header != HEADER:
+                raise CandleDataError(f"{path.name} line 1: header {header!r}, expected {HEADER!r}")
+            for lineno, raw in enumerate(fh, start=2):
+                line = raw.strip()
+                if not line:
+                    continue
+                t, candle = _parse_row(path, lineno, line)
+                if times and t <= times[-1]:
+                    raise CandleDataError(
+                        f"{path.name} line {lineno}: time {t} is not after the previous {times[-1]}"
+                    )
+                if grain is None and times:
+                    grain = t - times[0]
+                if grain is not None and t % grain:
+                    raise CandleDataError(
+                        f"{path.name} line {lineno}: time {t} is not aligned to {grain} s"
+                    )
+                times.append(t)
+                candles.append(candle)
+    except OSError as exc:
+        raise CandleDataError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not candles:
+        raise CandleDataError(f"{path.name}: no candles")
+    return _Series(grain or 60, times, candles)
+
+
+def resample(series: _Series, step: int) -> _Series:
+    """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
+    times: list[int] = []
+    candles: list[Candle] = []
+    for t, c in zip(series.times, series.candles, strict=True):
+        bucket = t // step * step
+        if times and times[-1] == bucket:
+            last = candles[-1]
+            candles[-1] = Candle(
+                last.start,
+                last.open,
+                max(last.high, c.high),
+                min(last.low, c.low),
+                c.close,
+                last.volume + c.volume,
+            )
+        else:
+            times.append(bucket)
+            candles.append(
+                Candle(
+                    datetime.fromtimestamp(bucket, UTC), c.open, c.high, c.low, c.close, c.volume
+                )
+            )
+    return _Series(step, times, candles)
+
+
+def _price_increment(series: _Series) -> Decimal:
+    """The finest price step seen in the first rows (e.g. 0.01 for BTC-USD), at most 1e-8."""
+    places = 0
+    for c in series.candles[:_SAMPLE_ROWS]:
+        for price in (c.open, c.high, c.low, c.close):
+            places = max(places, -int(price.as_tuple().exponent))
+    return Decimal(1).scaleb(-min(places, 8))
+
+
+class CsvMarket:
+    """Implements `trader.ports.MarketData` over a folder of candle CSVs."""
+
+    def __init__(
+        self,
+        candles_dir: Path,
+        clock: Clock,
+        granularity_s: int,
+        spread_bps: Decimal = Decimal(5),
+        products: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> None:
+        self.granularity_s = granularity_s
+        self._clock = clock
+        self._spread = Decimal(spread_bps)
+        self._paths = self._discover(Path(candles_dir))
+        self._overrides: dict[str, dict[str, object]] = {pid: {} for pid in self._paths}
+        for pid, fields in (products or {}).items():
+            self.set_product_flags(pid, **fields)
+        self._series: dict[tuple[str, int | None], _Series] = {}
+        self._increments: dict[str, Decimal] = {}
+        self._volumes: dict[str, tuple[int, Decimal]] = {}  # product -> (last bar time, volume)
+
+    @staticmethod
+    def _discover(folder: Path) -> dict[str, Path]:
+        if not folder.is_dir():
+            raise CandleDataError(f"{folder}: not a folder of candle CSVs")
+        paths: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.csv")):
+            pid = path.stem.split("_", 1)[0]
+            if not _PRODUCT_ID.match(pid):
+                raise CandleDataError(
+                    f"{path.name}: file name must start with a product id like BTC-USD_"
+                )
+            if pid in paths:
+                raise CandleDataError(f"{path.name} and {paths[pid].name} are both {pid}")
+            paths[pid] = path
+        if not paths:
+            raise CandleDataError(f"{folder}: no *.csv candle files")
+        return paths
+
+    # --- the MarketData port -------------------------------------------------------------
+
+    def list_products(self) -> Sequence[Product]:
+        return [self._product(pid) for pid in self._paths]
+
+    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
+        """Last closed close -/+ half the spread; products without a closed candle are absent."""
+        quotes: dict[str, Quote] = {}
+        for pid in product_ids:
+            if pid not in self._paths:
+                continue
+            last = self._last_closed(pid)
+            if last is None:
+                continue
+            inc = self._product(pid).quote_increment
+            half = last.close * self._spread / Decimal(20_000)
+            bid = max(round_to_increment(last.close - half, inc, ROUND_FLOOR), inc)
+            ask = max(round_to_increment(last.close + half, inc, ROUND_CEILING), bid + inc)
+            quotes[pid] = Quote(pid, bid, ask, self._observed_at(pid, last))
+        return quotes
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        """Closed candles with start in [start, end), ascending; gaps stay absent."""
+        series = self._resampled(product_id, granularity_s)
+        now = int(self._clock.now().timestamp())
+        lo = bisect_left(series.times, _ceil_ts(start))
+        hi = min(
+            bisect_left(series.times, _ceil_ts(end)),
+            bisect_right(series.times, now - granularity_s),
+        )
+        return series.candles[lo:hi] if hi > lo else []
+
+    # --- extras --------------------------------------------------------------------------
+
+    def time_range(self, product_id: str) -> tuple[datetime, datetime]:
+        """Start times of the first and the last candle in the product's file."""
+        series = self._native(product_id)
+        return series.candles[0].start, series.candles[-1].start
+
+    def set_product_flags(self, product_id: str, **fields: object) -> None:
+        """Override Product fields (flags, increments, min sizes) for one product."""
+        if product_id not in self._paths:
+            raise ValueError(f"unknown product {product_id!r}; files give {', '.join(self._paths)}")
+        unknown = set(fields) - _PRODUCT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown Product field(s) {sorted(unknown)} for {product_id}")
+        self._overrides[product_id].update(fields)
+
+    # --- series --------------------------------------------------------------------------
+
+    def _native(self, product_id: str) -> _Series:
+        path = self._paths.get(product_id)
+        if path is None:
+            raise ValueError(f"unknown product {product_id!r}; files give {', '.join(self._paths)}")
+        key = (product_id, None)
+        if key not in self._series:
+            self._series[key] = load_candle_file(path)
+        return self._series[key]
+
+    def _resampled(self, product_id: str, granularity_s: int) -> _Series:
+        native = self._native(product_id)
+        if granularity_s == native.granularity_s:
+            return native
+        if granularity_s % native.granularity_s:
+            raise ValueError(
+                f"{self._paths[product_id].name} has {native.granularity_s} s candles; "
+                f"{granularity_s} s is not a multiple of that (cannot make finer candles)"
+            )
+        key = (product_id, granularity_s)
+        if key not in self._series:
+            self._series[key] = resample(native, granularity_s)
+        return self._series[key]
+
+    def _last_closed(self, product_id: str) -> Candle | None:
+        series = self._native(product_id)
+        now = int(self._clock.now().timestamp())
+        idx = bisect_right(series.times, now - series.granularity_s) - 1
+        return series.candles[idx] if idx >= 0 else None
+
+    def _observed_at(self, product_id: str, last: Candle) -> datetime:
+        """Now while the data is current; the last bar's end in a gap or past the file's end."""
+        now = self._clock.now()
+        grain = self._native(product_id).granularity_s
+        closed_at = last.start.timestamp() + grain
+        current = now.timestamp() - closed_at < grain
+        return now if current else datetime.fromtimestamp(closed_at, UTC)
+
+    def _product(self, product_id: str) -> Product:
+        series = self._native(product_id)
+        base, quote = product_id.split("-", 1)
+        last = self._last_closed(product_id)
+        product = Product(
+            product_id=product_id,
+            base_currency=base,
+            quote_currency=quote,
+            quote_increment=self._increment(product_id, series),
+            status="online" if last is not None else "offline",
+            price=last.close if last is not None else ZERO,
+            volume_24h_quote=self._volume_24h(product_id, series, last),
+            **_DEFAULTS,  # type: ignore[arg-type]
+        )
+        overrides = self._overrides[product_id]
+        return dataclasses.replace(product, **overrides) if overrides else product
+
+    def _increment(self, product_id: str, series: _Series) -> Decimal:
+        if product_id not in self._increments:
+            self._increments[product_id] = _price_increment(series)
+        return self._increments[product_id]
+
+    def _volume_24h(self, product_id: str, series: _Series, last: Candle | None) -> Decimal:
+        """Quote volume of the closed bars in the 24 hours up to the last closed one."""
+        if last is None:
+            return ZERO
+        end = int(last.start.timestamp())
+        cached = self._volumes.get(product_id)
+        if cached is not None and cached[0] == end:
+            return cached[1]
+        lo = bisect_right(series.times, end + series.granularity_s - _DAY - 1)
+        hi = bisect_right(series.times, end)
+        window = series.candles[lo:hi]
+        volume = sum((c.volume * c.close for c in window), ZERO).quantize(Decimal("0.01"))
+        self._volumes[product_id] = (end, volume)
+        return volume
+
+
+def _ceil_ts(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: use timezone-aware UTC")
+    ts = moment.timestamp()
+    whole = int(ts)
+    return whole + 1 if ts > whole else whole

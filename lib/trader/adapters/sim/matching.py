@@ -1,0 +1,435 @@
+"""The account side of a simulated exchange, over any `MarketData`.
+
+Used for the offline simulated exchange (over SyntheticMarket or CsvMarket) and for PAPER
+trading (over live market data, rebuilt each cycle from persisted balances and orders).
+
+Fill model (documented choices):
+* Market BUY by `quote_size`: price = ask * (1 + slippage), rounded UP to the quote increment;
+  base = quote_size / price rounded DOWN to base_increment; fee = base * price * taker;
+  cash debited = base * price + fee. So the fee is charged on top of `quote_size` (Coinbase's
+  own quote-sized market buys include the fee in `quote_size`; ours cost up to `taker` more).
+* Market SELL by `base_size`: price = bid * (1 - slippage), rounded DOWN; fee = taker on proceeds.
+  (A market BUY with only `base_size` buys that size at the slipped ask.)
+* A marketable limit (not post-only) fills at once as taker at the better of the limit and the
+  slipped touch. Otherwise it rests (OPEN) and fills whole at its limit price as maker once a
+  closed candle that started after the order trades through it (buy: low < limit; sell:
+  high > limit). Resting orders are checked lazily, whenever the account is read.
+* Holds are derived from resting orders, never stored: a resting BUY holds
+  base * limit * (1 + maker) of the quote currency, a resting SELL holds its base size.
+* Orders fill whole (no partial fills).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from trader.domain.errors import OrderRejected
+from trader.domain.models import (
+    ZERO,
+    Balance,
+    Candle,
+    FeeRates,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    PlannedOrder,
+    Product,
+    Quote,
+    Side,
+    round_to_increment,
+)
+from trader.ports import Clock, MarketData
+
+_ORDER_NAMESPACE = uuid.UUID("0b1d5e6a-8f3c-4c2e-9d5b-247000000001")
+_BPS = Decimal(10_000)
+_SCAN_BARS = 300  # candles fetched per request when checking a resting order
+
+
+def _on_grid(value: Decimal, increment: Decimal) -> bool:
+    return value % increment == 0
+
+
+def _reject(message: str, reason: str) -> OrderRejected:
+    return OrderRejected(f"{reason}: {message}", reason)
+
+
+class MatchingExchange:
+    """Implements `trader.ports.Exchange`: a simulated account matched against `market`."""
+
+    def __init__(
+        self,
+        market: MarketData,
+        clock: Clock,
+        fees: FeeRates,
+        slippage_bps: Decimal,
+        balances: Mapping[str, Decimal],
+        orders: Mapping[str, Order] | None = None,
+        candle_granularity_s: int | None = None,
+    ) -> None:
+        self.market = market
+        self._clock = clock
+        self._fees = fees
+        self._slippage = Decimal(slippage_bps) / _BPS
+        self._totals: dict[str, Decimal] = {
+            cur: Decimal(amount) for cur, amount in balances.items()
+        }
+        self._orders: dict[str, Order] = dict(orders or {})
+        self._guard = threading.RLock()
+        # Bars used to decide whether a resting limit traded through: the market's own grain.
+        self.granularity_s: int = candle_granularity_s or getattr(market, "granularity_s", 300)
+        self._checked_until: dict[str, datetime] = {}
+
+    # --- market data: passed through -----------------------------------------------------
+
+    def list_products(self) -> Sequence[Product]:
+        return self.market.list_products()
+
+    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
+        return self.market.get_quotes(product_ids)
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        return self.market.get_candles(product_id, granularity_s, start, end)
+
+    # --- account -------------------------------------------------------------------------
+
+    def get_fee_rates(self) -> FeeRates:
+        return self._fees
+
+    # --- the account, safe to call from several threads (one lock for all of it) ----------
+
+    def get_balances(self) -> Mapping[str, Balance]:
+        with self._guard:
+            return self._get_balances_unlocked()
+
+    def balance_totals(self) -> dict[str, Decimal]:
+        with self._guard:
+            return self._balance_totals_unlocked()
+
+    def orders(self) -> dict[str, Order]:
+        with self._guard:
+            return self._orders_unlocked()
+
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        with self._guard:
+            return self._get_order_unlocked(client_order_id, order_id)
+
+    def cancel_order(self, client_order_id: str) -> Order | None:
+        with self._guard:
+            return self._cancel_order_unlocked(client_order_id)
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        with self._guard:
+            return self._place_order_unlocked(order)
+
+    def _get_balances_unlocked(self) -> Mapping[str, Balance]:
+        self._settle()
+        holds = self._holds()
+        currencies = sorted(set(self._totals) | set(holds))
+        return {
+            cur: Balance(
+                cur, self._totals.get(cur, ZERO) - holds.get(cur, ZERO), holds.get(cur, ZERO)
+            )
+            for cur in currencies
+        }
+
+    def _balance_totals_unlocked(self) -> dict[str, Decimal]:
+        """Totals per currency (available + hold), for persisting a PAPER account."""
+        self._settle()
+        return dict(self._totals)
+
+    def _orders_unlocked(self) -> dict[str, Order]:
+        """Every order by client_order_id, for persisting a PAPER account."""
+        self._settle()
+        return dict(self._orders)
+
+    def _get_order_unlocked(
+        self, client_order_id: str, order_id: str | None = None
+    ) -> Order | None:
+        self._settle()
+        return self._orders.get(client_order_id)
+
+    def _cancel_order_unlocked(self, client_order_id: str) -> Order | None:
+        """Cancel a resting order (its hold goes with it); a final order comes back unchanged."""
+        self._settle()
+        order = self._orders.get(client_order_id)
+        if order is None or order.status != OrderStatus.OPEN:
+            return order
+        cancelled = dataclasses.replace(order, status=OrderStatus.CANCELLED)
+        self._orders[client_order_id] = cancelled
+        return cancelled
+
+    def _place_order_unlocked(self, order: PlannedOrder) -> Order:
+        self._settle()
+        existing = self._orders.get(order.client_order_id)
+        if existing is not None:
+            return existing
+        product = self._tradable_product(order)
+        quote = self.market.get_quotes([order.product_id]).get(order.product_id)
+        if quote is None:
+            raise _reject(f"no quote for {order.product_id}", "INVALID_NO_LIQUIDITY")
+        if order.order_type == OrderType.MARKET:
+            placed = self._market_order(order, product, quote)
+        else:
+            placed = self._limit_order(order, product, quote)
+        self._orders[order.client_order_id] = placed
+        return placed
+
+    # --- validation ----------------------------------------------------------------------
+
+    def _tradable_product(self, order: PlannedOrder) -> Product:
+        product = next(
+            (p for p in self.market.list_products() if p.product_id == order.product_id), None
+        )
+        if product is None:
+            raise _reject(f"unknown product {order.product_id}", "INVALID_PRODUCT_ID")
+        if product.cancel_only:
+            raise _reject(f"{product.product_id} is cancel-only", "ORDER_ENTRY_DISABLED")
+        if not product.is_tradable:
+            raise _reject(
+                f"{product.product_id} is not tradable (status {product.status})",
+                "UNTRADABLE_PRODUCT",
+            )
+        is_market = order.order_type == OrderType.MARKET
+        if is_market and (product.limit_only or product.auction_mode):
+            raise _reject(
+                f"{product.product_id} accepts limit orders only", "UNSUPPORTED_ORDER_CONFIGURATION"
+            )
+        if product.post_only and not (not is_market and order.post_only):
+            raise _reject(
+                f"{product.product_id} accepts post-only limit orders only",
+                "UNSUPPORTED_ORDER_CONFIGURATION",
+            )
+        return product
+
+    @staticmethod
+    def _check_base(size: Decimal | None, product: Product) -> Decimal:
+        if size is None or size <= 0:
+            raise _reject(
+                f"base_size must be positive, got {size}", "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL"
+            )
+        if not _on_grid(size, product.base_increment):
+            raise _reject(
+                f"base_size {size} is not a multiple of {product.base_increment}",
+                "INVALID_SIZE_PRECISION",
+            )
+        if size < product.base_min_size:
+            raise _reject(
+                f"base_size {size} < min {product.base_min_size}",
+                "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+            )
+        if size > product.base_max_size:
+            raise _reject(
+                f"base_size {size} > max {product.base_max_size}",
+                "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
+            )
+        return size
+
+    @staticmethod
+    def _check_notional(notional: Decimal, product: Product) -> None:
+        if notional < product.quote_min_size:
+            raise _reject(
+                f"notional {notional} < min {product.quote_min_size}",
+                "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+            )
+        if notional > product.quote_max_size:
+            raise _reject(
+                f"notional {notional} > max {product.quote_max_size}",
+                "PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE",
+            )
+
+    def _check_funds(self, currency: str, needed: Decimal) -> None:
+        available = self._totals.get(currency, ZERO) - self._holds().get(currency, ZERO)
+        if needed > available:
+            raise _reject(f"need {needed} {currency}, available {available}", "INSUFFICIENT_FUND")
+
+    # --- order types ---------------------------------------------------------------------
+
+    def _market_order(self, order: PlannedOrder, product: Product, quote: Quote) -> Order:
+        if order.side == Side.SELL or order.quote_size is None:  # sized in base units
+            size = self._check_base(order.base_size, product)
+            price = self._taker_price(order.side, quote, product)
+            self._check_notional(size * price, product)
+            return self._fill_now(order, product, price, size)
+        budget = order.quote_size
+        if budget <= 0:
+            raise _reject(
+                f"quote_size must be positive, got {budget}", "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL"
+            )
+        if not _on_grid(budget, product.quote_increment):
+            raise _reject(
+                f"quote_size {budget} is not a multiple of {product.quote_increment}",
+                "INVALID_SIZE_PRECISION",
+            )
+        self._check_notional(budget, product)
+        price = self._taker_price(Side.BUY, quote, product)
+        size = round_to_increment(budget / price, product.base_increment, ROUND_FLOOR)
+        self._check_base(size, product)
+        return self._fill_now(order, product, price, size)
+
+    def _taker_price(self, side: Side, quote: Quote, product: Product) -> Decimal:
+        """The touch moved against us by the slippage, rounded to the grid against us too."""
+        if side == Side.BUY:
+            return round_to_increment(
+                quote.ask * (1 + self._slippage), product.quote_increment, ROUND_CEILING
+            )
+        return round_to_increment(
+            quote.bid * (1 - self._slippage), product.quote_increment, ROUND_FLOOR
+        )
+
+    def _limit_order(self, order: PlannedOrder, product: Product, quote: Quote) -> Order:
+        limit = order.limit_price
+        if limit is None or limit <= 0:
+            raise _reject(
+                f"limit order needs a positive limit_price, got {limit}", "INVALID_PRICE_PRECISION"
+            )
+        if not _on_grid(limit, product.tick):
+            raise _reject(
+                f"limit_price {limit} is not a multiple of {product.tick}",
+                "INVALID_PRICE_PRECISION",
+            )
+        size = self._check_base(order.base_size, product)
+        self._check_notional(size * limit, product)
+        buy = order.side == Side.BUY
+        crosses = limit >= quote.ask if buy else limit <= quote.bid
+        if crosses and order.post_only:
+            raise _reject(
+                f"post-only limit {limit} would cross {quote.bid}/{quote.ask}",
+                "INVALID_LIMIT_PRICE_POST_ONLY",
+            )
+        if crosses:
+            touch = self._taker_price(order.side, quote, product)
+            price = min(limit, touch) if buy else max(limit, touch)
+            return self._fill_now(order, product, price, size)
+        if buy:
+            self._check_funds(product.quote_currency, size * limit * (1 + self._fees.maker))
+        else:
+            self._check_funds(product.base_currency, size)
+        return self._new_order(order, OrderStatus.OPEN)
+
+    def _fill_now(
+        self, order: PlannedOrder, product: Product, price: Decimal, size: Decimal
+    ) -> Order:
+        fee = size * price * self._fees.taker
+        if order.side == Side.BUY:
+            self._check_funds(product.quote_currency, size * price + fee)
+        else:
+            self._check_funds(product.base_currency, size)
+        created = self._new_order(order, OrderStatus.OPEN)
+        return self._apply_fill(created, price, size, fee, self._clock.now(), "TAKER")
+
+    def _new_order(self, order: PlannedOrder, status: OrderStatus) -> Order:
+        order_id = str(uuid.uuid5(_ORDER_NAMESPACE, order.client_order_id))
+        placed = Order.from_planned(order, status, self._clock.now(), order_id=order_id)
+        # The exchange echoes only the fields of the order type it was sent.
+        return dataclasses.replace(
+            placed,
+            quote_size=order.quote_size if order.order_type == OrderType.MARKET else None,
+            limit_price=order.limit_price if order.order_type == OrderType.LIMIT else None,
+        )
+
+    def _apply_fill(
+        self,
+        order: Order,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        when: datetime,
+        liquidity: str,
+    ) -> Order:
+        base, quote = order.product_id.split("-", 1)
+        notional = price * size
+        if order.side == Side.BUY:
+            self._add(quote, -(notional + fee))
+            self._add(base, size)
+        else:
+            self._add(base, -size)
+            self._add(quote, notional - fee)
+        fill = Fill(
+            fill_id=f"{order.order_id}-{len(order.fills) + 1}",
+            order_id=order.order_id or "",
+            client_order_id=order.client_order_id,
+            product_id=order.product_id,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=fee,
+            time=when,
+            liquidity=liquidity,
+        )
+        return dataclasses.replace(
+            order,
+            status=OrderStatus.FILLED,
+            fills=(*order.fills, fill),
+            filled_size=order.filled_size + size,
+            average_filled_price=price,
+            total_fees=order.total_fees + fee,
+        )
+
+    def _add(self, currency: str, amount: Decimal) -> None:
+        self._totals[currency] = self._totals.get(currency, ZERO) + amount
+
+    # --- resting orders ------------------------------------------------------------------
+
+    def _holds(self) -> dict[str, Decimal]:
+        holds: dict[str, Decimal] = {}
+        for order in self._orders.values():
+            if (
+                order.status != OrderStatus.OPEN
+                or order.base_size is None
+                or order.limit_price is None
+            ):
+                continue
+            base, quote = order.product_id.split("-", 1)
+            if order.side == Side.BUY:
+                amount, currency = (
+                    order.base_size * order.limit_price * (1 + self._fees.maker),
+                    quote,
+                )
+            else:
+                amount, currency = order.base_size, base
+            holds[currency] = holds.get(currency, ZERO) + amount
+        return holds
+
+    def _settle(self) -> None:
+        """Fill every resting order that a closed candle has traded through since it was placed."""
+        for coid, order in list(self._orders.items()):
+            price, size = order.limit_price, order.base_size
+            if order.status != OrderStatus.OPEN or price is None or size is None:
+                continue
+            candle = self._first_trade_through(order, price)
+            if candle is not None:
+                fee = price * size * self._fees.maker
+                self._orders[coid] = self._apply_fill(
+                    order, price, size, fee, candle.start, "MAKER"
+                )
+
+    def _first_trade_through(self, order: Order, limit: Decimal) -> Candle | None:
+        """The first closed candle, started at or after the order, whose range crosses `limit`.
+
+        Remembers how far it has looked, so a long-lived account does not rescan old bars.
+        """
+        now = self._clock.now()
+        bar = timedelta(seconds=self.granularity_s)
+        cursor = self._checked_until.get(order.client_order_id, order.created_at)
+        while cursor < now:
+            end = min(cursor + bar * _SCAN_BARS, now)
+            candles = self.market.get_candles(order.product_id, self.granularity_s, cursor, end)
+            for candle in candles:
+                if candle.low < limit if order.side == Side.BUY else candle.high > limit:
+                    return candle
+            # Every bar starting before `end` has closed once end + bar <= now.
+            resume = candles[-1].start + bar if candles else cursor
+            settled = end if end + bar <= now else resume
+            if settled <= cursor:
+                break
+            cursor = settled
+        self._checked_until[order.client_order_id] = cursor
+        return None

@@ -1,0 +1,250 @@
+"""Typed configuration from YAML; an invalid file fails before any cycle, naming the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trader.domain.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "config" / "default.yaml"
+
+Pct = Annotated[Decimal, Field(ge=0, le=100)]
+PositivePct = Annotated[Decimal, Field(gt=0, le=100)]
+Money = Annotated[Decimal, Field(ge=0)]
+Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
+Bars = Annotated[int, Field(ge=1, le=350)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CycleConfig(_Model):
+    interval_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
+    portfolio_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "default"
+    quote_currency: str = "USD"
+    candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 300
+    lookback_bars: Bars = 48
+    max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
+    min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
+    lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
+
+
+class Tier(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    products: tuple[str, ...] = ()
+    match_all: bool = False  # any other product that passes the filters
+    position_size_pct: PositivePct  # of equity, at full conviction
+    min_volume_24h_quote: Money | None = None  # overrides the global filter for this tier
+
+
+class Filters(_Model):
+    min_volume_24h_quote: Money = Decimal(1_000_000)
+    max_spread_bps: Bps = Decimal(50)
+    exclude: tuple[str, ...] = ()
+    allow_limit_only: bool = True
+    allow_post_only: bool = False
+
+
+class UniverseConfig(_Model):
+    tiers: Annotated[tuple[Tier, ...], Field(min_length=1)]
+    filters: Filters = Filters()
+    max_products: Annotated[int, Field(ge=1)] = 50
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> UniverseConfig:
+        names = [t.name for t in self.tiers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"tier names must be unique, got {names}")
+        return self
+
+
+class VolumeSpike(_Model):
+    enabled: bool = True
+    lookback_bars: Bars = 20
+    min_ratio: Annotated[Decimal, Field(gt=1)] = Decimal(3)
+    min_return_pct: Decimal = Decimal("0.2")  # the spike bar must close up at least this much
+
+
+class Breakout(_Model):
+    enabled: bool = True
+    lookback_bars: Bars = 24
+    min_margin_pct: Pct = Decimal("0.1")  # close above the prior high by at least this much
+
+
+class Momentum(_Model):
+    enabled: bool = True
+    lookback_bars: Bars = 12
+    min_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(1)
+    full_strength_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(4)
+
+
+class TriggersConfig(_Model):
+    # Candles cost one request per product: chart only this many candidates a cycle (the
+    # biggest 24h movers), so a cycle's round trips do not grow with the universe.
+    max_products_with_candles: Annotated[int, Field(ge=1, le=100)] = 12
+    volume_spike: VolumeSpike = VolumeSpike()
+    breakout: Breakout = Breakout()
+    momentum: Momentum = Momentum()
+
+
+RegimeName = Literal["trending_up", "trending_down", "choppy", "volatile", "crash", "unknown"]
+
+
+class RegimeConfig(_Model):
+    reference_product: str = "BTC-USD"
+    lookback_bars: Bars = 48
+    trend_pct: Annotated[Decimal, Field(gt=0)] = Decimal(2)
+    crash_pct: Annotated[Decimal, Field(gt=0)] = Decimal(6)
+    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.35")  # stdev of bar returns
+
+
+DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
+    "trending_up": Decimal(1),
+    "choppy": Decimal("0.5"),
+    "volatile": Decimal("0.5"),
+    "trending_down": Decimal("0.25"),
+    "crash": Decimal(0),
+    "unknown": Decimal("0.5"),
+}
+
+
+class RulesConfig(_Model):
+    min_signals: Annotated[int, Field(ge=1)] = 1
+    max_new_positions_per_cycle: Annotated[int, Field(ge=0)] = 2
+    min_conviction_scale: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+    regime_size_multiplier: dict[RegimeName, Annotated[Decimal, Field(ge=0, le=2)]] = Field(
+        default_factory=lambda: dict(DEFAULT_REGIME_MULTIPLIERS)
+    )
+
+    @field_validator("regime_size_multiplier")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        # A partial mapping overrides only the regimes it names; a crash never silently sizes at 1.
+        return {**DEFAULT_REGIME_MULTIPLIERS, **value}
+
+
+class RiskConfig(_Model):
+    max_trades_per_day: Annotated[int, Field(ge=0)] = 30
+    max_trades_per_hour: Annotated[int, Field(ge=0)] = 6
+    max_total_exposure_pct: Pct = Decimal(60)
+    max_exposure_per_asset_pct: Pct = Decimal(15)
+    daily_loss_limit_pct: PositivePct = Decimal(3)
+    cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
+    min_notional_quote: Money = Decimal(10)
+
+
+class ExecutionConfig(_Model):
+    order_type: Literal["market", "limit"] = "market"
+    post_only: bool = False
+    limit_offset_bps: Bps = Decimal(5)  # limit orders sit this far inside the touch
+    max_slippage_bps: Bps = Decimal(30)
+    impact_coefficient: Annotated[Decimal, Field(ge=0)] = Decimal(100)  # bps per 1% of 24h volume
+    max_order_pct_of_volume: PositivePct = Decimal(1)
+    confirm_attempts: Annotated[int, Field(ge=0, le=10)] = 3  # LIVE: polls for fills after placing
+    confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
+    cancel_resting_after_seconds: Annotated[int, Field(ge=60)] = 600  # then cancel and re-plan
+    # Coinbase: preview each order first; a doomed one is refused without a create. Costs one
+    # more sequential round trip in cycles that trade, hence off by default.
+    preview_orders: bool = False
+
+    @model_validator(mode="after")
+    def _post_only_needs_limit(self) -> ExecutionConfig:
+        if self.post_only and self.order_type != "limit":
+            raise ValueError("post_only: true needs order_type: limit")
+        return self
+
+
+class ExitsConfig(_Model):
+    stop_loss_pct: PositivePct = Decimal(3)
+    take_profit_pct: PositivePct = Decimal(6)
+    trailing_stop_pct: PositivePct | None = Decimal(2)
+    max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
+
+
+class PaperConfig(_Model):
+    """PAPER (and DRY_RUN sizing): a simulated account over real market data."""
+
+    starting_cash: Annotated[Decimal, Field(gt=0)] = Decimal(10_000)
+    maker_fee_pct: Pct = Decimal("0.4")  # used when the exchange cannot report its fee tier
+    taker_fee_pct: Pct = Decimal("0.6")
+    slippage_bps: Bps = Decimal(2)
+
+
+class SimProduct(_Model):
+    product_id: Annotated[str, Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")]
+    start_price: Annotated[Decimal, Field(gt=0)]
+    volatility_pct: Annotated[Decimal, Field(gt=0)]  # stdev of a 5-minute return, in percent
+    volume_24h_quote: Money
+    spread_bps: Bps
+    base_increment: Annotated[Decimal, Field(gt=0)]
+    quote_increment: Annotated[Decimal, Field(gt=0)]
+    base_min_size: Money
+    quote_min_size: Money = Decimal(1)
+
+
+class SimulatorConfig(_Model):
+    seed: int = 247
+    start: datetime = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
+    starting_cash: Annotated[Decimal, Field(gt=0)] = Decimal(10_000)
+    maker_fee_pct: Pct = Decimal("0.4")
+    taker_fee_pct: Pct = Decimal("0.6")
+    slippage_bps: Bps = Decimal(2)
+    products: Annotated[tuple[SimProduct, ...], Field(min_length=1)]
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("start must carry a timezone, e.g. 2026-03-02T00:00:00Z")
+        return value
+
+
+class Config(_Model):
+    cycle: CycleConfig = CycleConfig()
+    universe: UniverseConfig
+    triggers: TriggersConfig = TriggersConfig()
+    regime: RegimeConfig = RegimeConfig()
+    rules: RulesConfig = RulesConfig()
+    risk: RiskConfig = RiskConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    exits: ExitsConfig = ExitsConfig()
+    paper: PaperConfig = PaperConfig()
+    simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a YAML config; raise ConfigError naming the file, field and value."""
+    source = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+    return parse_config(raw, source=str(source))
+
+
+def parse_config(raw: Any, source: str = "<config>") -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(source, exc)) from None
+
+
+def _describe(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "missing" if err["type"] == "missing" else f"value {value!r}"
+        lines.append(f"  {field}: {shown}: {err['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""Deterministic identifiers: a retried cycle gets the same ids, so it can never order twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from trader.domain.models import Side
+
+_NAMESPACE = uuid.UUID("6f1c4a8e-2d47-4b1e-9a47-247247247247")
+
+
+def floor_time(moment: datetime, interval_seconds: int) -> datetime:
+    """`moment` floored to a multiple of the interval since the epoch (UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: cycle times must be UTC-aware")
+    seconds = int(moment.timestamp()) // interval_seconds * interval_seconds
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def cycle_id_for(scheduled: datetime, interval_seconds: int) -> str:
+    """The cycle id of a scheduled time, e.g. 2026-11-24T04:05:00Z -> '20261124T0405Z'."""
+    return floor_time(scheduled, interval_seconds).strftime("%Y%m%dT%H%MZ")
+
+
+def client_order_id(portfolio_id: str, cycle_id: str, product_id: str, side: Side, leg: int) -> str:
+    """uuid5 of (portfolio, cycle, product, side, leg): same inputs, same id, on every retry."""
+    key = f"{portfolio_id}|{cycle_id}|{product_id}|{side.value}|{leg}"
+    return str(uuid.uuid5(_NAMESPACE, key))

@@ -1,0 +1,86 @@
+"""The persisted portfolio state and the pure transitions that roll its counters."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from trader.domain.codec import from_jsonable, to_jsonable
+from trader.domain.models import ZERO, Order, Position, TradingState
+
+STATE_SCHEMA_VERSION = 1
+SEEN_FILL_IDS_KEPT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """Everything a cycle needs to remember. `version` increases by one with every save."""
+
+    version: int = 0
+    trading_state: TradingState = TradingState.ACTIVE
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_orders: dict[str, Order] = field(default_factory=dict)  # by client_order_id
+    day: date | None = None
+    trades_today: int = 0
+    realized_pnl_today: Decimal = ZERO
+    hour: datetime | None = None  # start of the UTC hour the hourly counter belongs to
+    trades_this_hour: int = 0
+    realized_pnl_total: Decimal = ZERO
+    fees_total: Decimal = ZERO
+    cooldowns: dict[str, datetime] = field(default_factory=dict)  # product -> no entry before
+    paper_balances: dict[str, Decimal] = field(default_factory=dict)  # PAPER mode's account
+    seen_fill_ids: tuple[str, ...] = ()
+    last_cycle_id: str | None = None
+    last_cycle_at: datetime | None = None
+    cursors: dict[str, str] = field(default_factory=dict)  # adapters' bookmarks
+
+    def replace(self, **changes: Any) -> PortfolioState:
+        return dataclasses.replace(self, **changes)
+
+
+def roll_counters(state: PortfolioState, now: datetime) -> PortfolioState:
+    """Reset the daily counters at 00:00 UTC and the hourly counter at the top of each hour."""
+    now = now.astimezone(UTC)
+    today = now.date()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    changes: dict[str, Any] = {}
+    if state.day != today:
+        changes.update(day=today, trades_today=0, realized_pnl_today=ZERO)
+    if state.hour != this_hour:
+        changes.update(hour=this_hour, trades_this_hour=0)
+    return state.replace(**changes) if changes else state
+
+
+def expire_cooldowns(state: PortfolioState, now: datetime) -> PortfolioState:
+    live = {pid: until for pid, until in state.cooldowns.items() if until > now}
+    return state if len(live) == len(state.cooldowns) else state.replace(cooldowns=live)
+
+
+def start_cooldown(state: PortfolioState, product_id: str, until: datetime) -> PortfolioState:
+    return state.replace(cooldowns={**state.cooldowns, product_id: until})
+
+
+def hour_start(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def next_day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def state_to_dict(state: PortfolioState) -> dict[str, Any]:
+    return {"schema_version": STATE_SCHEMA_VERSION, **to_jsonable(state)}
+
+
+def state_from_dict(data: dict[str, Any]) -> PortfolioState:
+    """Raises ValueError/TypeError/KeyError on malformed input; stores wrap that in StateCorrupt."""
+    if not isinstance(data, dict):
+        raise TypeError(f"state must be a JSON object, got {type(data).__name__}")
+    schema = data.get("schema_version")
+    if schema != STATE_SCHEMA_VERSION:
+        raise ValueError(f"unsupported state schema_version {schema!r}")
+    body = {k: v for k, v in data.items() if k != "schema_version"}
+    return from_jsonable(PortfolioState, body)

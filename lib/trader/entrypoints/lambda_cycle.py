@@ -1,0 +1,234 @@
+"""The cycle on AWS Lambda: DynamoDB lock and state, S3 + CloudWatch audit, EMF metrics.
+
+`CycleApp` is what functions/cycle/app.py calls. It builds its adapters once, on the
+first event of a cold start (never at import), then turns each EventBridge scheduled
+event into one `run_cycle` and a small JSON summary. Nothing escapes `handle`: a
+malformed event or a broken deployment is logged, counted and answered with ok=false.
+
+Repeated deliveries: the cycle id comes from the event's scheduled `time`, and the cycle
+answers `duplicate_invocation` when the stored state's last_cycle_id is not older. That
+record is written in the same conditional, fenced transaction as the cycle's own state,
+so it can never say "done" for work that was not saved (Powertools Idempotency would
+keep a second record beside the state, with its own window and failure modes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from trader.domain.errors import SettingsError, TraderError
+from trader.domain.ids import cycle_id_for
+from trader.domain.models import CycleResult
+from trader.ports import Clock
+
+log = logging.getLogger("trader.aws")
+
+
+class MalformedEvent(TraderError):
+    """The invocation event is not an EventBridge scheduled event; nothing was traded."""
+
+
+class ScheduledEvent(BaseModel):
+    """The fields of an EventBridge scheduled event that the cycle relies on."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    source: Literal["aws.events"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+    time: AwareDatetime
+
+
+def parse_scheduled_event(event: Any) -> ScheduledEvent:
+    if not isinstance(event, Mapping):
+        raise MalformedEvent(f"event must be a JSON object, got {type(event).__name__}")
+    try:
+        return ScheduledEvent.model_validate(dict(event))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+        )
+        raise MalformedEvent(f"not a scheduled event: {problems}") from None
+
+
+@dataclass
+class CycleApp:
+    """Holds what a warm Lambda keeps between invocations: settings, config and adapters."""
+
+    logger: Any = None
+    metrics: Any = None
+    environ: Mapping[str, str] | None = None  # None: os.environ (through Settings)
+    clock: Clock | None = None  # None: the system clock
+    clients: Mapping[str, Any] = field(default_factory=dict)  # "dynamodb"/"s3" for tests
+    _built: Any = None
+
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            scheduled = parse_scheduled_event(event)
+        except MalformedEvent as exc:
+            return self._refuse(exc)
+        try:
+            built = self._bootstrap()
+        except Exception as exc:  # noqa: BLE001 (a broken deployment must not raise: rule 4)
+            return self._refuse(exc)
+        from trader.service.cycle import CycleRequest, run_cycle
+
+        settings, deps = built
+        cycle_id = cycle_id_for(scheduled.time, deps.config.cycle.interval_seconds)
+        if self.logger is not None:
+            self.logger.append_keys(cycle_id=cycle_id, scheduled_event_id=scheduled.id)
+        request = CycleRequest(
+            cycle_id=cycle_id,
+            mode=settings.trading_mode,
+            owner=getattr(context, "aws_request_id", None) or f"local-{scheduled.id}",
+            remaining_seconds=_remaining(context),
+        )
+        result = run_cycle(deps, request)
+        self._emit(result)
+        return summary(result)
+
+    def _refuse(self, exc: Exception) -> dict[str, Any]:
+        message = f"no cycle: {type(exc).__name__}: {exc}"
+        (self.logger or log).error(message)
+        self._count("HandlerErrors")
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _bootstrap(self) -> tuple[Any, Any]:
+        if self._built is None:
+            built = build_aws(self.environ, self.clock, self.clients, self.logger, self.metrics)
+            if self.logger is not None:  # the package's own loggers write JSON lines too
+                from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+                names = {n for n in logging.root.manager.loggerDict if n.startswith("trader")}
+                copy_config_to_registered_loggers(source_logger=self.logger, include=names)
+            self._built = built
+        return self._built
+
+    def _count(self, name: str, value: float = 1) -> None:
+        if self.metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def _emit(self, result: CycleResult) -> None:
+        if self.metrics is None:
+            return
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        self._count("Cycles")
+        self._count("OrdersPlaced", len(result.orders))
+        duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
+        self.metrics.add_metric(
+            name="CycleDurationMs", unit=MetricUnit.Milliseconds, value=duration_ms
+        )
+        # Metric values are floats by EMF's definition; money stays Decimal everywhere else.
+        state = result.record.get("state") or {}
+        exposure = (state.get("exposure") or {}).get("total")
+        for name, raw in (
+            ("ExposureQuote", exposure),
+            ("PnlTodayQuote", (state.get("pnl") or {}).get("realized_today")),
+            ("EquityQuote", state.get("equity")),
+        ):
+            number = _number(raw)
+            if number is not None:
+                self.metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=number)
+        if result.no_trade_reason:
+            self._count("NoTrade")
+            with single_metric(
+                name="NoTradeByReason",
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=self.metrics.namespace,
+            ) as metric:
+                metric.add_dimension(name="reason", value=result.no_trade_reason.split(":")[0])
+
+
+def build_aws(
+    environ: Mapping[str, str] | None,
+    clock: Clock | None,
+    clients: Mapping[str, Any],
+    logger: Any,
+    metrics: Any,
+) -> tuple[Any, Any]:
+    """Settings from the environment, config, and the cycle's adapters on AWS (one cold start)."""
+    from trader.adapters.aws.audit import (
+        CloudWatchAuditSink,
+        FanoutAuditSink,
+        S3AuditSink,
+        count_failures_in,
+    )
+    from trader.adapters.aws.dynamo_lock import DynamoCycleLock
+    from trader.adapters.aws.dynamo_state import DynamoStateStore
+    from trader.adapters.clock import SystemClock
+    from trader.bootstrap import build_exchange, config_for
+    from trader.service.cycle import CycleDeps
+    from trader.settings import Settings
+
+    settings = Settings.from_env(environ)
+    if not settings.state_table or not settings.audit_bucket:
+        raise SettingsError("STATE_TABLE and AUDIT_BUCKET must both be set on AWS")
+    config = config_for(settings)
+    clock = clock or SystemClock()
+    dynamodb = clients.get("dynamodb") or _client("dynamodb")
+    s3 = clients.get("s3") or _client("s3")
+    sinks = [S3AuditSink(settings.audit_bucket, client=s3), CloudWatchAuditSink(logger)]
+    on_failure = count_failures_in(metrics) if metrics is not None else None
+    cache = None
+    if settings.exchange == "coinbase":  # a cold start resumes the candles of the last cycle
+        from trader.adapters.coinbase.candle_store import S3Blob
+        from trader.bootstrap import candle_cache_on
+
+        key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, s3))
+    deps = CycleDeps(
+        config=config,
+        exchange=build_exchange(settings, config, clock, candle_cache=cache),
+        store=DynamoStateStore(
+            settings.state_table, client=dynamodb, portfolio_id=config.cycle.portfolio_id
+        ),
+        lock=DynamoCycleLock(settings.state_table, client=dynamodb),
+        audit=FanoutAuditSink(sinks, on_failure=on_failure),
+        clock=clock,
+        candle_cache=cache,
+    )
+    return settings, deps
+
+
+def summary(result: CycleResult) -> dict[str, Any]:
+    """The handler's small JSON answer."""
+    return {
+        "ok": True,
+        "cycle_id": result.cycle_id,
+        "mode": result.mode.value,
+        "no_trade_reason": str(result.no_trade_reason) if result.no_trade_reason else None,
+        "orders": len(result.orders),
+        "duration_ms": int((result.finished_at - result.started_at).total_seconds() * 1000),
+    }
+
+
+def _client(service: str) -> Any:
+    import boto3  # boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) itself
+
+    return boto3.client(service)
+
+
+def _remaining(context: Any) -> Callable[[], float] | None:
+    get_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if get_ms is None:
+        return None
+    return lambda: get_ms() / 1000
+
+
+def _number(raw: Any) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(Decimal(str(raw)))
+    except (InvalidOperation, ValueError):
+        return None

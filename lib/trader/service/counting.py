@@ -1,0 +1,62 @@
+"""Counts exchange calls per method, for the audit record's `api_calls`."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.ports import Exchange
+
+
+class CountingExchange:
+    """Wraps an Exchange and counts each call (thread-safe: the snapshot fetches in parallel)."""
+
+    def __init__(self, inner: Exchange) -> None:
+        self.inner = inner
+        self._calls: Counter[str] = Counter()
+        self._guard = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._guard:
+            self._calls[name] += 1
+
+    def calls(self) -> dict[str, int]:
+        with self._guard:
+            return dict(sorted(self._calls.items()))
+
+    def list_products(self) -> Sequence[Product]:
+        self._count("list_products")
+        return self.inner.list_products()
+
+    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
+        self._count("get_quotes")
+        return self.inner.get_quotes(product_ids)
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        self._count("get_candles")
+        return self.inner.get_candles(product_id, granularity_s, start, end)
+
+    def get_balances(self) -> Mapping[str, Balance]:
+        self._count("get_balances")
+        return self.inner.get_balances()
+
+    def get_fee_rates(self) -> FeeRates:
+        self._count("get_fee_rates")
+        return self.inner.get_fee_rates()
+
+    def place_order(self, order: PlannedOrder) -> Order:
+        self._count("place_order")
+        return self.inner.place_order(order)
+
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        self._count("get_order")
+        return self.inner.get_order(client_order_id, order_id)
+
+    def cancel_order(self, client_order_id: str) -> Order | None:
+        self._count("cancel_order")
+        return self.inner.cancel_order(client_order_id)

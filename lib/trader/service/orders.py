@@ -1,0 +1,218 @@
+"""Order lifecycle in the shell: reconcile what is in flight, place the plan, confirm fills.
+
+An order is written to the state (PENDING) before it is sent, so a crash between sending
+and saving is found again by the next cycle. An ambiguous outcome stays UNKNOWN until the
+exchange is asked again; it is never assumed rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
+from trader.domain.models import ZERO, Fill, Order, OrderStatus, PlannedOrder
+from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import apply_fill, count_trade, uncount_trade
+from trader.ports import Exchange
+
+log = logging.getLogger("trader.service.orders")
+T = TypeVar("T")
+R = TypeVar("R")
+
+# A never-acknowledged order the exchange still does not know after this long never arrived;
+# a final order whose fill records still do not add up after this long is booked from totals.
+ORPHAN_AFTER = timedelta(minutes=15)
+
+
+def pending(planned: PlannedOrder, now: datetime) -> Order:
+    return Order.from_planned(planned, OrderStatus.PENDING, now)
+
+
+def with_status(order: Order, status: OrderStatus, reason: str | None = None) -> Order:
+    return dataclasses.replace(order, status=status, failure_reason=reason)
+
+
+def filled_by_fills(order: Order) -> Decimal:
+    return sum((f.size for f in order.fills), ZERO)
+
+
+def remainder_fill(order: Order) -> Fill | None:
+    """A fill for what the order says was filled but no fill record shows (fills can lag)."""
+    missing = order.filled_size - filled_by_fills(order)
+    if missing <= 0:
+        return None
+    seen_value = sum((f.price * f.size for f in order.fills), ZERO)
+    seen_fees = sum((f.fee for f in order.fills), ZERO)
+    price = (order.average_filled_price * order.filled_size - seen_value) / missing
+    return Fill(
+        fill_id=f"{order.order_id or order.client_order_id}-remainder",
+        order_id=order.order_id or "",
+        client_order_id=order.client_order_id,
+        product_id=order.product_id,
+        side=order.side,
+        price=price,
+        size=missing,
+        fee=max(order.total_fees - seen_fees, ZERO),
+        time=order.created_at,
+    )
+
+
+def book(
+    state: PortfolioState, order: Order, cooldown_minutes: int, now: datetime
+) -> PortfolioState:
+    """Apply the order's new fills; it leaves `open_orders` only once final and fully booked.
+
+    A final order whose fill records do not yet add up to its filled size stays, so the next
+    cycle can read the missing fills; after ORPHAN_AFTER the remainder is booked from the
+    order's own totals, so a position is never left unbooked.
+    """
+    for fill in order.fills:
+        state = apply_fill(state, fill, cooldown_minutes)
+    settled = order.status.is_final and filled_by_fills(order) >= order.filled_size
+    if order.status.is_final and not settled and now - order.created_at >= ORPHAN_AFTER:
+        remainder = remainder_fill(order)
+        if remainder is not None:
+            state = apply_fill(state, remainder, cooldown_minutes)
+        settled = True
+    open_orders = dict(state.open_orders)
+    if settled:
+        open_orders.pop(order.client_order_id, None)
+    else:
+        open_orders[order.client_order_id] = order
+    return state.replace(open_orders=open_orders)
+
+
+def reconcile(
+    state: PortfolioState,
+    account: Exchange,
+    now: datetime,
+    cooldown_minutes: int,
+    cancel_after: timedelta,
+    pool: Executor | None = None,
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    """Ask the exchange about every order in flight, cancel stale resting ones, book the rest.
+
+    One order that cannot be read is kept as it was; it never stops the cycle (or its exits).
+    """
+    known_orders = [known for _, known in sorted(state.open_orders.items())]
+    answers = _each(pool, lambda known: _lookup(account, known), known_orders)
+    seen: list[Order] = []
+    for known, (readable, answer) in zip(known_orders, answers, strict=True):
+        if not readable:
+            continue
+        if answer is None or answer.status is OrderStatus.PENDING:
+            if known.order_id is not None or now - known.created_at < ORPHAN_AFTER:
+                continue  # acknowledged once, or maybe not readable yet: ask again next cycle
+            current = with_status(known, OrderStatus.REJECTED, "never reached the exchange")
+            state = uncount_trade(state, known.created_at)
+        elif answer.status is OrderStatus.OPEN and now - answer.created_at >= cancel_after:
+            current = _cancel(account, answer)
+        else:
+            current = answer
+        state = book(state, current, cooldown_minutes, now)
+        seen.append(current)
+    return state, tuple(seen)
+
+
+def _lookup(account: Exchange, known: Order) -> tuple[bool, Order | None]:
+    """(could it be read, what the exchange says); a failed read is logged and skipped."""
+    try:
+        return True, account.get_order(known.client_order_id, known.order_id)
+    except ExchangeError:
+        log.warning(
+            "order %s could not be read; kept for the next cycle",
+            known.client_order_id,
+            exc_info=True,
+        )
+        return False, None
+
+
+def _cancel(account: Exchange, order: Order) -> Order:
+    """Cancel a resting order that sat too long; its product is free to be planned again."""
+    try:
+        return account.cancel_order(order.client_order_id) or order
+    except ExchangeError:
+        log.warning(
+            "cancelling %s failed; retried next cycle", order.client_order_id, exc_info=True
+        )
+        return order
+
+
+def write_ahead(
+    state: PortfolioState, plan: Sequence[PlannedOrder], now: datetime
+) -> PortfolioState:
+    """The planned orders as PENDING, counted as trades: what a crash after sending must find."""
+    open_orders = {**state.open_orders, **{p.client_order_id: pending(p, now) for p in plan}}
+    for _ in plan:
+        state = count_trade(state)
+    return state.replace(open_orders=open_orders)
+
+
+def send(account: Exchange, planned: PlannedOrder, now: datetime) -> Order:
+    """One order sent once; the exchange's answer, or what we know when it gave none."""
+    try:
+        return account.place_order(planned)
+    except OrderRejected as exc:
+        return with_status(pending(planned, now), OrderStatus.REJECTED, exc.reason)
+    except OutcomeUnknown as exc:
+        return with_status(pending(planned, now), OrderStatus.UNKNOWN, str(exc))
+    except ExchangeError as exc:  # sent or not, nobody knows: reconcile later
+        return with_status(pending(planned, now), OrderStatus.UNKNOWN, type(exc).__name__)
+
+
+def place_all(
+    state: PortfolioState,
+    account: Exchange,
+    plan: Sequence[PlannedOrder],
+    now: datetime,
+    cooldown_minutes: int,
+    pool: Executor | None = None,
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    """Send each planned order once (at once, with a pool); a refused one gives back its trade."""
+    sent = _each(pool, lambda planned: send(account, planned, now), plan)
+    for order in sent:
+        if order.status is OrderStatus.REJECTED:
+            state = uncount_trade(state)
+        state = book(state, order, cooldown_minutes, now)
+    return state, tuple(sent)
+
+
+def confirm(
+    state: PortfolioState,
+    account: Exchange,
+    orders: Sequence[Order],
+    attempts: int,
+    wait: Callable[[], bool],
+    cooldown_minutes: int,
+    now: datetime,
+    pool: Executor | None = None,
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    """Poll orders not settled yet, at most `attempts` times; `wait()` False stops early."""
+    latest = {o.client_order_id: o for o in orders}
+    for _ in range(attempts):
+        waiting = [o for o in latest.values() if o.client_order_id in state.open_orders]
+        if not waiting or not wait():
+            break
+        for current in _each(pool, lambda o: _read(account, o), waiting):
+            if current is not None and current.status is not OrderStatus.PENDING:
+                state = book(state, current, cooldown_minutes, now)
+                latest[current.client_order_id] = current
+    return state, tuple(latest.values())
+
+
+def _each(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """fn over items, concurrently when there is a pool (results in the items' order)."""
+    return list(pool.map(fn, items)) if pool is not None else [fn(item) for item in items]
+
+
+def _read(account: Exchange, order: Order) -> Order | None:
+    try:
+        return account.get_order(order.client_order_id, order.order_id)
+    except ExchangeError:
+        return None

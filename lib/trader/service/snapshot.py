@@ -1,0 +1,103 @@
+"""The market snapshot: two rounds of parallel requests, whatever the universe size.
+
+Round 1: products, balances and fee rates. Round 2: quotes for every product we may
+touch, and candles for the candidates and the regime's reference product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from trader.domain.config import Config
+from trader.domain.models import Balance, Candle, FeeRates, MarketSnapshot, Product, Quote
+from trader.ports import Exchange, MarketData
+
+
+def take_snapshot(
+    market: MarketData,
+    account: Exchange,
+    config: Config,
+    now: datetime,
+    wanted: Callable[[dict[str, Product]], tuple[Sequence[str], Sequence[str]]],
+    pool: ThreadPoolExecutor,
+    alongside: Sequence[Callable[[], object]] = (),
+) -> MarketSnapshot:
+    """Everything the decision needs; `wanted(products)` gives (products to quote, to chart)."""
+    products_f = pool.submit(market.list_products)
+    balances_f = pool.submit(account.get_balances)
+    fees_f = pool.submit(account.get_fee_rates)
+    extra_fs = [pool.submit(job) for job in alongside]  # e.g. loading the candle cache
+    products = list(products_f.result())
+    balances: Mapping[str, Balance] = balances_f.result()
+    fees: FeeRates = fees_f.result()
+    for extra in extra_fs:
+        extra.result()
+    by_id = {p.product_id: p for p in products}
+    quote_ids, candle_ids = wanted(by_id)
+    return _second_round(market, config, now, by_id, balances, fees, quote_ids, candle_ids, pool)
+
+
+def _second_round(
+    market: MarketData,
+    config: Config,
+    now: datetime,
+    products: dict[str, Product],
+    balances: Mapping[str, Balance],
+    fees: FeeRates,
+    quote_ids: Sequence[str],
+    candle_ids: Sequence[str],
+    pool: ThreadPoolExecutor,
+) -> MarketSnapshot:
+    granularity = config.cycle.candle_granularity_seconds
+    start = now - timedelta(seconds=granularity * (config.cycle.lookback_bars + 1))
+    quoted = [pid for pid in dict.fromkeys(quote_ids) if pid in products]
+    charted = [pid for pid in dict.fromkeys(candle_ids) if pid in products]
+    quotes_f = pool.submit(market.get_quotes, quoted)
+    candle_fs = {
+        pid: pool.submit(market.get_candles, pid, granularity, start, now) for pid in charted
+    }
+    quotes: Mapping[str, Quote] = quotes_f.result()
+    candles: dict[str, tuple[Candle, ...]] = {
+        pid: tuple(f.result()) for pid, f in candle_fs.items()
+    }
+    return MarketSnapshot(
+        as_of=now,
+        products=products,
+        quotes=dict(quotes),
+        candles=candles,
+        balances=dict(balances),
+        fees=fees,
+    )
+
+
+def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:
+    """Only quotes younger than `max_age_s`: an old quote is treated as no quote at all."""
+    limit = timedelta(seconds=max_age_s)
+    fresh = {pid: q for pid, q in snapshot.quotes.items() if snapshot.as_of - q.time <= limit}
+    return (
+        dataclasses.replace(snapshot, quotes=fresh)
+        if len(fresh) < len(snapshot.quotes)
+        else snapshot
+    )
+
+
+def staleness(
+    snapshot: MarketSnapshot, received_quotes: int, reference: str, granularity_s: int
+) -> str | None:
+    """Why the whole snapshot is too old to trade on, or None (after drop_stale_quotes).
+
+    Stale when quotes came back and none is fresh, or when the reference product's
+    newest closed bar is missing or older than three bars (a replay past its data's end).
+    """
+    if received_quotes and not snapshot.quotes:
+        return f"none of the {received_quotes} quotes is fresh"
+    bars = snapshot.candles.get(reference, ())
+    if not bars:
+        return f"no closed bars for the reference product {reference}"
+    lag = snapshot.as_of - bars[-1].start
+    if lag > timedelta(seconds=3 * granularity_s):
+        return f"newest {reference} bar started {lag} ago"
+    return None
