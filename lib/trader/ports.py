@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from trader.domain.lease import LockLease
 from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
 from trader.domain.state import PortfolioState
 
@@ -52,13 +52,6 @@ class Exchange(MarketData, Protocol):
         ...
 
     def cancel_order(self, client_order_id: str) -> Order | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LockLease:
-    owner: str
-    token: int  # fencing token: strictly increases with every acquisition
-    expires_at: datetime
 
 
 class CycleLock(Protocol):

@@ -38,8 +38,8 @@ from trader.domain.models import (
     PlannedOrder,
     Product,
     Side,
-    round_to_increment,
 )
+from trader.domain.money import round_to_increment
 from trader.ports import Clock
 
 GRANULARITIES = {

@@ -15,9 +15,9 @@ import pytest
 
 from trader.adapters.local.files import FileStateStore
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
+from trader.domain.lease import LockLease
 from trader.domain.models import Fill, Order, OrderStatus, OrderType, Position, Side, TradingState
 from trader.domain.state import PortfolioState
-from trader.ports import LockLease
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,10 @@ from lock_race import race_acquires
 from trader.adapters.local.files import FileCycleLock, FileStateStore, JsonlAuditSink
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.domain.errors import AuditError, LockHeld, StateConflict
+from trader.domain.lease import LockLease
 from trader.domain.models import Position
 from trader.domain.state import PortfolioState
-from trader.ports import AuditSink, CycleLock, LockLease, StateStore
+from trader.ports import AuditSink, CycleLock, StateStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -9,9 +9,7 @@ from trader.domain.state import (
     PortfolioState,
     expire_cooldowns,
     hour_start,
-    next_day_start,
     roll_counters,
-    start_cooldown,
 )
 
 D = Decimal
@@ -103,13 +101,6 @@ def test_expire_cooldowns_when_nothing_expired_then_same_state() -> None:
     assert expire_cooldowns(PortfolioState(), now) == PortfolioState()
 
 
-def test_start_cooldown_when_called_then_product_blocked_until_given_time() -> None:
-    until = at("2026-11-24T13:00:00")
-    state = start_cooldown(PortfolioState(cooldowns={"ETH-USD": until}), "BTC-USD", until)
-    assert state.cooldowns == {"ETH-USD": until, "BTC-USD": until}
-
-
-def test_hour_start_and_next_day_start_when_mid_hour_then_boundaries() -> None:
+def test_hour_start_when_last_microsecond_of_year_then_start_of_that_hour() -> None:
     now = at("2026-12-31T23:59:59.999999")
     assert hour_start(now) == at("2026-12-31T23:00:00")
-    assert next_day_start(now) == at("2027-01-01T00:00:00")

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from trader.adapters.local.files import audit_line, check_save, grant_lease, holds
+from trader.domain.lease import LockLease, check_save, grant_lease, holds
 from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
-from trader.ports import LockLease
+from trader.service.audit import audit_line
 
 
 def _stored_form(state: PortfolioState) -> str:

@@ -23,10 +23,6 @@ class LockHeld(TraderError):
     """Another cycle holds the lock."""
 
 
-class LockLost(TraderError):
-    """Our lease expired or was taken over; we may no longer write (fencing)."""
-
-
 class StateError(TraderError):
     """Base of state-store failures."""
 
@@ -41,10 +37,6 @@ class StateConflict(StateError):
 
 class ExchangeError(TraderError):
     """Base of exchange failures."""
-
-
-class StaleMarketData(ExchangeError):
-    """The market snapshot is older than allowed."""
 
 
 class OrderRejected(ExchangeError):

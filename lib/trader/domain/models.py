@@ -8,12 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-ZERO = Decimal(0)
-
-
-def round_to_increment(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
-    """`value` on the grid of `increment` (any positive step, not only powers of ten)."""
-    return (value / increment).to_integral_value(rounding=rounding) * increment
+from trader.domain.money import BPS, ZERO
 
 
 class Side(StrEnum):
@@ -140,7 +135,7 @@ class Quote:
         mid = self.mid
         if mid <= 0:
             return Decimal("Infinity")
-        return (self.ask - self.bid) / mid * Decimal(10_000)
+        return (self.ask - self.bid) / mid * BPS
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -45,7 +45,7 @@ def roll_counters(state: PortfolioState, now: datetime) -> PortfolioState:
     """Reset the daily counters at 00:00 UTC and the hourly counter at the top of each hour."""
     now = now.astimezone(UTC)
     today = now.date()
-    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    this_hour = hour_start(now)
     changes: dict[str, Any] = {}
     if state.day != today:
         changes.update(day=today, trades_today=0, realized_pnl_today=ZERO)
@@ -59,16 +59,9 @@ def expire_cooldowns(state: PortfolioState, now: datetime) -> PortfolioState:
     return state if len(live) == len(state.cooldowns) else state.replace(cooldowns=live)
 
 
-def start_cooldown(state: PortfolioState, product_id: str, until: datetime) -> PortfolioState:
-    return state.replace(cooldowns={**state.cooldowns, product_id: until})
-
-
-def hour_start(now: datetime) -> datetime:
-    return now.replace(minute=0, second=0, microsecond=0)
-
-
-def next_day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+def hour_start(moment: datetime) -> datetime:
+    """The start of the hour `moment` falls in (the hourly trade counter's key)."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def state_to_dict(state: PortfolioState) -> dict[str, Any]:

@@ -21,11 +21,8 @@ from trader.domain.models import (
     Proposal,
     Quote,
     Side,
-    round_to_increment,
 )
-
-BPS = Decimal(10_000)
-HUNDRED = Decimal(100)
+from trader.domain.money import BPS, HUNDRED, round_to_increment
 
 
 @dataclass(frozen=True, slots=True)

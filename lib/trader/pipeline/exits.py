@@ -8,8 +8,7 @@ from decimal import Decimal
 
 from trader.domain.config import ExitsConfig
 from trader.domain.models import Intent, Position, Proposal, Quote, Side
-
-HUNDRED = Decimal(100)
+from trader.domain.money import HUNDRED
 
 
 def exit_reason(pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig) -> str | None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.models import ZERO, Fill, Position, Quote, Side
-from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
+from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +130,7 @@ def uncount_trade(state: PortfolioState, counted_at: datetime | None = None) -> 
     counted yesterday does not lower today's count.
     """
     same_day = counted_at is None or counted_at.date() == state.day
-    same_hour = (
-        counted_at is None or counted_at.replace(minute=0, second=0, microsecond=0) == state.hour
-    )
+    same_hour = counted_at is None or hour_start(counted_at) == state.hour
     return state.replace(
         trades_today=max(0, state.trades_today - 1) if same_day else state.trades_today,
         trades_this_hour=(
@@ -142,5 +140,6 @@ def uncount_trade(state: PortfolioState, counted_at: datetime | None = None) -> 
 
 
 def in_cooldown(state: PortfolioState, product_id: str, now: datetime) -> datetime | None:
+    """The end of the product's cooldown after a losing exit, or None when it may be entered."""
     until = state.cooldowns.get(product_id)
     return until if until is not None and until > now else None

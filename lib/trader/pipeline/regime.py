@@ -10,8 +10,7 @@ from decimal import Decimal
 
 from trader.domain.config import RegimeConfig
 from trader.domain.models import ZERO, Candle
-
-HUNDRED = Decimal(100)
+from trader.domain.money import HUNDRED
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from decimal import Decimal
 
 from trader.domain.config import RiskConfig
 from trader.domain.models import ZERO, Intent, Proposal, RiskDecision, TradingState
+from trader.domain.money import HUNDRED
 from trader.domain.state import PortfolioState
-from trader.pipeline.portfolio import Valuation
+from trader.pipeline.portfolio import Valuation, in_cooldown
 
-HUNDRED = Decimal(100)
 KILL_SWITCH_CHECKS = frozenset({"kill_switch", "daily_loss_limit"})
 
 
@@ -71,8 +71,8 @@ def _trades_per_hour(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Runni
 
 
 def _cooldown(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
-    until = ctx.state.cooldowns.get(p.product_id)
-    if until is not None and until > ctx.now:
+    until = in_cooldown(ctx.state, p.product_id, ctx.now)
+    if until is not None:
         return f"cooldown after a losing exit until {until.isoformat()}"
     return None
 

@@ -9,10 +9,10 @@ from decimal import ROUND_DOWN, Decimal
 
 from trader.domain.config import RulesConfig
 from trader.domain.models import ZERO, Intent, Proposal, Side, Signal
+from trader.domain.money import HUNDRED
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
 
-HUNDRED = Decimal(100)
 ONE = Decimal(1)
 CENT = Decimal("0.01")
 

@@ -7,8 +7,8 @@ from decimal import ROUND_DOWN, Decimal
 
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
+from trader.domain.money import HUNDRED
 
-HUNDRED = Decimal(100)
 ONE = Decimal(1)
 STRENGTH_STEP = Decimal("0.0001")
 

@@ -8,17 +8,15 @@ LIVE uses the exchange itself.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from trader.adapters.sim.matching import MatchingExchange
 from trader.domain.config import Config
 from trader.domain.errors import ExchangeError
 from trader.domain.models import FeeRates, Mode, OrderStatus
+from trader.domain.money import HUNDRED
 from trader.domain.state import PortfolioState
 from trader.ports import Clock, Exchange
 from trader.service.orders import book
-
-HUNDRED = Decimal(100)
 
 
 def open_account(

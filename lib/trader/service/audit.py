@@ -5,11 +5,15 @@ Field order is part of the contract (DESIGN.md): `schema_version` first, then th
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from trader.domain.codec import to_jsonable
+from trader.domain.errors import AuditError
 from trader.domain.models import Mode, Order, PlannedOrder, Proposal, RiskDecision, Signal
 from trader.domain.state import PortfolioState
 from trader.pipeline.execution import Dropped
@@ -153,3 +157,40 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
     else:
         summary["exposure"] = None
     return summary
+
+
+def _unsafe_path(value: Any, path: str, depth: int = 0) -> str | None:
+    """Where in `value` json.dumps would fail (compact path such as `orders[0].price`)."""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if depth > 64:
+        return path  # a reference cycle or absurd nesting
+    if isinstance(value, dict):
+        return _unsafe_in_dict(value, path, depth)
+    if isinstance(value, list | tuple):
+        items = (_unsafe_path(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        return next((found for found in items if found is not None), None)
+    return path
+
+
+def _unsafe_in_dict(value: dict[Any, Any], path: str, depth: int) -> str | None:
+    for key, item in value.items():
+        child = f"{path}.{key}" if path else str(key)
+        if key is not None and not isinstance(key, str | int | float | bool):
+            return child
+        found = _unsafe_path(item, child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def audit_line(record: Mapping[str, Any]) -> str:
+    """One compact JSON line, keys in the record's own order; AuditError names a bad value."""
+    data = dict(record)
+    try:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        where = _unsafe_path(data, "") or "<record>"
+        raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc

@@ -18,6 +18,7 @@ from typing import Any
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
 from trader.domain.errors import LockHeld
+from trader.domain.lease import LockLease
 from trader.domain.models import (
     ZERO,
     CycleResult,
@@ -41,7 +42,7 @@ from trader.pipeline.rules import propose_entries
 from trader.pipeline.scan import charted
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import build_universe, candidates
-from trader.ports import AuditSink, CycleLock, Exchange, LockLease, PersistentCache, StateStore
+from trader.ports import AuditSink, CycleLock, Exchange, PersistentCache, StateStore
 from trader.ports import Clock as ClockPort
 from trader.service.accounts import keep_account, open_account
 from trader.service.audit import CycleTrace, build_record

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from trader.domain.codec import parse_utc
 from trader.domain.errors import AuditError
 from trader.ports import AuditSink
+from trader.service.audit import audit_line
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _fallback_log = logging.getLogger(__name__)
@@ -28,14 +28,6 @@ def audit_key(record: Mapping[str, Any], prefix: str = "audit/") -> str:
     except (KeyError, ValueError) as exc:
         raise AuditError(f"audit record {cycle_id} has no valid started_at") from exc
     return f"{prefix}dt={started:%Y-%m-%d}/hour={started:%H}/{cycle_id}.jsonl"
-
-
-def audit_line(record: Mapping[str, Any]) -> str:
-    """One JSON line; the record must already be JSON-safe (Decimals as strings)."""
-    try:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise AuditError(f"audit record is not JSON-safe: {exc}") from exc
 
 
 class S3AuditSink:
@@ -58,7 +50,7 @@ class S3AuditSink:
         """Write at the cycle's key; never overwrite it (a repeated delivery of the same event
         audits `duplicate_invocation` under the same cycle id): that record goes beside it."""
         key = audit_key(record, self._prefix)
-        body = audit_line(record).encode("utf-8")
+        body = (audit_line(record) + "\n").encode("utf-8")
         try:
             self._put(key, body)
         except ClientError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trader.domain.errors import LockHeld
-from trader.ports import LockLease
+from trader.domain.lease import LockLease
 
 PK = "pk"
 SK = "sk"

@@ -28,9 +28,9 @@ from botocore.exceptions import ClientError
 from trader.adapters.aws.dynamo_lock import FENCE, OWNER, PK, SK, dynamodb_client, lock_item_key
 from trader.domain.codec import from_jsonable, to_jsonable
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
+from trader.domain.lease import LockLease
 from trader.domain.models import ZERO, Order, Position, TradingState
 from trader.domain.state import STATE_SCHEMA_VERSION, PortfolioState
-from trader.ports import LockLease
 
 TTL_ATTRIBUTE = "ttl"
 STATE_SK = "STATE"

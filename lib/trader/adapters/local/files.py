@@ -3,7 +3,7 @@
 Writes are atomic (temp file in the same directory, fsync, rename, fsync of the
 directory), and every read-modify-write holds an exclusive `fcntl.flock` on a
 `<name>.guard` file beside the data, so two processes never interleave.
-The version and lease rules live in plain functions that the in-memory fakes share.
+The version and lease rules are trader.domain.lease's, shared with the in-memory fakes.
 """
 
 from __future__ import annotations
@@ -11,73 +11,23 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from trader.domain.codec import parse_utc, to_jsonable
-from trader.domain.errors import AuditError, LockHeld, StateConflict, StateCorrupt, StateError
+from trader.domain.errors import AuditError, LockHeld, StateCorrupt, StateError
+from trader.domain.lease import LockLease, check_save, grant_lease, holds
 from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
-from trader.ports import LockLease
+from trader.service.audit import audit_line
 
 # What a malformed file can raise while being decoded (InvalidOperation: a bad Decimal).
 DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, InvalidOperation)
-
-
-# --- rules shared with the in-memory fakes ------------------------------------------------
-
-
-def check_save(
-    where: str, stored_version: int, fence: int, state: PortfolioState, lease: LockLease | None
-) -> int:
-    """The fence to record after saving `state`; StateConflict when the save must be refused."""
-    if stored_version != state.version:
-        raise StateConflict(
-            f"{where} holds version {stored_version}, but this state was read at version "
-            f"{state.version}; someone else saved in between. Reload and retry."
-        )
-    if lease is None:
-        return fence
-    if lease.token < fence:
-        raise StateConflict(
-            f"{where} was last written under lock token {fence}; the lease of "
-            f"{lease.owner!r} with token {lease.token} was taken over and may no longer write"
-        )
-    return lease.token
-
-
-def grant_lease(
-    where: str,
-    holder: LockLease | None,
-    last_token: int,
-    *,
-    owner: str,
-    now: datetime,
-    lease_seconds: int,
-) -> LockLease:
-    """The next lease, or LockHeld while `holder` is unexpired. Tokens never repeat."""
-    if now.tzinfo is None:
-        raise ValueError(f"naive datetime {now!r}: the lock needs a UTC-aware now")
-    if lease_seconds <= 0:
-        raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
-    if holder is not None and holder.expires_at > now:
-        raise LockHeld(
-            f"{where} is held by {holder.owner!r} until {to_jsonable(holder.expires_at)} "
-            f"(token {holder.token})"
-        )
-    expires_at = now.astimezone(UTC) + timedelta(seconds=lease_seconds)
-    return LockLease(owner=owner, token=last_token + 1, expires_at=expires_at)
-
-
-def holds(holder: LockLease | None, lease: LockLease) -> bool:
-    """True when `lease` is still the one on record (same owner and token)."""
-    return holder is not None and (holder.owner, holder.token) == (lease.owner, lease.token)
 
 
 # --- file helpers -------------------------------------------------------------------------
@@ -302,43 +252,6 @@ class FileCycleLock:
 
 
 # --- audit ------------------------------------------------------------------------------------
-
-
-def _unsafe_path(value: Any, path: str, depth: int = 0) -> str | None:
-    """Where in `value` json.dumps would fail (compact path such as `orders[0].price`)."""
-    if value is None or isinstance(value, str | bool | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    if depth > 64:
-        return path  # a reference cycle or absurd nesting
-    if isinstance(value, dict):
-        return _unsafe_in_dict(value, path, depth)
-    if isinstance(value, list | tuple):
-        items = (_unsafe_path(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
-        return next((found for found in items if found is not None), None)
-    return path
-
-
-def _unsafe_in_dict(value: dict[Any, Any], path: str, depth: int) -> str | None:
-    for key, item in value.items():
-        child = f"{path}.{key}" if path else str(key)
-        if key is not None and not isinstance(key, str | int | float | bool):
-            return child
-        found = _unsafe_path(item, child, depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def audit_line(record: Mapping[str, Any]) -> str:
-    """One compact JSON line, keys in the record's own order; AuditError names a bad value."""
-    data = dict(record)
-    try:
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        where = _unsafe_path(data, "") or "<record>"
-        raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc
 
 
 class JsonlAuditSink:

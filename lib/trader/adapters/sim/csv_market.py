@@ -18,7 +18,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 
 from trader.domain.errors import ExchangeError
-from trader.domain.models import ZERO, Candle, Product, Quote, round_to_increment
+from trader.domain.models import ZERO, Candle, Product, Quote
+from trader.domain.money import round_to_increment
 from trader.ports import Clock
 
 HEADER = "time,open,high,low,close,volume"

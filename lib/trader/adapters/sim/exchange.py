@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from trader.adapters.sim.csv_market import CsvMarket
@@ -11,9 +10,8 @@ from trader.adapters.sim.synthetic import SyntheticMarket
 from trader.domain.config import Config
 from trader.domain.errors import ConfigError
 from trader.domain.models import FeeRates
+from trader.domain.money import HUNDRED
 from trader.ports import Clock, MarketData
-
-HUNDRED = Decimal(100)
 
 
 def build_simulated_exchange(

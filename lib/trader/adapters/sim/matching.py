@@ -42,12 +42,11 @@ from trader.domain.models import (
     Product,
     Quote,
     Side,
-    round_to_increment,
 )
+from trader.domain.money import BPS, round_to_increment
 from trader.ports import Clock, MarketData
 
 _ORDER_NAMESPACE = uuid.UUID("0b1d5e6a-8f3c-4c2e-9d5b-247000000001")
-_BPS = Decimal(10_000)
 _SCAN_BARS = 300  # candles fetched per request when checking a resting order
 
 
@@ -75,7 +74,7 @@ class MatchingExchange:
         self.market = market
         self._clock = clock
         self._fees = fees
-        self._slippage = Decimal(slippage_bps) / _BPS
+        self._slippage = Decimal(slippage_bps) / BPS
         self._totals: dict[str, Decimal] = {
             cur: Decimal(amount) for cur, amount in balances.items()
         }

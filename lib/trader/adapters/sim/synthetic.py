@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from trader.domain.config import SimProduct, SimulatorConfig
-from trader.domain.models import Candle, Product, Quote, round_to_increment
+from trader.domain.models import Candle, Product, Quote
+from trader.domain.money import round_to_increment
 from trader.ports import Clock
 
 ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)
