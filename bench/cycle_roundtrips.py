@@ -33,10 +33,11 @@ from trader.adapters.memory import (  # noqa: E402
     InMemoryStateStore,
     ListAuditSink,
 )
+from trader.adapters.sim.paper import SimulatedPaperAccounts  # noqa: E402
 from trader.domain.config import Config, load_config  # noqa: E402
 from trader.domain.ids import cycle_id_for  # noqa: E402
 from trader.domain.models import Mode  # noqa: E402
-from trader.service.cycle import SNAPSHOT_WORKERS, CycleDeps, CycleRequest, run_cycle  # noqa: E402
+from trader.service.cycle import CycleDeps, CycleRequest, run_cycle  # noqa: E402
 
 GRANULARITY = 300
 
@@ -93,7 +94,7 @@ def bench_universe(n: int, latency_s: float) -> list[Row]:
     rows = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         fake.install(rsps)
-        exchange = build_exchange(clock, RecordingSleep(), max_workers=SNAPSHOT_WORKERS)
+        exchange = build_exchange(clock, RecordingSleep(), max_workers=config.cycle.request_threads)
         deps = CycleDeps(
             config,
             exchange,
@@ -101,6 +102,7 @@ def bench_universe(n: int, latency_s: float) -> list[Row]:
             InMemoryCycleLock(),
             ListAuditSink(),
             clock,
+            SimulatedPaperAccounts(config, clock),
             sleep=lambda _s: None,
         )
         prepare_market(fake, n)

@@ -1,17 +1,20 @@
-"""The composition root: settings and config in, wired adapters out. Nothing is built at import."""
+"""The composition root: settings and config in, wired adapters out, for local runs (files)
+and for Lambda (DynamoDB, S3, CloudWatch) alike. Nothing is built at import; boto3 clients
+are built on first use, once per process, by `AwsClients`."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trader.domain.config import Config, load_config
-from trader.domain.errors import ConfigError, LiveTradingRefused
+from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
-from trader.ports import Clock, Exchange
-from trader.service.cycle import SNAPSHOT_WORKERS, CycleDeps
+from trader.ports import Clock, Exchange, PaperAccounts
+from trader.service.cycle import CycleDeps
 from trader.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,7 +104,7 @@ def build_coinbase(
         candle_cache=candle_cache if candle_cache is not None else InMemoryCandleCache(),
         clock=clock,
         # The cycle's pool plus the adapter's own order-read threads: one connection each.
-        max_workers=SNAPSHOT_WORKERS + 8,
+        max_workers=config.cycle.request_threads + 8,
         preview_orders=config.execution.preview_orders,
     )
 
@@ -141,7 +144,7 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
 
     cache = None
     if settings.exchange == "coinbase":
-        from trader.adapters.coinbase.candle_store import FileBlob
+        from trader.adapters.local.blob import FileBlob
 
         cache = candle_cache_on(FileBlob(paths.candle_cache_file))
     return CycleDeps(
@@ -151,6 +154,7 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
         lock=FileCycleLock(paths.lock_file),
         audit=JsonlAuditSink(paths.audit_file),
         clock=clock,
+        paper=paper_accounts(config, clock),
         candle_cache=cache,
     )
 
@@ -159,3 +163,73 @@ def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:
     from trader.adapters.coinbase.candle_store import PersistentCandleCache
 
     return PersistentCandleCache(blob)
+
+
+def paper_accounts(config: Config, clock: Clock) -> PaperAccounts:
+    from trader.adapters.sim.paper import SimulatedPaperAccounts
+
+    return SimulatedPaperAccounts(config, clock)
+
+
+@dataclass
+class AwsClients:
+    """boto3 clients built on first use and kept for the process (a warm Lambda reuses them).
+
+    boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) itself, so a moto server
+    can stand in. Tests pass ready clients in `given`.
+    """
+
+    given: Mapping[str, Any] = field(default_factory=dict)
+    _built: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service in self.given:
+            return self.given[service]
+        if service not in self._built:
+            import boto3
+
+            self._built[service] = boto3.client(service)
+        return self._built[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+
+def aws_deps(
+    settings: Settings, config: Config, clock: Clock, clients: AwsClients, logger: Any, metrics: Any
+) -> CycleDeps:
+    """DynamoDB lock and state, S3 + CloudWatch audit, the candle cache in S3 (one cold start)."""
+    from trader.adapters.aws.audit import (
+        CloudWatchAuditSink,
+        FanoutAuditSink,
+        S3AuditSink,
+        count_failures_in,
+    )
+    from trader.adapters.aws.blob import S3Blob
+    from trader.adapters.aws.dynamo_lock import DynamoCycleLock
+    from trader.adapters.aws.dynamo_state import DynamoStateStore
+
+    if not settings.state_table or not settings.audit_bucket:
+        raise SettingsError("STATE_TABLE and AUDIT_BUCKET must both be set on AWS")
+    sinks = [S3AuditSink(settings.audit_bucket, clients.s3), CloudWatchAuditSink(logger)]
+    on_failure = count_failures_in(metrics) if metrics is not None else None
+    cache = None
+    if settings.exchange == "coinbase":  # a cold start resumes the candles of the last cycle
+        key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3))
+    portfolio = config.cycle.portfolio_id
+    return CycleDeps(
+        config=config,
+        exchange=build_exchange(settings, config, clock, candle_cache=cache),
+        store=DynamoStateStore(settings.state_table, clients.dynamodb, portfolio_id=portfolio),
+        lock=DynamoCycleLock(settings.state_table, clients.dynamodb),
+        audit=FanoutAuditSink(sinks, on_failure=on_failure),
+        clock=clock,
+        paper=paper_accounts(config, clock),
+        candle_cache=cache,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from trader.domain.lease import LockLease
@@ -52,6 +53,20 @@ class Exchange(MarketData, Protocol):
         ...
 
     def cancel_order(self, client_order_id: str) -> Order | None: ...
+
+
+class PaperAccount(Exchange, Protocol):
+    """A simulated account (DRY_RUN sizes from it, PAPER trades on it) over real market data."""
+
+    def balance_totals(self) -> dict[str, Decimal]:
+        """Every currency's available + hold, as the state keeps it between cycles."""
+        ...
+
+
+class PaperAccounts(Protocol):
+    """Opens the paper account a cycle trades on, from the balances kept in the state."""
+
+    def open(self, market: Exchange, state: PortfolioState) -> PaperAccount: ...
 
 
 class CycleLock(Protocol):

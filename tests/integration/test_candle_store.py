@@ -13,9 +13,12 @@ import pytest
 from fake_coinbase_env import START, coinbase_env
 from moto import mock_aws
 
-from trader.adapters.coinbase.candle_store import FileBlob, PersistentCandleCache, S3Blob
+from trader.adapters.aws.blob import S3Blob
+from trader.adapters.coinbase.candle_store import PersistentCandleCache
 from trader.adapters.coinbase.candles import CandleSeries
+from trader.adapters.local.blob import FileBlob
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
+from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import Candle, Mode
@@ -153,6 +156,7 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
+            SimulatedPaperAccounts(load_config(), env.clock),
             candle_cache=cache,
         )
         env.clock.advance()
@@ -170,6 +174,7 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
+            SimulatedPaperAccounts(load_config(), env.clock),
             candle_cache=cache2,
         )
         env.clock.advance()

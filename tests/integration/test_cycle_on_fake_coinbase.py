@@ -10,6 +10,7 @@ from fake_coinbase import Fault
 from fake_coinbase_env import CoinbaseEnv, coinbase_env
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
+from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult, Mode, OrderStatus
@@ -32,6 +33,7 @@ class Rig:
             self.lock,
             self.audit,
             env.clock,
+            SimulatedPaperAccounts(load_config(), env.clock),
             sleep=lambda _s: None,
         )
 

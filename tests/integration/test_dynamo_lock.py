@@ -10,6 +10,7 @@ from aws_resources import create_table
 from moto.server import ThreadedMotoServer
 
 from trader.adapters.aws.dynamo_lock import DynamoCycleLock
+from trader.bootstrap import AwsClients
 from trader.domain.errors import LockHeld
 
 T0 = datetime(2026, 11, 24, 4, 5, tzinfo=UTC)
@@ -102,7 +103,7 @@ def test_acquire_when_no_owner_then_value_error(lock):
         lock.acquire("", T0, LEASE)
 
 
-def test_acquire_when_no_client_given_then_lazy_client_honours_aws_endpoint_url(monkeypatch):
+def test_aws_clients_when_built_lazily_then_honour_aws_endpoint_url(monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -117,7 +118,8 @@ def test_acquire_when_no_client_given_then_lazy_client_honours_aws_endpoint_url(
         direct = boto3.client("dynamodb", endpoint_url=endpoint)
         create_table(direct, "lazy-lock-table")
 
-        lock = DynamoCycleLock("lazy-lock-table")  # no client: built on first use
+        clients = AwsClients()  # the composition root builds the client on first use
+        lock = DynamoCycleLock("lazy-lock-table", clients.dynamodb)
         lease = lock.acquire("req-1", T0, LEASE)
 
         stored = direct.get_item(
@@ -125,5 +127,6 @@ def test_acquire_when_no_client_given_then_lazy_client_honours_aws_endpoint_url(
         )["Item"]
         assert stored["owner"] == {"S": "req-1"}
         assert lease.token == 1
+        assert clients.dynamodb is lock.client  # built once, then reused
     finally:
         server.stop()

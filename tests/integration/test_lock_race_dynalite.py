@@ -139,6 +139,7 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
     from trader.adapters.clock import SteppingClock
     from trader.adapters.memory import InMemoryStateStore, ListAuditSink
     from trader.adapters.sim.exchange import build_simulated_exchange
+    from trader.adapters.sim.paper import SimulatedPaperAccounts
     from trader.domain.config import load_config
     from trader.domain.models import Mode
     from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
@@ -162,6 +163,7 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
                 ),
                 audit=audit,
                 clock=clock,
+                paper=SimulatedPaperAccounts(config, clock),
             )
             for c in clients
         ]

@@ -11,6 +11,7 @@ from scripted_market import ScriptedMarket, default_config, product, rising, ser
 from trader.adapters.clock import SteppingClock
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.matching import MatchingExchange
+from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import Config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult, FeeRates, Mode
@@ -40,6 +41,7 @@ class Rig:
             self.lock,
             self.audit,
             self.clock,
+            SimulatedPaperAccounts(self.config, self.clock),
             sleep=lambda _s: None,
         )
 

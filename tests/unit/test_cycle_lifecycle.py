@@ -27,7 +27,7 @@ from trader.domain.models import (
     TradingState,
 )
 from trader.domain.state import PortfolioState
-from trader.service.accounts import keep_account
+from trader.service.accounts import keep_paper_account
 from trader.service.orders import ORPHAN_AFTER, reconcile, remainder_fill, write_ahead
 
 TEN_MINUTES = timedelta(minutes=10)
@@ -222,8 +222,8 @@ def test_keep_account_when_a_resting_paper_order_filled_after_reconcile_then_boo
     bars = rig.market.candles["SOL-USD"]
     rig.market.candles["SOL-USD"] = [*bars, series(rig.clock.now(), [limit - 1])[0]]
 
-    kept = keep_account(Mode.PAPER, paper, state, 0, rig.clock.now())
-    again = keep_account(Mode.PAPER, paper, kept, 0, rig.clock.now())
+    kept = keep_paper_account(paper, state, 0, rig.clock.now())
+    again = keep_paper_account(paper, kept, 0, rig.clock.now())
 
     assert kept.positions["SOL-USD"].size == Decimal(1)
     assert kept.open_orders == {}

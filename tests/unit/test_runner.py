@@ -13,6 +13,7 @@ from scripted_market import ScriptedMarket, default_config, product, series
 from trader.adapters.clock import SteppingClock
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.matching import MatchingExchange
+from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.models import CycleResult, FeeRates, Mode
 from trader.entrypoints.runner import (
     LoopOptions,
@@ -39,6 +40,7 @@ def quiet_deps(clock: SteppingClock) -> CycleDeps:
         InMemoryCycleLock(),
         ListAuditSink(),
         clock,
+        SimulatedPaperAccounts(default_config(), clock),
     )
 
 

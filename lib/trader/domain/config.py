@@ -34,6 +34,7 @@ class CycleConfig(_Model):
     max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
     min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
     lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
+    request_threads: Annotated[int, Field(ge=1, le=64)] = 16  # the snapshot's parallel requests
 
 
 class Tier(_Model):

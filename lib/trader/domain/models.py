@@ -307,10 +307,13 @@ class CycleResult:
     started_at: datetime
     finished_at: datetime
     no_trade_reason: str | None
+    no_trade_detail: str | None
     orders: tuple[Order, ...]  # placed this cycle (or planned, in DRY_RUN)
     reconciled: tuple[Order, ...]  # earlier orders whose state was checked this cycle
     regime: str | None
     equity: Decimal | None
+    exposure: Decimal | None  # market value of the positions
+    realized_pnl_today: Decimal | None
     realized_pnl_total: Decimal | None
     fees_total: Decimal | None
     new_fills: tuple[Fill, ...]  # fills booked for the first time this cycle

@@ -17,15 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from trader.domain.errors import SettingsError, TraderError
+from trader.adapters.clock import SystemClock
+from trader.bootstrap import AwsClients, aws_deps, config_for
+from trader.domain.errors import TraderError
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult
 from trader.ports import Clock
+from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
+from trader.settings import Settings
 
 log = logging.getLogger("trader.aws")
 
@@ -66,7 +69,7 @@ class CycleApp:
     environ: Mapping[str, str] | None = None  # None: os.environ (through Settings)
     clock: Clock | None = None  # None: the system clock
     clients: Mapping[str, Any] = field(default_factory=dict)  # "dynamodb"/"s3" for tests
-    _built: Any = None
+    _built: tuple[Settings, CycleDeps] | None = None
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:
@@ -77,8 +80,6 @@ class CycleApp:
             built = self._bootstrap()
         except Exception as exc:  # noqa: BLE001 (a broken deployment must not raise: rule 4)
             return self._refuse(exc)
-        from trader.service.cycle import CycleRequest, run_cycle
-
         settings, deps = built
         cycle_id = cycle_id_for(scheduled.time, deps.config.cycle.interval_seconds)
         if self.logger is not None:
@@ -99,9 +100,14 @@ class CycleApp:
         self._count("HandlerErrors")
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
-    def _bootstrap(self) -> tuple[Any, Any]:
+    def _bootstrap(self) -> tuple[Settings, CycleDeps]:
         if self._built is None:
-            built = build_aws(self.environ, self.clock, self.clients, self.logger, self.metrics)
+            settings = Settings.from_env(self.environ)
+            clients = AwsClients(given=self.clients)
+            clock = self.clock or SystemClock()
+            config = config_for(settings)
+            deps = aws_deps(settings, config, clock, clients, self.logger, self.metrics)
+            built = settings, deps
             if self.logger is not None:  # the package's own loggers write JSON lines too
                 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
@@ -128,16 +134,13 @@ class CycleApp:
             name="CycleDurationMs", unit=MetricUnit.Milliseconds, value=duration_ms
         )
         # Metric values are floats by EMF's definition; money stays Decimal everywhere else.
-        state = result.record.get("state") or {}
-        exposure = (state.get("exposure") or {}).get("total")
-        for name, raw in (
-            ("ExposureQuote", exposure),
-            ("PnlTodayQuote", (state.get("pnl") or {}).get("realized_today")),
-            ("EquityQuote", state.get("equity")),
+        for name, amount in (
+            ("ExposureQuote", result.exposure),
+            ("PnlTodayQuote", result.realized_pnl_today),
+            ("EquityQuote", result.equity),
         ):
-            number = _number(raw)
-            if number is not None:
-                self.metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=number)
+            if amount is not None and amount.is_finite():
+                self.metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(amount))
         if result.no_trade_reason:
             self._count("NoTrade")
             with single_metric(
@@ -147,57 +150,6 @@ class CycleApp:
                 namespace=self.metrics.namespace,
             ) as metric:
                 metric.add_dimension(name="reason", value=result.no_trade_reason.split(":")[0])
-
-
-def build_aws(
-    environ: Mapping[str, str] | None,
-    clock: Clock | None,
-    clients: Mapping[str, Any],
-    logger: Any,
-    metrics: Any,
-) -> tuple[Any, Any]:
-    """Settings from the environment, config, and the cycle's adapters on AWS (one cold start)."""
-    from trader.adapters.aws.audit import (
-        CloudWatchAuditSink,
-        FanoutAuditSink,
-        S3AuditSink,
-        count_failures_in,
-    )
-    from trader.adapters.aws.dynamo_lock import DynamoCycleLock
-    from trader.adapters.aws.dynamo_state import DynamoStateStore
-    from trader.adapters.clock import SystemClock
-    from trader.bootstrap import build_exchange, config_for
-    from trader.service.cycle import CycleDeps
-    from trader.settings import Settings
-
-    settings = Settings.from_env(environ)
-    if not settings.state_table or not settings.audit_bucket:
-        raise SettingsError("STATE_TABLE and AUDIT_BUCKET must both be set on AWS")
-    config = config_for(settings)
-    clock = clock or SystemClock()
-    dynamodb = clients.get("dynamodb") or _client("dynamodb")
-    s3 = clients.get("s3") or _client("s3")
-    sinks = [S3AuditSink(settings.audit_bucket, client=s3), CloudWatchAuditSink(logger)]
-    on_failure = count_failures_in(metrics) if metrics is not None else None
-    cache = None
-    if settings.exchange == "coinbase":  # a cold start resumes the candles of the last cycle
-        from trader.adapters.coinbase.candle_store import S3Blob
-        from trader.bootstrap import candle_cache_on
-
-        key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
-        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, s3))
-    deps = CycleDeps(
-        config=config,
-        exchange=build_exchange(settings, config, clock, candle_cache=cache),
-        store=DynamoStateStore(
-            settings.state_table, client=dynamodb, portfolio_id=config.cycle.portfolio_id
-        ),
-        lock=DynamoCycleLock(settings.state_table, client=dynamodb),
-        audit=FanoutAuditSink(sinks, on_failure=on_failure),
-        clock=clock,
-        candle_cache=cache,
-    )
-    return settings, deps
 
 
 def summary(result: CycleResult) -> dict[str, Any]:
@@ -212,23 +164,8 @@ def summary(result: CycleResult) -> dict[str, Any]:
     }
 
 
-def _client(service: str) -> Any:
-    import boto3  # boto3 honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) itself
-
-    return boto3.client(service)
-
-
 def _remaining(context: Any) -> Callable[[], float] | None:
     get_ms = getattr(context, "get_remaining_time_in_millis", None)
     if get_ms is None:
         return None
     return lambda: get_ms() / 1000
-
-
-def _number(raw: Any) -> float | None:
-    if raw is None:
-        return None
-    try:
-        return float(Decimal(str(raw)))
-    except (InvalidOperation, ValueError):
-        return None

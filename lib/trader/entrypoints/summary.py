@@ -23,7 +23,7 @@ def cycle_line(result: CycleResult, width: int = 70) -> str:
         for f in result.new_fills
     )
     if result.no_trade_reason:
-        detail = str(result.record.get("no_trade_detail") or "")
+        detail = result.no_trade_detail or ""
         detail = detail if len(detail) <= width else detail[: width - 1] + "…"
         line = f"{head} NO_TRADE {result.no_trade_reason}" + (f" ({detail})" if detail else "")
         return line + (f" | filled earlier order: {fills}" if fills else "")

@@ -14,9 +14,9 @@ from typing import Any
 
 from trader.domain.codec import to_jsonable
 from trader.domain.errors import AuditError
-from trader.domain.models import Mode, Order, PlannedOrder, Proposal, RiskDecision, Signal
+from trader.domain.models import Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
-from trader.pipeline.execution import Dropped
+from trader.pipeline.decision import Decision
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
@@ -27,33 +27,40 @@ MAX_EXCEPTION_TEXT = 500
 
 @dataclass(slots=True)
 class CycleTrace:
-    """What the cycle saw and decided, filled in stage by stage (the shell's scratchpad)."""
+    """What the cycle's steps returned so far; the cycle records each result here once."""
 
     cycle_id: str
     mode: Mode
     started_at: datetime
-    regime: Regime | None = None
-    universe: Universe | None = None
-    charted: tuple[str, ...] = ()  # candidates whose candles were fetched
-    signals: tuple[Signal, ...] = ()
-    skipped_entries: dict[str, str] = field(default_factory=dict)
-    proposals: tuple[Proposal, ...] = ()
-    decisions: tuple[RiskDecision, ...] = ()
-    planned: tuple[PlannedOrder, ...] = ()
-    dropped: tuple[Dropped, ...] = ()
-    placed: tuple[Order, ...] = ()
+    state: PortfolioState | None = None  # as loaded, then as saved at the end
+    loaded_fill_ids: frozenset[str] = frozenset()
     reconciled: tuple[Order, ...] = ()
+    charted: tuple[str, ...] = ()  # candidates whose candles were fetched
+    decision: Decision | None = None
+    placed: tuple[Order, ...] = ()
     no_trade_reason: str | None = None
     no_trade_detail: str | None = None
     exception: BaseException | None = None
-    state: PortfolioState | None = None
-    valuation: Valuation | None = None
     api_calls: dict[str, int] = field(default_factory=dict)
-    loaded_fill_ids: frozenset[str] = frozenset()
+
+    def stop(self, reason: str, detail: str | None) -> None:
+        self.no_trade_reason, self.no_trade_detail = reason, detail
+
+    def fail(self, exc: BaseException) -> None:
+        self.no_trade_reason, self.exception = NoTradeReason.exception(exc), exc
+
+    @property
+    def regime(self) -> Regime | None:
+        return self.decision.assessment.regime if self.decision else None
+
+    @property
+    def valuation(self) -> Valuation | None:
+        return self.decision.assessment.valuation if self.decision else None
 
 
 def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
     duration_ms = int((finished_at - trace.started_at).total_seconds() * 1000)
+    decision = trace.decision
     record: dict[str, Any] = {
         "schema_version": AUDIT_SCHEMA_VERSION,
         "cycle_id": trace.cycle_id,
@@ -62,18 +69,14 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "finished_at": finished_at,
         "duration_ms": duration_ms,
         "regime": trace.regime,
-        "universe": _universe(trace.universe, trace.charted),
-        "triggers": list(trace.signals),
-        "proposals": {"proposed": list(trace.proposals), "skipped": trace.skipped_entries},
-        "risk": [_decision(d) for d in trace.decisions],
-        "orders": {
-            "planned": list(trace.planned),
-            "dropped": [
-                {"product_id": d.proposal.product_id, "reason": d.reason} for d in trace.dropped
-            ],
-            "placed": [_order(o) for o in trace.placed],
-            "reconciled": [_order(o) for o in trace.reconciled],
+        "universe": _universe(decision.assessment.universe, trace.charted) if decision else None,
+        "triggers": list(decision.assessment.signals) if decision else [],
+        "proposals": {
+            "proposed": list(decision.proposals) if decision else [],
+            "skipped": decision.skipped_entries if decision else {},
         },
+        "risk": [_decision(d) for d in decision.decisions] if decision else [],
+        "orders": _orders(decision, trace.placed, trace.reconciled),
         "no_trade_reason": trace.no_trade_reason,
         "no_trade_detail": trace.no_trade_detail,
         "exception": _exception(trace.exception),
@@ -83,9 +86,19 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
     return to_jsonable(record)
 
 
-def _universe(universe: Universe | None, charted: tuple[str, ...]) -> dict[str, Any] | None:
-    if universe is None:
-        return None
+def _orders(
+    decision: Decision | None, placed: tuple[Order, ...], reconciled: tuple[Order, ...]
+) -> dict[str, Any]:
+    dropped = decision.dropped if decision else ()
+    return {
+        "planned": list(decision.planned) if decision else [],
+        "dropped": [{"product_id": d.proposal.product_id, "reason": d.reason} for d in dropped],
+        "placed": [_order(o) for o in placed],
+        "reconciled": [_order(o) for o in reconciled],
+    }
+
+
+def _universe(universe: Universe, charted: tuple[str, ...]) -> dict[str, Any]:
     return {
         "eligible": [{"product_id": m.product_id, "tier": m.tier.name} for m in universe.members],
         "excluded": universe.excluded,

@@ -1,8 +1,10 @@
 """One trading cycle: lock, load, reconcile, snapshot, decide, place, confirm, save, audit, release.
 
-The decisions are the pure stages in trader.pipeline; this module is the shell around them.
-Nothing escapes `run_cycle`: any exception becomes NO_TRADE `exception:{Type}`, is audited,
-and the lock is released.
+The decision is the pure `pipeline.decision.decide`; this module is the shell around it, a
+sequence of small steps that return values. `_trade` runs them in order and is the one place
+that records their results in the trace the audit record is built from. Nothing escapes
+`run_cycle`: any exception becomes NO_TRADE `exception:{Type}`, is audited, and the lock is
+released.
 """
 
 from __future__ import annotations
@@ -10,17 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
 from trader.domain.errors import LockHeld
 from trader.domain.lease import LockLease
 from trader.domain.models import (
-    ZERO,
     CycleResult,
     Fill,
     MarketSnapshot,
@@ -29,29 +30,28 @@ from trader.domain.models import (
     Order,
     OrderStatus,
     PlannedOrder,
-    Product,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.execution import OrderIds, plan_orders
-from trader.pipeline.exits import propose_exits
-from trader.pipeline.outcome import why_no_orders
-from trader.pipeline.portfolio import mark_watermarks, value_book
-from trader.pipeline.regime import detect_regime
-from trader.pipeline.risk import RiskContext, check_risk
-from trader.pipeline.rules import propose_entries
-from trader.pipeline.scan import charted
-from trader.pipeline.triggers import run_triggers
-from trader.pipeline.universe import build_universe, candidates
-from trader.ports import AuditSink, CycleLock, Exchange, PersistentCache, StateStore
+from trader.pipeline.decision import decide
+from trader.pipeline.scan import market_request
+from trader.ports import (
+    AuditSink,
+    CycleLock,
+    Exchange,
+    PaperAccount,
+    PaperAccounts,
+    PersistentCache,
+    StateStore,
+)
 from trader.ports import Clock as ClockPort
-from trader.service.accounts import keep_account, open_account
+from trader.service.accounts import keep_paper_account
 from trader.service.audit import CycleTrace, build_record
 from trader.service.counting import CountingExchange
 from trader.service.orders import confirm, pending, place_all, reconcile, with_status, write_ahead
 from trader.service.snapshot import drop_stale_quotes, staleness, take_snapshot
 
 log = logging.getLogger("trader.service.cycle")
-SNAPSHOT_WORKERS = 16  # the bounded scan (12) + reference + quotes fit in one wave
+Why = tuple[str, str | None]  # a no-trade reason and its detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,55 @@ class CycleDeps:
     lock: CycleLock
     audit: AuditSink
     clock: ClockPort
+    paper: PaperAccounts  # the account DRY_RUN and PAPER trade on
     sleep: Callable[[float], None] = time.sleep
     candle_cache: PersistentCache | None = None  # loaded with the first requests, kept after
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRules:
+    """What a trading mode does with its plan."""
+
+    reconciles: bool  # ask the account about the orders in flight
+    sends: bool  # place the plan (DRY_RUN only records it)
+    parallel: bool  # the account may be called from several threads (only the LIVE adapter)
+    confirms: bool  # poll the fills of what was placed
+    keeps_paper: bool  # carry the paper account in the state
+
+
+MODE_RULES = {
+    Mode.DRY_RUN: ModeRules(False, False, False, False, False),
+    Mode.PAPER: ModeRules(True, True, False, False, True),
+    Mode.LIVE: ModeRules(True, True, True, True, False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """What every step of one cycle may read."""
+
+    deps: CycleDeps
+    request: CycleRequest
+    exchange: CountingExchange
+    lease: LockLease
+    pool: ThreadPoolExecutor
+    now: datetime
+
+    @property
+    def cfg(self) -> Config:
+        return self.deps.config
+
+    @property
+    def rules(self) -> ModeRules:
+        return MODE_RULES[self.request.mode]
+
+    @property
+    def parallel(self) -> Executor | None:
+        return self.pool if self.rules.parallel else None
+
+    @property
+    def cooldown(self) -> int:
+        return self.cfg.risk.cooldown_minutes_after_loss
 
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
@@ -83,16 +130,17 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         lease = deps.lock.acquire(
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
-        with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="cycle") as pool:
-            orders = _trade(deps, request, exchange, lease, trace, pool)
+        threads = deps.config.cycle.request_threads
+        with ThreadPoolExecutor(threads, thread_name_prefix="cycle") as pool:
+            session = _Session(deps, request, exchange, lease, pool, trace.started_at)
+            orders = _trade(session, trace)
         if deps.candle_cache is not None:
             deps.candle_cache.flush()  # after the orders: never on the trading path
     except LockHeld as exc:
-        trace.no_trade_reason, trace.no_trade_detail = NoTradeReason.LOCK_HELD, str(exc)
+        trace.stop(NoTradeReason.LOCK_HELD, str(exc))
     except Exception as exc:
         log.exception("cycle %s failed", request.cycle_id)
-        trace.no_trade_reason = NoTradeReason.exception(exc)
-        trace.exception = exc
+        trace.fail(exc)
     finished = deps.clock.now()
     try:
         trace.api_calls = exchange.calls()
@@ -104,168 +152,111 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
     return _result(trace, finished, orders, record)
 
 
-def _trade(
-    deps: CycleDeps,
-    request: CycleRequest,
-    exchange: CountingExchange,
-    lease: LockLease,
-    trace: CycleTrace,
-    pool: ThreadPoolExecutor,
-) -> tuple[Order, ...]:
-    cfg, now = deps.config, trace.started_at
-    state = deps.store.load()
-    trace.state = state
+def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
+    """The steps in order; the one place their results are recorded for the audit."""
+    state = trace.state = s.deps.store.load()
     trace.loaded_fill_ids = frozenset(state.seen_fill_ids)
-    if state.last_cycle_id is not None and request.cycle_id <= state.last_cycle_id:
-        trace.no_trade_reason = NoTradeReason.DUPLICATE_INVOCATION
-        trace.no_trade_detail = f"cycle {request.cycle_id} is not after {state.last_cycle_id}"
+    if state.last_cycle_id is not None and s.request.cycle_id <= state.last_cycle_id:
+        detail = f"cycle {s.request.cycle_id} is not after {state.last_cycle_id}"
+        trace.stop(NoTradeReason.DUPLICATE_INVOCATION, detail)
         return ()
-    state = expire_cooldowns(roll_counters(state, now), now)
-    account = open_account(request.mode, exchange, state, cfg, deps.clock)
-    cooldown = cfg.risk.cooldown_minutes_after_loss
-    if request.mode is not Mode.DRY_RUN:
-        cancel_after = timedelta(seconds=cfg.execution.cancel_resting_after_seconds)
-        parallel = pool if request.mode is Mode.LIVE else None
-        state, trace.reconciled = reconcile(state, account, now, cooldown, cancel_after, parallel)
-    held = {*state.positions, *(o.product_id for o in state.open_orders.values())}
+    state = expire_cooldowns(roll_counters(state, s.now), s.now)
+    account = _open_account(s, state)
+    state, trace.reconciled = _reconcile(s, account, state)
+    snap, trace.charted, stale = _snapshot(s, account, state)
+    orders: tuple[Order, ...] = ()
+    why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
+    if why is None:
+        decision = trace.decision = decide(s.cfg, state, snap, _held(state), s.request.cycle_id)
+        state, why = decision.state, decision.no_trade or _time_check(s)
+    if why is None:
+        state, orders = _execute(s, account, state, decision.planned)
+        trace.placed, why = orders, _all_rejected(orders)
+    if why is not None:
+        trace.stop(*why)
+    trace.state = _save_cycle(s, account, state)
+    return orders
 
-    def wanted(products: dict[str, Product]) -> tuple[list[str], list[str]]:
-        """Quotes for every candidate and holding (one call); candles for a bounded few."""
-        ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
-        reference = cfg.regime.reference_product
-        quoted = [reference, *(m.product_id for m in ranked), *sorted(held)]
-        # The reference is charted anyway (regime); the scan's slots go to the others.
-        others = [m for m in ranked if m.product_id != reference]
-        scanned = charted(others, cfg.triggers.max_products_with_candles)
-        has_reference = any(m.product_id == reference for m in ranked)
-        trace.charted = (reference, *scanned) if has_reference else scanned
-        return quoted, [reference, *scanned]
 
-    warm_up = (deps.candle_cache.load,) if deps.candle_cache is not None else ()
-    snap = take_snapshot(exchange, account, cfg, now, wanted, pool, alongside=warm_up)
+def _open_account(s: _Session, state: PortfolioState) -> Exchange:
+    """LIVE trades on the exchange itself; DRY_RUN and PAPER on the injected paper account."""
+    if s.request.mode is Mode.LIVE:
+        return s.exchange
+    return s.deps.paper.open(s.exchange, state)
+
+
+def _reconcile(
+    s: _Session, account: Exchange, state: PortfolioState
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    if not s.rules.reconciles:
+        return state, ()
+    cancel_after = timedelta(seconds=s.cfg.execution.cancel_resting_after_seconds)
+    return reconcile(state, account, s.now, s.cooldown, cancel_after, s.parallel)
+
+
+def _held(state: PortfolioState) -> set[str]:
+    return {*state.positions, *(o.product_id for o in state.open_orders.values())}
+
+
+def _snapshot(
+    s: _Session, account: Exchange, state: PortfolioState
+) -> tuple[MarketSnapshot, tuple[str, ...], str | None]:
+    """The market now, the candidates charted, and why it is too stale to trade on (or None)."""
+    cfg, held = s.cfg, _held(state)
+    warm_up = (s.deps.candle_cache.load,) if s.deps.candle_cache is not None else ()
+    snap, asked = take_snapshot(
+        s.exchange,
+        account,
+        cfg,
+        s.now,
+        lambda products: market_request(products, cfg, held),
+        s.pool,
+        alongside=warm_up,
+    )
     received = len(snap.quotes)
     snap = drop_stale_quotes(snap, cfg.cycle.max_snapshot_age_seconds)
-    stale = staleness(
-        snap, received, cfg.regime.reference_product, cfg.cycle.candle_granularity_seconds
-    )
-    if stale:
-        return _finish(
-            deps, request, account, state, lease, trace, NoTradeReason.STALE_MARKET_DATA, stale
-        )
-    state, plan, why = _decide(cfg, state, snap, held, request.cycle_id, trace)
-    if why is not None:
-        return _finish(deps, request, account, state, lease, trace, *why)
-    if not _time_left(request, cfg):
-        return _finish(
-            deps,
-            request,
-            account,
-            state,
-            lease,
-            trace,
-            NoTradeReason.INSUFFICIENT_TIME,
-            "too little Lambda time left to place orders safely",
-        )
-    if request.mode is Mode.DRY_RUN:
-        dry = tuple(with_status(pending(p, now), OrderStatus.DRY_RUN) for p in plan)
-        _finish(deps, request, account, state, lease, trace, None, None)
-        trace.placed = dry
-        return dry
+    reference, granularity = cfg.regime.reference_product, cfg.cycle.candle_granularity_seconds
+    return snap, asked.charted, staleness(snap, received, reference, granularity)
+
+
+def _time_check(s: _Session) -> Why | None:
+    if _time_left(s.request, s.cfg):
+        return None
+    return NoTradeReason.INSUFFICIENT_TIME, "too little Lambda time left to place orders safely"
+
+
+def _execute(
+    s: _Session, account: Exchange, state: PortfolioState, plan: tuple[PlannedOrder, ...]
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    """Send the plan (written ahead first) and confirm it; DRY_RUN only records it."""
+    if not s.rules.sends:
+        return state, tuple(with_status(pending(p, s.now), OrderStatus.DRY_RUN) for p in plan)
     # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
-    state = deps.store.save(write_ahead(state, plan, now), lease)
-    # Only the LIVE exchange adapter is thread-safe; the simulated paper account is not.
-    parallel = pool if request.mode is Mode.LIVE else None
-    state, placed = place_all(state, account, plan, now, cooldown, parallel)
-    if request.mode is Mode.LIVE:
+    state = s.deps.store.save(write_ahead(state, plan, s.now), s.lease)
+    state, placed = place_all(state, account, plan, s.now, s.cooldown, s.parallel)
+    if s.rules.confirms:
+        attempts = s.cfg.execution.confirm_attempts
+        wait = _waiter(s.deps, s.request, s.cfg)
         state, placed = confirm(
-            state,
-            account,
-            placed,
-            cfg.execution.confirm_attempts,
-            _waiter(deps, request, cfg),
-            cooldown,
-            now,
-            parallel,
+            state, account, placed, attempts, wait, s.cooldown, s.now, s.parallel
         )
-    trace.placed = placed
-    accepted = [o for o in placed if o.status is not OrderStatus.REJECTED]
-    reason = None if accepted else NoTradeReason.ORDERS_REJECTED
-    detail = None if accepted else "; ".join(f"{o.product_id}: {o.failure_reason}" for o in placed)
-    _finish(deps, request, account, state, lease, trace, reason, detail)
-    return placed
+    return state, placed
 
 
-def _decide(
-    cfg: Config,
-    state: PortfolioState,
-    snap: MarketSnapshot,
-    held: set[str],
-    cycle_id: str,
-    trace: CycleTrace,
-) -> tuple[PortfolioState, tuple[PlannedOrder, ...], tuple[str, str] | None]:
-    """The pure stages in order; returns the plan, or why there is none (trace filled in)."""
-    trace.regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
-    trace.universe = universe = build_universe(
-        snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency
+def _all_rejected(placed: tuple[Order, ...]) -> Why | None:
+    if any(o.status is not OrderStatus.REJECTED for o in placed):
+        return None
+    return NoTradeReason.ORDERS_REJECTED, "; ".join(
+        f"{o.product_id}: {o.failure_reason}" for o in placed
     )
-    state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
-    cash = snap.balances.get(cfg.cycle.quote_currency)
-    trace.valuation = valuation = value_book(
-        state.positions, snap.quotes, cash.total if cash else ZERO
-    )
-    trace.signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
-    in_flight = {o.product_id for o in state.open_orders.values()}
-    exits = propose_exits(state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
-    entries = propose_entries(
-        trace.signals, universe, trace.regime, valuation.equity, held, cfg.rules
-    )
-    trace.skipped_entries = entries.skipped
-    trace.proposals = (*exits, *entries.proposals)
-    available = cash.available if cash else ZERO
-    risk_ctx = RiskContext(state, valuation, available, snap.fees.taker, snap.as_of)
-    trace.decisions = check_risk(trace.proposals, risk_ctx, cfg.risk)
-    plan = plan_orders(
-        [d.proposal for d in trace.decisions if d.approved],
-        snap.products,
-        snap.quotes,
-        cfg.risk.min_notional_quote,
-        cfg.execution,
-        OrderIds(cfg.cycle.portfolio_id, cycle_id),
-    )
-    trace.planned, trace.dropped = plan.orders, plan.dropped
-    if not plan.orders:
-        reason, detail = why_no_orders(
-            state.trading_state,
-            universe,
-            trace.signals,
-            exits,
-            trace.proposals,
-            entries.skipped,
-            trace.decisions,
-            plan.dropped,
-        )
-        return state, plan.orders, (reason, detail)
-    return state, plan.orders, None
 
 
-def _finish(
-    deps: CycleDeps,
-    request: CycleRequest,
-    account: Exchange,
-    state: PortfolioState,
-    lease: LockLease,
-    trace: CycleTrace,
-    reason: str | None,
-    detail: str | None,
-) -> tuple[Order, ...]:
+def _save_cycle(s: _Session, account: Exchange, state: PortfolioState) -> PortfolioState:
     """Save the state (always: counters, watermarks, reconciled orders, the cycle id)."""
-    trace.no_trade_reason, trace.no_trade_detail = reason, detail
-    state = keep_account(
-        request.mode, account, state, deps.config.risk.cooldown_minutes_after_loss, trace.started_at
-    )
-    state = state.replace(last_cycle_id=request.cycle_id, last_cycle_at=trace.started_at)
-    trace.state = deps.store.save(state, lease)
-    return ()
+    if s.rules.keeps_paper:
+        state = keep_paper_account(cast(PaperAccount, account), state, s.cooldown, s.now)
+    state = state.replace(last_cycle_id=s.request.cycle_id, last_cycle_at=s.now)
+    return s.deps.store.save(state, s.lease)
 
 
 def _time_left(request: CycleRequest, cfg: Config) -> bool:
@@ -282,7 +273,7 @@ def _waiter(deps: CycleDeps, request: CycleRequest, cfg: Config) -> Callable[[],
     return wait
 
 
-def _record(trace: CycleTrace, finished: Any) -> dict[str, Any]:
+def _record(trace: CycleTrace, finished: datetime) -> dict[str, Any]:
     try:
         return build_record(trace, finished)
     except Exception as exc:
@@ -313,7 +304,7 @@ def _release(lock: CycleLock, lease: LockLease) -> None:
 
 
 def _result(
-    trace: CycleTrace, finished: Any, orders: tuple[Order, ...], record: dict[str, Any]
+    trace: CycleTrace, finished: datetime, orders: tuple[Order, ...], record: dict[str, Any]
 ) -> CycleResult:
     state, valuation = trace.state, trace.valuation
     new_fills: dict[str, Fill] = {}
@@ -327,10 +318,13 @@ def _result(
         started_at=trace.started_at,
         finished_at=finished,
         no_trade_reason=trace.no_trade_reason,
+        no_trade_detail=trace.no_trade_detail,
         orders=orders,
         reconciled=trace.reconciled,
         regime=trace.regime.name if trace.regime else None,
         equity=valuation.equity if valuation else None,
+        exposure=valuation.total_exposure if valuation else None,
+        realized_pnl_today=state.realized_pnl_today if state else None,
         realized_pnl_total=state.realized_pnl_total if state else None,
         fees_total=state.fees_total if state else None,
         new_fills=tuple(new_fills.values()),

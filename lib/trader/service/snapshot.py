@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from trader.domain.config import Config
 from trader.domain.models import Balance, Candle, FeeRates, MarketSnapshot, Product, Quote
+from trader.pipeline.scan import MarketRequest
 from trader.ports import Exchange, MarketData
 
 
@@ -21,11 +22,11 @@ def take_snapshot(
     account: Exchange,
     config: Config,
     now: datetime,
-    wanted: Callable[[dict[str, Product]], tuple[Sequence[str], Sequence[str]]],
+    wanted: Callable[[dict[str, Product]], MarketRequest],
     pool: ThreadPoolExecutor,
     alongside: Sequence[Callable[[], object]] = (),
-) -> MarketSnapshot:
-    """Everything the decision needs; `wanted(products)` gives (products to quote, to chart)."""
+) -> tuple[MarketSnapshot, MarketRequest]:
+    """Everything the decision needs; `wanted(products)` says what to quote and to chart."""
     products_f = pool.submit(market.list_products)
     balances_f = pool.submit(account.get_balances)
     fees_f = pool.submit(account.get_fee_rates)
@@ -36,8 +37,11 @@ def take_snapshot(
     for extra in extra_fs:
         extra.result()
     by_id = {p.product_id: p for p in products}
-    quote_ids, candle_ids = wanted(by_id)
-    return _second_round(market, config, now, by_id, balances, fees, quote_ids, candle_ids, pool)
+    request = wanted(by_id)
+    snapshot = _second_round(
+        market, config, now, by_id, balances, fees, request.quoted, request.candles, pool
+    )
+    return snapshot, request
 
 
 def _second_round(

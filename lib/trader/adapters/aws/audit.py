@@ -33,18 +33,10 @@ def audit_key(record: Mapping[str, Any], prefix: str = "audit/") -> str:
 class S3AuditSink:
     """One newline-delimited JSON object per cycle, encrypted at rest (Athena-friendly keys)."""
 
-    def __init__(self, bucket: str, client: Any = None, prefix: str = "audit/") -> None:
+    def __init__(self, bucket: str, client: Any, prefix: str = "audit/") -> None:
         self._bucket = bucket
-        self._client = client
+        self.client = client  # a boto3 S3 client (trader.bootstrap.AwsClients)
         self._prefix = prefix
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
-        return self._client
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Write at the cycle's key; never overwrite it (a repeated delivery of the same event

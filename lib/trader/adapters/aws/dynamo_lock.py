@@ -31,13 +31,6 @@ log = logging.getLogger(__name__)
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
 
 
-def dynamodb_client() -> Any:
-    """A DynamoDB client; boto3 reads AWS_ENDPOINT_URL itself, so a moto server can stand in."""
-    import boto3
-
-    return boto3.client("dynamodb")
-
-
 def epoch_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: lock times must be UTC-aware")
@@ -55,16 +48,10 @@ def error_code(exc: ClientError) -> str | None:
 class DynamoCycleLock:
     """`trader.ports.CycleLock` on a DynamoDB table with `pk`/`sk` string keys."""
 
-    def __init__(self, table_name: str, client: Any = None, lock_key: str = "LOCK#cycle") -> None:
+    def __init__(self, table_name: str, client: Any, lock_key: str = "LOCK#cycle") -> None:
         self._table = table_name
-        self._client = client
+        self.client = client  # a boto3 DynamoDB client (trader.bootstrap.AwsClients)
         self._key = lock_item_key(lock_key)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = dynamodb_client()
-        return self._client
 
     def acquire(self, owner: str, now: datetime, lease_seconds: int) -> LockLease:
         if not owner:

@@ -25,7 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from trader.adapters.aws.dynamo_lock import FENCE, OWNER, PK, SK, dynamodb_client, lock_item_key
+from trader.adapters.aws.dynamo_lock import FENCE, OWNER, PK, SK, lock_item_key
 from trader.domain.codec import from_jsonable, to_jsonable
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
 from trader.domain.lease import LockLease
@@ -52,23 +52,17 @@ class DynamoStateStore:
     def __init__(
         self,
         table_name: str,
-        client: Any = None,
+        client: Any,
         portfolio_id: str = "default",
         lock_key: str = "LOCK#cycle",
     ) -> None:
         self._table = table_name
-        self._client = client
+        self.client = client  # a boto3 DynamoDB client (trader.bootstrap.AwsClients)
         self._pk = f"PORTFOLIO#{portfolio_id}"
         self._lock_key = lock_item_key(lock_key)
         self._images: dict[str, dict[str, Any]] = {}  # sk -> item, as last read or written
         self._image_version: int | None = None
         self._loaded_trading_state: str | None = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = dynamodb_client()
-        return self._client
 
     def load(self) -> PortfolioState:
         items = self._query()
@@ -190,7 +184,7 @@ class DynamoStateStore:
 def set_trading_state(
     table_name: str,
     trading_state: TradingState | str,
-    client: Any = None,
+    client: Any,
     portfolio_id: str = "default",
 ) -> TradingState:
     """The operator's switch: ACTIVE, REDUCING or HALTED, effective from the next cycle.
@@ -202,7 +196,7 @@ def set_trading_state(
     'SET trading_state = :s' --expression-attribute-values '{":s":{"S":"HALTED"}}'`.
     """
     wanted = TradingState(trading_state)
-    (client or dynamodb_client()).update_item(
+    client.update_item(
         TableName=table_name,
         Key=_typed({PK: f"PORTFOLIO#{portfolio_id}", SK: STATE_SK}),
         UpdateExpression="SET #ts = :ts",

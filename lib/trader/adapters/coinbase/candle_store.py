@@ -1,4 +1,4 @@
-"""The candle cache kept between processes: a local file, or an S3 object on Lambda.
+"""The candle cache kept between processes, in a blob: a local file, or an S3 object on Lambda.
 
 A warm Lambda keeps its cache in memory; this makes a cold start (or a new local run)
 begin where the last cycle stopped, so it asks Coinbase only for the bars it lacks. It is
@@ -10,12 +10,9 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
-import tempfile
 import threading
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from trader.adapters.coinbase.candles import CandleSeries, InMemoryCandleCache
 from trader.domain.codec import from_jsonable, to_jsonable
@@ -32,56 +29,6 @@ class BlobStore(Protocol):
         ...
 
     def write(self, data: bytes) -> None: ...
-
-
-class FileBlob:
-    """A local file, replaced atomically (temp file + fsync + rename)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def write(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-class S3Blob:
-    """One S3 object (server-side encrypted); `client` is a boto3 S3 client."""
-
-    def __init__(self, bucket: str, key: str, client: Any) -> None:
-        self.bucket, self.key, self._client = bucket, key, client
-
-    def read(self) -> bytes | None:
-        try:
-            answer = self._client.get_object(Bucket=self.bucket, Key=self.key)
-        except self._client.exceptions.NoSuchKey:
-            return None
-        return bytes(answer["Body"].read())
-
-    def write(self, data: bytes) -> None:
-        self._client.put_object(
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=data,
-            ContentType="application/json",
-            ContentEncoding="gzip",
-            ServerSideEncryption="AES256",
-        )
 
 
 class PersistentCandleCache(InMemoryCandleCache):
