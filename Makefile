@@ -20,13 +20,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/trader run --exchange simulated --mode PAPER --fast --cycles 288
 
-## test: lint (ruff, cfn-lint), then every test (this is what CI runs)
+## test: lint (ruff, import contract, dead code, sizes, cfn-lint), then every test (what CI runs)
 test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
 
+## lint: ruff, the import contract (lint-imports), dead code (vulture), function sizes
 lint: $(STAMP)
 	$(BIN)/ruff check lib functions tests bench infra
 	$(BIN)/ruff format --check lib functions tests bench infra
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/vulture lib functions infra/vulture_whitelist.py --min-confidence 80
+	$(BIN)/python infra/check_shape.py
 
 ## bench: round trips and wall time of whole cycles, and of snapshots, against the fake Coinbase
 bench: $(STAMP)

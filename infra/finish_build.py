@@ -3,9 +3,11 @@
     python3.12 infra/finish_build.py .aws-sam/build .aws-sam/hot_modules.txt
 
 Run it with the Lambda runtime's Python (bytecode is version-specific). It:
-1. removes what the layer never imports: the SDK wheel's stray top-level `tests`
-   package, Powertools parts we do not use, pydantic.v1, typing stubs, websockets
-   (the Coinbase websocket client) and PyYAML's C extension (safe_load is pure Python);
+1. removes the package's local-only modules (LOCAL_ONLY: the CLI, the local loop, the file
+   and in-memory adapters; the Lambda never imports them), and what the layer never
+   imports: the SDK wheel's stray top-level `tests` package, Powertools parts we do not
+   use, pydantic.v1, typing stubs, websockets (the Coinbase websocket client) and
+   PyYAML's C extension (safe_load is pure Python);
 2. puts config/default.yaml where trader.domain.config looks for it (/opt/config/default.yaml);
 3. compiles to bytecode with unchecked-hash invalidation (SAM ships no .pyc, /opt is
    read-only, so without this every cold start compiles): the whole trader package and
@@ -24,6 +26,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LAYER = "TraderLayer"
+# The package's local-only code: shipped with `pip install`, never in the Lambda layer.
+LOCAL_ONLY = (
+    "trader/__main__.py",
+    "trader/entrypoints/cli.py",
+    "trader/entrypoints/runner.py",
+    "trader/entrypoints/summary.py",
+    "trader/adapters/local",
+    "trader/adapters/memory.py",
+)
 UNUSED = (
     "tests",
     "websockets",
@@ -50,7 +61,17 @@ UNUSED = (
 )
 
 
+def remove_local_only(site: Path) -> None:
+    for relative in LOCAL_ONLY:
+        path = site / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def trim(site: Path) -> None:
+    remove_local_only(site)
     for relative in UNUSED:
         shutil.rmtree(site / relative, ignore_errors=True)
     for pattern in ("websockets-*.dist-info", "yaml/_yaml*.so", "**/*.pyi"):
@@ -92,7 +113,8 @@ def main(build_dir: Path, hot_list: Path) -> None:
     ]
     for source in own:
         compile_file(source, keep_source=True)
-    print(f"trimmed {len(UNUSED)} paths; compiled {compiled} hot modules, {len(own)} own files")
+    trimmed = len(LOCAL_ONLY) + len(UNUSED)
+    print(f"trimmed {trimmed} paths; compiled {compiled} hot modules, {len(own)} own files")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from trader.adapters.clock import SteppingClock, SystemClock
 from trader.bootstrap import LocalPaths, local_deps
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         description="247trader: run trading cycles locally, with files instead of AWS.",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_run(sub)
+    _add_trading_state(sub)
+    return parser
+
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run one cycle, or one every --interval seconds",
@@ -67,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         "paper account kept in the state file; LIVE: real Coinbase orders (needs --exchange "
         "coinbase, --key-file and --confirm-live)",
     )
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.set_defaults(handler=_run)
+    _add_sources(run)
+
+
+def _add_sources(run: argparse.ArgumentParser) -> None:
+    """Where `run` gets its market, config and key, and where it keeps its files."""
     run.add_argument(
         "--exchange",
         choices=["simulated", "coinbase"],
@@ -101,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the explicit confirmation LIVE needs, on top of --mode LIVE",
     )
-    run.add_argument("--quiet", action="store_true", help="print only the summary")
-    run.set_defaults(handler=_run)
 
+
+def _add_trading_state(sub: Any) -> None:
     halt = sub.add_parser(
         "trading-state",
         help="show or set the kill switch: ACTIVE, REDUCING (exits only) or HALTED",
@@ -113,7 +127,6 @@ def _parser() -> argparse.ArgumentParser:
     halt.add_argument("state", nargs="?", type=str.upper, choices=[s.value for s in TradingState])
     halt.add_argument("--data-dir", type=Path, default=Path("data"))
     halt.set_defaults(handler=_trading_state)
-    return parser
 
 
 def _positive(text: str) -> int:

@@ -42,6 +42,12 @@ class OrderIds:
     portfolio_id: str
     cycle_id: str
 
+    def for_proposal(self, proposal: Proposal) -> str:
+        """The deterministic client_order_id of the proposal's one order this cycle."""
+        return client_order_id(
+            self.portfolio_id, self.cycle_id, proposal.product_id, proposal.side, 0
+        )
+
 
 def round_down(value: Decimal, increment: Decimal) -> Decimal:
     return round_to_increment(value, increment, ROUND_FLOOR)
@@ -104,19 +110,11 @@ def plan_one(
     if quote is None:
         return "no_quote"
     order_type, post_only = _order_type(product, cfg)
-    if proposal.side is Side.BUY:
-        notional = proposal.quote_size or ZERO
-        touch = quote.ask
-    else:
-        notional = (proposal.base_size or ZERO) * quote.bid
-        touch = quote.bid
-    # Exits face neither the liquidity nor the slippage filter: no filter may trap a position.
-    entry = proposal.intent is Intent.ENTRY
-    if entry and notional > product.volume_24h_quote * cfg.max_order_pct_of_volume / HUNDRED:
-        return f"liquidity: {notional:.2f} > {cfg.max_order_pct_of_volume}% of 24h volume"
-    slip = expected_slippage_bps(notional, quote, product, cfg)
-    if entry and slip > cfg.max_slippage_bps:
-        return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
+    touch = quote.ask if proposal.side is Side.BUY else quote.bid
+    slip = expected_slippage_bps(_notional(proposal, quote), quote, product, cfg)
+    refused = _entry_filters(proposal, quote, product, slip, cfg)
+    if refused is not None:
+        return refused
     limit = (
         _limit_price(proposal, quote, product, post_only, cfg)
         if order_type is OrderType.LIMIT
@@ -133,9 +131,7 @@ def plan_one(
     if value < floor:
         return f"below_min_notional: {value:.2f} < {floor}"
     return PlannedOrder(
-        client_order_id=client_order_id(
-            ids.portfolio_id, ids.cycle_id, proposal.product_id, proposal.side, 0
-        ),
+        client_order_id=ids.for_proposal(proposal),
         product_id=proposal.product_id,
         side=proposal.side,
         order_type=order_type,
@@ -148,6 +144,28 @@ def plan_one(
         expected_slippage_bps=slip,
         reason=proposal.reason,
     )
+
+
+def _notional(proposal: Proposal, quote: Quote) -> Decimal:
+    """What the proposal is worth in quote: the quote to spend, or the base to sell at the bid."""
+    if proposal.side is Side.BUY:
+        return proposal.quote_size or ZERO
+    return (proposal.base_size or ZERO) * quote.bid
+
+
+def _entry_filters(
+    proposal: Proposal, quote: Quote, product: Product, slip: Decimal, cfg: ExecutionConfig
+) -> str | None:
+    """Why an entry is too big for the product's liquidity or slippage; exits face neither
+    filter, so no filter may trap a position."""
+    if proposal.intent is not Intent.ENTRY:
+        return None
+    notional = _notional(proposal, quote)
+    if notional > product.volume_24h_quote * cfg.max_order_pct_of_volume / HUNDRED:
+        return f"liquidity: {notional:.2f} > {cfg.max_order_pct_of_volume}% of 24h volume"
+    if slip > cfg.max_slippage_bps:
+        return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
+    return None
 
 
 def _size(

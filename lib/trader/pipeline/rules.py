@@ -11,7 +11,7 @@ from trader.domain.config import RulesConfig
 from trader.domain.models import ZERO, Intent, Proposal, Side, Signal
 from trader.domain.money import HUNDRED
 from trader.pipeline.regime import Regime
-from trader.pipeline.universe import Universe
+from trader.pipeline.universe import Member, Universe
 
 ONE = Decimal(1)
 CENT = Decimal("0.01")
@@ -31,6 +31,30 @@ def conviction_of(signals: Sequence[Signal]) -> Decimal:
 def size_scale(conviction: Decimal, cfg: RulesConfig) -> Decimal:
     """From `min_conviction_scale` at conviction 0 up to 1 at conviction 1, linearly."""
     return cfg.min_conviction_scale + (ONE - cfg.min_conviction_scale) * conviction
+
+
+def _entry(
+    member: Member,
+    fired: Sequence[Signal],
+    regime: str,
+    sizing: tuple[Decimal, Decimal],
+    cfg: RulesConfig,
+) -> Proposal:
+    """A BUY of the tier's share of equity, scaled by conviction and the regime's multiplier."""
+    equity, multiplier = sizing
+    conviction = conviction_of(fired)
+    full = equity * member.tier.position_size_pct / HUNDRED
+    size = (full * size_scale(conviction, cfg) * multiplier).quantize(CENT, ROUND_DOWN)
+    return Proposal(
+        member.product_id,
+        Side.BUY,
+        Intent.ENTRY,
+        quote_size=size,
+        base_size=None,
+        reason=f"{'+'.join(s.kind for s in fired)} (regime {regime})",
+        tier=member.tier.name,
+        conviction=conviction,
+    )
 
 
 def propose_entries(
@@ -62,22 +86,7 @@ def propose_entries(
         elif multiplier <= 0:
             skipped[pid] = f"regime {regime.name} sizes entries at 0"
         else:
-            conviction = conviction_of(fired)
-            full = equity * member.tier.position_size_pct / HUNDRED
-            size = (full * size_scale(conviction, cfg) * multiplier).quantize(CENT, ROUND_DOWN)
-            kinds = "+".join(s.kind for s in fired)
-            ranked.append(
-                Proposal(
-                    pid,
-                    Side.BUY,
-                    Intent.ENTRY,
-                    quote_size=size,
-                    base_size=None,
-                    reason=f"{kinds} (regime {regime.name})",
-                    tier=member.tier.name,
-                    conviction=conviction,
-                )
-            )
+            ranked.append(_entry(member, fired, regime.name, (equity, multiplier), cfg))
     ranked.sort(key=lambda p: (-p.conviction, p.product_id))
     for dropped in ranked[cfg.max_new_positions_per_cycle :]:
         skipped[dropped.product_id] = (

@@ -77,7 +77,7 @@ class DynamoStateStore:
         if self._image_version != state.version:
             self._remember(self._query(), state.version)
         saved = state.replace(version=state.version + 1)
-        wanted = _items_for(saved, self._pk)
+        wanted = _items_for(saved)
         actions = self._changed_item_actions(wanted)
         actions.append(self._state_update(saved, wanted[STATE_SK], lease))
         if lease is not None:
@@ -239,7 +239,7 @@ def _state_from_items(items: list[dict[str, Any]]) -> PortfolioState:
     )
 
 
-def _items_for(state: PortfolioState, pk: str) -> dict[str, dict[str, Any]]:
+def _items_for(state: PortfolioState) -> dict[str, dict[str, Any]]:
     encoded = to_jsonable(state)
     items: dict[str, dict[str, Any]] = {
         STATE_SK: {"body": {k: v for k, v in encoded.items() if k not in _SPLIT_FIELDS}}

@@ -41,6 +41,7 @@ from trader.adapters.coinbase.mapping import (
     quote_from,
 )
 from trader.adapters.coinbase.order_client import OrderBook
+from trader.adapters.coinbase.pages import pages
 from trader.adapters.coinbase.transport import RateLimiter, RetryPolicy, Transport
 from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
 from trader.ports import Clock
@@ -134,17 +135,12 @@ class CoinbaseExchange:
         else:
             fetch, op = self._client.get_products, "get_products"
             extra = {"get_tradability_status": True}
-        items: list[Mapping[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page_args = {"cursor": cursor} if cursor else {}
-            body = self._io.read(op, fetch, product_type="SPOT", **extra, **page_args)
-            items.extend(_list(body, "products", op))
-            pagination = body.get("pagination") or {}
-            next_cursor = pagination.get("next_cursor") if pagination.get("has_next") else None
-            if not next_cursor or next_cursor == cursor:
-                break
-            cursor = next_cursor
+
+        def page(cursor: str | None) -> Mapping[str, Any]:
+            at = {"cursor": cursor} if cursor else {}
+            return self._io.read(op, fetch, product_type="SPOT", **extra, **at)
+
+        items = [item for body in pages(page, MAX_PAGES) for item in _list(body, "products", op)]
         return products_from(items, self._quote)
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
@@ -178,17 +174,17 @@ class CoinbaseExchange:
 
     def get_balances(self) -> Mapping[str, Balance]:
         """Every account page, summed per currency."""
-        accounts: list[Mapping[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            body = self._io.read(
+
+        def page(cursor: str | None) -> Mapping[str, Any]:
+            return self._io.read(
                 "get_accounts", self._client.get_accounts, limit=250, cursor=cursor
             )
-            accounts.extend(_list(body, "accounts", "get_accounts"))
-            next_cursor = body.get("cursor") if body.get("has_next") else None
-            if not next_cursor or next_cursor == cursor:
-                break
-            cursor = next_cursor
+
+        accounts = [
+            item
+            for body in pages(page, MAX_PAGES)
+            for item in _list(body, "accounts", "get_accounts")
+        ]
         return balances_from(accounts)
 
     def get_fee_rates(self) -> FeeRates:

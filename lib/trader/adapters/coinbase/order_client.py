@@ -36,6 +36,7 @@ from trader.adapters.coinbase.order_requests import (
     preview_verdict,
     rejection,
 )
+from trader.adapters.coinbase.pages import pages
 from trader.adapters.coinbase.transport import Transport
 from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
 from trader.domain.models import Fill, Order, PlannedOrder
@@ -286,18 +287,16 @@ class OrderBook:
     def _find(self, client_order_id: str) -> Mapping[str, Any] | None:
         """Search recent orders for this client_order_id (remembering every id seen)."""
         since = (self._clock.now() - self._lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            body = self._io.read(
+
+        def page(cursor: str | None) -> Mapping[str, Any]:
+            return self._io.read(
                 "list_orders", self._client.list_orders, start_date=since, limit=250, cursor=cursor
             )
+
+        for body in pages(page, MAX_PAGES):
             match = self._scan(body.get("orders"), client_order_id)
             if match is not None:
                 return match
-            next_cursor = body.get("cursor") if body.get("has_next") else None
-            if not next_cursor or next_cursor == cursor:
-                return None
-            cursor = next_cursor
         return None
 
     def _scan(self, orders: Any, client_order_id: str) -> Mapping[str, Any] | None:
@@ -316,21 +315,19 @@ class OrderBook:
 
     def _fills(self, order_id: str, client_order_id: str) -> list[Fill]:
         fills: dict[str, Fill] = {}
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            body = self._io.read(
+
+        def page(cursor: str | None) -> Mapping[str, Any]:
+            return self._io.read(
                 "get_fills", self._client.get_fills, order_ids=[order_id], limit=250, cursor=cursor
             )
+
+        for body in pages(page, MAX_PAGES):
             items = body.get("fills")
             if not isinstance(items, list):
                 raise MalformedResponse("get_fills: field 'fills' is not a list")
             for item in items:
                 fill = fill_from(item, client_order_id)
                 fills.setdefault(fill.fill_id, fill)  # entry_id is unique per fill
-            next_cursor = body.get("cursor")
-            if not next_cursor or next_cursor == cursor:
-                break
-            cursor = next_cursor
         return list(fills.values())
 
 
