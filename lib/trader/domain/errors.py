@@ -53,3 +53,11 @@ class OutcomeUnknown(ExchangeError):
 
 class AuditError(TraderError):
     """An audit sink failed to store a record."""
+
+
+class InvalidLiquidationRequest(TraderError):
+    """A liquidation request is malformed; the one-line message names the field at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
