@@ -8,7 +8,16 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from trader.domain.lease import LockLease
-from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Candle,
+    FeeRates,
+    Order,
+    PlannedOrder,
+    Product,
+    Quote,
+)
 from trader.domain.state import PortfolioState
 
 
@@ -53,6 +62,14 @@ class Exchange(MarketData, Protocol):
         ...
 
     def cancel_order(self, client_order_id: str) -> Order | None: ...
+
+    def get_fills_since(self, cursor: str | None) -> AccountFills:
+        """Every fill of the account at or after `cursor`, oldest first, whoever placed it.
+
+        `cursor` is the one an earlier answer gave (a UTC time in ISO form); None starts now,
+        with no fills. Fills at the cursor itself come again: callers drop those they know.
+        """
+        ...
 
 
 class PaperAccount(Exchange, Protocol):

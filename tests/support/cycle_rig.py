@@ -15,6 +15,7 @@ from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import Config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult, FeeRates, Mode
+from trader.domain.state import PortfolioState
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -44,6 +45,14 @@ class Rig:
             SimulatedPaperAccounts(self.config, self.clock),
             sleep=lambda _s: None,
         )
+
+    def start_with(self, state: PortfolioState) -> None:
+        """The stored state, on an account that holds the coins it books (the exchange is the
+        truth: a position the account does not hold is closed by the next reconciliation)."""
+        self.store = InMemoryStateStore(state)
+        coins = {pid.split("-")[0]: pos.size for pid, pos in state.positions.items()}
+        cash = {"USD": Decimal(10_000), **coins}
+        self.exchange = MatchingExchange(self.market, self.clock, FEES, Decimal(0), cash)
 
     def run(
         self, mode: Mode = Mode.LIVE, exchange: object | None = None, **request: object

@@ -25,6 +25,7 @@ from fake_coinbase_json import (
 
 from trader.adapters.sim.matching import MatchingExchange
 from trader.adapters.sim.synthetic import SyntheticMarket
+from trader.domain.codec import parse_utc
 from trader.domain.errors import OrderRejected
 from trader.domain.models import (
     ZERO,
@@ -361,12 +362,16 @@ class Routes:
         }
 
     def fills(self, q: Query, _b: Any) -> Answer:
+        """By order ids, or every fill of the account from `start_sequence_timestamp` on."""
         wanted = set(q.get("order_ids", []))
+        since = q.get("start_sequence_timestamp", [""])[0]
+        after = parse_utc(since) if since else None
         rows = [
             fill_json(f)
             for o in self.all_orders().values()
-            if o.order_id in wanted
-            for f in o.fills
+            if (o.order_id in wanted if wanted else True)
+            for f in sorted(o.fills, key=lambda f: (f.time, f.fill_id))
+            if after is None or f.time >= after
         ]
         size = int(q.get("limit", ["100"])[0])
         offset = int(q.get("cursor", ["0"])[0] or 0)

@@ -245,9 +245,7 @@ def test_cycle_when_one_quote_is_stale_then_that_product_sits_out_and_the_rest_t
 def test_cycle_when_halted_with_a_losing_position_then_even_the_exit_waits() -> None:
     rig = flat_rig()
     losing = Position("SOL-USD", Decimal(1), Decimal(150), NOW - timedelta(hours=1))
-    rig.store = InMemoryStateStore(
-        PortfolioState(trading_state=TradingState.HALTED, positions={"SOL-USD": losing})
-    )
+    rig.start_with(PortfolioState(trading_state=TradingState.HALTED, positions={"SOL-USD": losing}))
     result = rig.run()
     assert result.no_trade_reason == "kill_switch"
     assert rig.audit.records[0]["risk"][0]["check"] == "kill_switch"
@@ -257,9 +255,7 @@ def test_cycle_when_halted_with_a_losing_position_then_even_the_exit_waits() -> 
 def test_cycle_when_reducing_and_the_exit_is_dust_then_the_execution_filter_is_named() -> None:
     rig = flat_rig()
     dust = Position("SOL-USD", Decimal("0.0005"), Decimal(150), NOW - timedelta(hours=1))
-    rig.store = InMemoryStateStore(
-        PortfolioState(trading_state=TradingState.REDUCING, positions={"SOL-USD": dust})
-    )
+    rig.start_with(PortfolioState(trading_state=TradingState.REDUCING, positions={"SOL-USD": dust}))
     result = rig.run()
     # The exit was approved (REDUCING allows exits) and only the min size stopped it.
     assert result.no_trade_reason == "no_orders_after_execution_filter"

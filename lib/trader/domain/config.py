@@ -169,6 +169,12 @@ class ExitsConfig(_Model):
     max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
 
 
+class ReconcileConfig(_Model):
+    """How the state follows the exchange's balances (pipeline/reconciliation.py)."""
+
+    adopt_external_holdings: bool = False  # turn holdings the bot never bought into positions
+
+
 class PaperConfig(_Model):
     """PAPER (and DRY_RUN sizing): a simulated account over real market data."""
 
@@ -216,6 +222,7 @@ class Config(_Model):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     exits: ExitsConfig = ExitsConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     paper: PaperConfig = PaperConfig()
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 

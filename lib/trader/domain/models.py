@@ -289,6 +289,14 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountFills:
+    """The account's fills at or after a cursor, oldest first, and the cursor to go on from."""
+
+    fills: tuple[Fill, ...]
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     as_of: datetime
     products: dict[str, Product]
@@ -296,6 +304,7 @@ class MarketSnapshot:
     candles: dict[str, tuple[Candle, ...]]  # ascending by start, closed bars only
     balances: dict[str, Balance]
     fees: FeeRates
+    account_fills: AccountFills | None = None  # read with the balances, for reconciliation
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +322,7 @@ class CycleResult:
     regime: str | None
     equity: Decimal | None
     exposure: Decimal | None  # market value of the positions
+    drift: tuple[str, ...]  # currencies whose balance drifted from the book this cycle
     realized_pnl_today: Decimal | None
     realized_pnl_total: Decimal | None
     fees_total: Decimal | None

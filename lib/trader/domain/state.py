@@ -35,7 +35,10 @@ class PortfolioState:
     seen_fill_ids: tuple[str, ...] = ()
     last_cycle_id: str | None = None
     last_cycle_at: datetime | None = None
-    cursors: dict[str, str] = field(default_factory=dict)  # adapters' bookmarks
+    cursors: dict[str, str] = field(default_factory=dict)  # e.g. "fills": the account's fills read
+    held_currencies: tuple[str, ...] = ()  # every base currency the bot has held: reconciled
+    unbooked: dict[str, Decimal] = field(default_factory=dict)  # held outside the positions
+    external_pnl_total: Decimal = ZERO  # PnL of base that left positions outside the bot
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trader.domain.config import Config
@@ -17,10 +19,15 @@ from trader.domain.state import PortfolioState
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
 from trader.pipeline.exits import propose_exits
 from trader.pipeline.outcome import why_no_orders
-from trader.pipeline.portfolio import Valuation, mark_watermarks, value_book
+from trader.pipeline.portfolio import (
+    Valuation,
+    mark_watermarks,
+    other_holdings_value,
+    value_book,
+)
 from trader.pipeline.regime import Regime, detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
-from trader.pipeline.rules import propose_entries
+from trader.pipeline.rules import EntryDecision, propose_entries
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import Universe, build_universe
 
@@ -53,25 +60,55 @@ class Decision:
         return self.assessment.state
 
 
+def _without(entries: EntryDecision, no_entry: Mapping[str, str]) -> EntryDecision:
+    """The entries less those on products that may not be entered, each skip with its reason."""
+    if not no_entry:
+        return entries
+    kept = tuple(p for p in entries.proposals if p.product_id not in no_entry)
+    skipped = dict(entries.skipped)
+    skipped.update(
+        {p.product_id: no_entry[p.product_id] for p in entries.proposals if p not in kept}
+    )
+    return EntryDecision(kept, skipped)
+
+
 def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessment:
     regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
     cash = snap.balances.get(cfg.cycle.quote_currency)
-    valuation = value_book(state.positions, snap.quotes, cash.total if cash else ZERO)
+    other = other_holdings_value(
+        snap.balances, state.positions, snap.quotes, {cfg.cycle.quote_currency}
+    )
+    valuation = dataclasses.replace(
+        value_book(state.positions, snap.quotes, cash.total if cash else ZERO),
+        other_holdings=other,
+    )
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
     return Assessment(state, regime, universe, valuation, signals)
 
 
 def decide(
-    cfg: Config, state: PortfolioState, snap: MarketSnapshot, held: set[str], cycle_id: str
+    cfg: Config,
+    state: PortfolioState,
+    snap: MarketSnapshot,
+    held: set[str],
+    cycle_id: str,
+    no_entry: Mapping[str, str] | None = None,
 ) -> Decision:
-    """Exits and entries proposed, checked by risk, planned as orders (or why there are none)."""
+    """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
+
+    `no_entry` names products that may not be entered this cycle, with the reason (e.g. the
+    account's balance of its coin drifted from the book); their exits still run.
+    """
     seen = assess(cfg, state, snap)
     in_flight = {o.product_id for o in seen.state.open_orders.values()}
     exits = propose_exits(seen.state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
-    entries = propose_entries(
-        seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
+    entries = _without(
+        propose_entries(
+            seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
+        ),
+        no_entry or {},
     )
     proposals = (*exits, *entries.proposals)
     cash = snap.balances.get(cfg.cycle.quote_currency)

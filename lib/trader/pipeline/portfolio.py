@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trader.domain.models import ZERO, Fill, Position, Quote, Side
+from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
 
@@ -17,6 +17,7 @@ class Valuation:
     cash: Decimal  # quote currency, available + hold
     exposure: dict[str, Decimal]  # product -> position size x bid
     unrealized_pnl: Decimal
+    other_holdings: Decimal = ZERO  # what the account holds outside the positions, at the bid
 
     @property
     def total_exposure(self) -> Decimal:
@@ -24,7 +25,7 @@ class Valuation:
 
     @property
     def equity(self) -> Decimal:
-        return self.cash + self.total_exposure
+        return self.cash + self.total_exposure + self.other_holdings
 
 
 def value_book(
@@ -39,6 +40,33 @@ def value_book(
         exposure[pid] = pos.size * mark
         unrealized += (mark - pos.avg_entry_price) * pos.size
     return Valuation(cash, exposure, unrealized)
+
+
+def other_holdings_value(
+    balances: Mapping[str, Balance],
+    positions: Mapping[str, Position],
+    quotes: Mapping[str, Quote],
+    cash_currencies: Collection[str],
+) -> Decimal:
+    """The account's coins beyond the positions (never bought, dust, a manual buy), at the bid
+    of their `<coin>-<cash>` product; a coin without such a quote counts nothing."""
+    in_positions: dict[str, Decimal] = {}
+    for pid, pos in positions.items():
+        base = pid.split("-", 1)[0]
+        in_positions[base] = in_positions.get(base, ZERO) + pos.size
+    total = ZERO
+    for currency, balance in balances.items():
+        extra = balance.total - in_positions.get(currency, ZERO)
+        if currency in cash_currencies or extra <= 0:
+            continue
+        bids = [
+            quotes[f"{currency}-{c}"].bid
+            for c in sorted(cash_currencies)
+            if f"{currency}-{c}" in quotes
+        ]
+        if bids:
+            total += extra * bids[0]
+    return total
 
 
 def mark_watermarks(

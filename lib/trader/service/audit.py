@@ -18,6 +18,7 @@ from trader.domain.models import Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
 from trader.pipeline.portfolio import Valuation
+from trader.pipeline.reconciliation import Reconciliation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
 
@@ -36,6 +37,7 @@ class CycleTrace:
     loaded_fill_ids: frozenset[str] = frozenset()
     reconciled: tuple[Order, ...] = ()
     charted: tuple[str, ...] = ()  # candidates whose candles were fetched
+    reconciliation: Reconciliation | None = None
     decision: Decision | None = None
     placed: tuple[Order, ...] = ()
     no_trade_reason: str | None = None
@@ -77,6 +79,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         },
         "risk": [_decision(d) for d in decision.decisions] if decision else [],
         "orders": _orders(decision, trace.placed, trace.reconciled),
+        "reconciliation": _reconciliation(trace.reconciliation),
         "no_trade_reason": trace.no_trade_reason,
         "no_trade_detail": trace.no_trade_detail,
         "exception": _exception(trace.exception),
@@ -95,6 +98,26 @@ def _orders(
         "dropped": [{"product_id": d.proposal.product_id, "reason": d.reason} for d in dropped],
         "placed": [_order(o) for o in placed],
         "reconciled": [_order(o) for o in reconciled],
+    }
+
+
+def _reconciliation(recon: Reconciliation | None) -> dict[str, Any] | None:
+    if recon is None:
+        return None
+    return {
+        "checked": list(recon.checked),
+        "drift": [
+            {"currency": d.currency, "booked": d.booked, "exchange": d.exchange, "cause": d.cause}
+            for d in recon.drift
+        ],
+        "adopted": list(recon.adopted),
+        "external": [
+            {"product_id": c.product_id, "size": c.size, "pnl": c.pnl} for c in recon.external
+        ],
+        "external_fills": [
+            {"fill_id": f.fill_id, "product_id": f.product_id, "side": f.side, "size": f.size}
+            for f in recon.external_fills
+        ],
     }
 
 
@@ -161,12 +184,15 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
             "realized_total": state.realized_pnl_total,
             "fees_total": state.fees_total,
             "unrealized": valuation.unrealized_pnl if valuation else None,
+            "external_total": state.external_pnl_total,
         },
+        "unbooked": state.unbooked,
     }
     if valuation is not None:
         summary["exposure"] = {"total": valuation.total_exposure, "by_product": valuation.exposure}
         summary["equity"] = valuation.equity
         summary["cash"] = valuation.cash
+        summary["other_holdings"] = valuation.other_holdings
     else:
         summary["exposure"] = None
     return summary

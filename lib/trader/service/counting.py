@@ -7,7 +7,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Candle,
+    FeeRates,
+    Order,
+    PlannedOrder,
+    Product,
+    Quote,
+)
 from trader.ports import Exchange
 
 
@@ -60,3 +69,7 @@ class CountingExchange:
     def cancel_order(self, client_order_id: str) -> Order | None:
         self._count("cancel_order")
         return self.inner.cancel_order(client_order_id)
+
+    def get_fills_since(self, cursor: str | None) -> AccountFills:
+        self._count("get_fills_since")
+        return self.inner.get_fills_since(cursor)

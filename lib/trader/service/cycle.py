@@ -33,6 +33,7 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import decide
+from trader.pipeline.reconciliation import Book, Reconciliation, reconcile_balances
 from trader.pipeline.scan import market_request
 from trader.ports import (
     AuditSink,
@@ -164,10 +165,13 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     account = _open_account(s, state)
     state, trace.reconciled = _reconcile(s, account, state)
     snap, trace.charted, stale = _snapshot(s, account, state)
+    recon = trace.reconciliation = _follow_the_exchange(s, state, snap)
+    state = recon.state
     orders: tuple[Order, ...] = ()
     why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
     if why is None:
-        decision = trace.decision = decide(s.cfg, state, snap, _held(state), s.request.cycle_id)
+        held, no_entry = _held(state), _drifted(recon, snap)
+        decision = trace.decision = decide(s.cfg, state, snap, held, s.request.cycle_id, no_entry)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state, orders = _execute(s, account, state, decision.planned)
@@ -211,12 +215,28 @@ def _snapshot(
         s.now,
         lambda products: market_request(products, cfg, held),
         s.pool,
+        fills_cursor=state.cursors.get("fills"),
         alongside=warm_up,
     )
     received = len(snap.quotes)
     snap = drop_stale_quotes(snap, cfg.cycle.max_snapshot_age_seconds)
     reference, granularity = cfg.regime.reference_product, cfg.cycle.candle_granularity_seconds
     return snap, asked.charted, staleness(snap, received, reference, granularity)
+
+
+def _follow_the_exchange(
+    s: _Session, state: PortfolioState, snap: MarketSnapshot
+) -> Reconciliation:
+    """The booked positions against the account's balances; the state follows the account."""
+    cash = frozenset({s.cfg.cycle.quote_currency})
+    book = Book(snap.balances, snap.products, snap.quotes, snap.account_fills, cash, s.now)
+    return reconcile_balances(state, book, s.cfg.reconcile.adopt_external_holdings)
+
+
+def _drifted(recon: Reconciliation, snap: MarketSnapshot) -> dict[str, str]:
+    """No entry this cycle on a product whose coin drifted (exits still run)."""
+    why = {d.currency: f"balance_drift ({d.cause})" for d in recon.drift}
+    return {pid: why[p.base_currency] for pid, p in snap.products.items() if p.base_currency in why}
 
 
 def _time_check(s: _Session) -> Why | None:
@@ -324,6 +344,7 @@ def _result(
         regime=trace.regime.name if trace.regime else None,
         equity=valuation.equity if valuation else None,
         exposure=valuation.total_exposure if valuation else None,
+        drift=tuple(d.currency for d in trace.reconciliation.drift) if trace.reconciliation else (),
         realized_pnl_today=state.realized_pnl_today if state else None,
         realized_pnl_total=state.realized_pnl_total if state else None,
         fees_total=state.fees_total if state else None,

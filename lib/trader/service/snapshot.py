@@ -1,20 +1,32 @@
 """The market snapshot: two rounds of parallel requests, whatever the universe size.
 
-Round 1: products, balances and fee rates. Round 2: quotes for every product we may
-touch, and candles for the candidates and the regime's reference product.
+Round 1: products, balances, fee rates and the account's new fills. Round 2: quotes for
+every product we may touch, and candles for the candidates and the regime's reference product.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from trader.domain.config import Config
-from trader.domain.models import Balance, Candle, FeeRates, MarketSnapshot, Product, Quote
+from trader.domain.errors import ExchangeError
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Candle,
+    FeeRates,
+    MarketSnapshot,
+    Product,
+    Quote,
+)
 from trader.pipeline.scan import MarketRequest
 from trader.ports import Exchange, MarketData
+
+log = logging.getLogger(__name__)
 
 
 def take_snapshot(
@@ -24,16 +36,22 @@ def take_snapshot(
     now: datetime,
     wanted: Callable[[dict[str, Product]], MarketRequest],
     pool: ThreadPoolExecutor,
+    fills_cursor: str | None,
     alongside: Sequence[Callable[[], object]] = (),
 ) -> tuple[MarketSnapshot, MarketRequest]:
-    """Everything the decision needs; `wanted(products)` says what to quote and to chart."""
+    """Everything the decision needs; `wanted(products)` says what to quote and to chart.
+
+    The account's fills since `fills_cursor` are read with its balances, in the same round.
+    """
     products_f = pool.submit(market.list_products)
     balances_f = pool.submit(account.get_balances)
     fees_f = pool.submit(account.get_fee_rates)
+    fills_f = pool.submit(_fills_or_none, account, fills_cursor)
     extra_fs = [pool.submit(job) for job in alongside]  # e.g. loading the candle cache
     products = list(products_f.result())
     balances: Mapping[str, Balance] = balances_f.result()
     fees: FeeRates = fees_f.result()
+    fills = fills_f.result()
     for extra in extra_fs:
         extra.result()
     by_id = {p.product_id: p for p in products}
@@ -41,7 +59,17 @@ def take_snapshot(
     snapshot = _second_round(
         market, config, now, by_id, balances, fees, request.quoted, request.candles, pool
     )
-    return snapshot, request
+    return dataclasses.replace(snapshot, account_fills=fills), request
+
+
+def _fills_or_none(account: Exchange, cursor: str | None) -> AccountFills | None:
+    """The account's fills since `cursor`; a failed read is logged, never fatal (the cursor
+    stays, so the next cycle reads them)."""
+    try:
+        return account.get_fills_since(cursor)
+    except ExchangeError:
+        log.warning("the account's fills could not be read; retried next cycle", exc_info=True)
+        return None
 
 
 def _second_round(

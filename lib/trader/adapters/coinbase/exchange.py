@@ -37,13 +37,25 @@ from trader.adapters.coinbase.mapping import (
     balances_from,
     candle_from,
     fees_from,
+    fill_from,
     products_from,
     quote_from,
 )
-from trader.adapters.coinbase.order_client import OrderBook
+from trader.adapters.coinbase.order_client import OrderClient
 from trader.adapters.coinbase.pages import pages
 from trader.adapters.coinbase.transport import RateLimiter, RetryPolicy, Transport
-from trader.domain.models import Balance, Candle, FeeRates, Order, PlannedOrder, Product, Quote
+from trader.domain.codec import parse_utc, to_jsonable
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Candle,
+    FeeRates,
+    Fill,
+    Order,
+    PlannedOrder,
+    Product,
+    Quote,
+)
 from trader.ports import Clock
 
 BASE_URL = "api.coinbase.com"  # a host: the SDK prepends https:// itself
@@ -68,7 +80,7 @@ class CoinbaseExchange:
     fee_ttl_s: how long the fee tier is reused before asking again.
     preview_orders: preview each new order (POST /orders/preview) before creating it, so a
         doomed one is OrderRejected without a create; costs one more sequential round trip
-        per order placed. A preview that fails transiently is skipped (see OrderBook.place).
+        per order placed. A preview that fails transiently is skipped (see OrderClient.place).
     """
 
     def __init__(
@@ -105,7 +117,7 @@ class CoinbaseExchange:
         self._fee_ttl = timedelta(seconds=fee_ttl_s)
         self._fees: tuple[datetime, FeeRates] | None = None
         self._fee_lock = threading.Lock()
-        self._orders = OrderBook(
+        self._orders = OrderClient(
             client, self._io, self._clock, reconcile_lookback, preview=preview_orders
         )
 
@@ -187,6 +199,30 @@ class CoinbaseExchange:
         ]
         return balances_from(accounts)
 
+    def get_fills_since(self, cursor: str | None) -> AccountFills:
+        """The account's fills whose sequence time is at or after `cursor`, oldest first."""
+        if cursor is None:  # start now: the history before the first cycle is not ours
+            return AccountFills((), to_jsonable(self._clock.now()))
+
+        def page(at: str | None) -> Mapping[str, Any]:
+            return self._io.read(
+                "get_fills",
+                self._client.get_fills,
+                start_sequence_timestamp=cursor,
+                limit=250,
+                cursor=at,
+            )
+
+        after = parse_utc(cursor)
+        unique: dict[str, Fill] = {}
+        for body in pages(page, MAX_PAGES):
+            for item in _list(body, "fills", "get_fills"):
+                fill = fill_from(item, client_order_id="")
+                if fill.time >= after:
+                    unique.setdefault(fill.fill_id, fill)
+        fills = sorted(unique.values(), key=lambda f: (f.time, f.fill_id))
+        return AccountFills(tuple(fills), to_jsonable(fills[-1].time) if fills else cursor)
+
     def get_fee_rates(self) -> FeeRates:
         """The account's maker/taker fractions from the transaction summary, cached `fee_ttl_s`."""
         now = self._clock.now()
@@ -204,7 +240,7 @@ class CoinbaseExchange:
     def place_order(self, order: PlannedOrder) -> Order:
         """Create (or find again, by client_order_id) the order; OPEN means accepted.
 
-        With `preview_orders`, a new order is previewed first; see OrderBook.place.
+        With `preview_orders`, a new order is previewed first; see OrderClient.place.
         """
         return self._orders.place(order)
 

@@ -56,7 +56,7 @@ class OrderNotVisible(ExchangeUnavailable):
     """Coinbase gave us this order_id but does not show the order yet; ask again later."""
 
 
-class OrderBook:
+class OrderClient:
     """`preview`: ask POST /orders/preview before the first create of each order (see place)."""
 
     def __init__(

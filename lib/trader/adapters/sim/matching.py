@@ -28,9 +28,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from trader.domain.codec import parse_utc, to_jsonable
 from trader.domain.errors import OrderRejected
 from trader.domain.models import (
     ZERO,
+    AccountFills,
     Balance,
     Candle,
     FeeRates,
@@ -127,6 +129,17 @@ class MatchingExchange:
     def place_order(self, order: PlannedOrder) -> Order:
         with self._guard:
             return self._place_order_unlocked(order)
+
+    def get_fills_since(self, cursor: str | None) -> AccountFills:
+        if cursor is None:
+            return AccountFills((), to_jsonable(self._clock.now()))
+        after = parse_utc(cursor)
+        with self._guard:
+            self._settle()
+            fills = [f for o in self._orders.values() for f in o.fills if f.time >= after]
+        fills.sort(key=lambda f: (f.time, f.fill_id))
+        newest = to_jsonable(fills[-1].time) if fills else cursor
+        return AccountFills(tuple(fills), newest)
 
     def _get_balances_unlocked(self) -> Mapping[str, Balance]:
         self._settle()

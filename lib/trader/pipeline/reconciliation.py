@@ -1,0 +1,251 @@
+"""The exchange's account is the truth: booked positions are compared with its balances
+every cycle, and the state follows what the exchange holds.
+
+A currency is checked when the bot holds it or has ever held it (and, with
+`adopt_external_holdings`, whenever the account holds it). A difference larger than one
+base increment is a drift, with its likely cause:
+
+- `fill_not_booked`: an order of ours on that currency is still in flight, so its fills
+  may not be booked yet; the order lifecycle books them, the state is left as it is;
+- `external_trade`: the account's fills since the last cursor include a trade that is not
+  one of our orders (a manual trade on the website or another bot);
+- `unknown`: nothing explains it (a deposit, a withdrawal, a transfer, a lost fill).
+
+For the last two the positions follow the exchange: resized with their average entry kept,
+or closed when the exchange holds none, the PnL of what left marked `external` (kept apart
+from the realized PnL the loss limits count). Holdings the bot never bought stay out of
+positions unless adopted: the state remembers them as `unbooked`, so they are reported once,
+not every cycle, and they count in equity like every holding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from trader.domain.models import ZERO, AccountFills, Balance, Fill, Position, Product, Quote
+from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
+
+FILL_NOT_BOOKED = "fill_not_booked"
+EXTERNAL_TRADE = "external_trade"
+UNKNOWN = "unknown"
+DEFAULT_TOLERANCE = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    currency: str
+    booked: Decimal
+    exchange: Decimal
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalChange:
+    """Base that left or joined a position outside the bot, valued at the bid."""
+
+    product_id: str
+    size: Decimal  # negative: left the position
+    pnl: Decimal  # of what left, against the average entry (0 for what joined)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    state: PortfolioState  # the state after following the exchange
+    checked: tuple[str, ...]
+    drift: tuple[Drift, ...]
+    adopted: tuple[str, ...]
+    external: tuple[ExternalChange, ...]
+    external_fills: tuple[Fill, ...]
+
+    def drifted_products(self, products: Mapping[str, Product]) -> frozenset[str]:
+        """Products whose base currency drifted this cycle: no new entry on them."""
+        drifted = {d.currency for d in self.drift}
+        return frozenset(pid for pid in products if base_of(pid, products) in drifted)
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """What the reconciliation reads of the market and the account this cycle."""
+
+    balances: Mapping[str, Balance]
+    products: Mapping[str, Product]
+    quotes: Mapping[str, Quote]
+    fills: AccountFills | None  # the account's fills since the stored cursor (None: unread)
+    cash_currencies: frozenset[str]  # quote currencies: cash, not holdings
+    now: datetime
+
+
+def base_of(product_id: str, products: Mapping[str, Product]) -> str:
+    product = products.get(product_id)
+    return product.base_currency if product is not None else product_id.split("-", 1)[0]
+
+
+def external_fills(state: PortfolioState, fills: Collection[Fill]) -> tuple[Fill, ...]:
+    """Fills that are not of an order we know and were never booked: trades by someone else."""
+    ours = {o.order_id for o in state.open_orders.values() if o.order_id}
+    ours |= {o.client_order_id for o in state.open_orders.values()}
+    seen = set(state.seen_fill_ids)
+    return tuple(
+        f
+        for f in fills
+        if f.fill_id not in seen and f.order_id not in ours and f.client_order_id not in ours
+    )
+
+
+def reconcile_balances(
+    state: PortfolioState, book: Book, adopt_external_holdings: bool
+) -> Reconciliation:
+    """Compare each checked currency's booked size with the exchange's total; follow it.
+
+    The fills cursor moves on, and the external fills are remembered as seen, so each is
+    reported once.
+    """
+    outside = external_fills(state, book.fills.fills if book.fills else ())
+    state = _read_on(state, book.fills, outside)
+    checked = _checked(state, book, adopt_external_holdings)
+    drifts: list[Drift] = []
+    changes: list[ExternalChange] = []
+    adopted: list[str] = []
+    for currency in checked:
+        drift = _drift(currency, state, book, outside)
+        if drift is None:
+            continue
+        drifts.append(drift)
+        if drift.cause == FILL_NOT_BOOKED:
+            continue
+        state, moved, adoption = _follow(state, drift, book, adopt_external_holdings)
+        changes.extend(moved)
+        adopted.extend(adoption)
+    held = sorted({*checked, *_bases(state.positions, book.products)})
+    state = state.replace(held_currencies=tuple(held))
+    return Reconciliation(state, checked, tuple(drifts), tuple(adopted), tuple(changes), outside)
+
+
+def _read_on(
+    state: PortfolioState, fills: AccountFills | None, outside: tuple[Fill, ...]
+) -> PortfolioState:
+    if fills is None:
+        return state
+    seen = (*state.seen_fill_ids, *(f.fill_id for f in outside))[-SEEN_FILL_IDS_KEPT:]
+    return state.replace(cursors={**state.cursors, "fills": fills.cursor}, seen_fill_ids=seen)
+
+
+def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -> set[str]:
+    return {base_of(pid, products) for pid in positions}
+
+
+def _checked(state: PortfolioState, book: Book, adopt: bool) -> tuple[str, ...]:
+    currencies = {*state.held_currencies, *state.unbooked, *_bases(state.positions, book.products)}
+    if adopt:
+        currencies |= {c for c, b in book.balances.items() if b.total > 0}
+    return tuple(sorted(currencies - book.cash_currencies))
+
+
+def _positions_of(currency: str, state: PortfolioState, book: Book) -> dict[str, Position]:
+    return {
+        pid: pos for pid, pos in state.positions.items() if base_of(pid, book.products) == currency
+    }
+
+
+def booked_size(currency: str, state: PortfolioState, products: Mapping[str, Product]) -> Decimal:
+    """What the state says the account holds of `currency`: positions plus unbooked holdings."""
+    in_positions = sum(
+        (p.size for pid, p in state.positions.items() if base_of(pid, products) == currency),
+        ZERO,
+    )
+    return in_positions + state.unbooked.get(currency, ZERO)
+
+
+def _tolerance(currency: str, book: Book) -> Decimal:
+    """One base increment of the currency's products (the finest, when several trade it)."""
+    steps = [p.base_increment for p in book.products.values() if p.base_currency == currency]
+    return min(steps) if steps else DEFAULT_TOLERANCE
+
+
+def _drift(
+    currency: str, state: PortfolioState, book: Book, outside: tuple[Fill, ...]
+) -> Drift | None:
+    booked = booked_size(currency, state, book.products)
+    balance = book.balances.get(currency)
+    exchange = balance.total if balance is not None else ZERO
+    if abs(exchange - booked) <= _tolerance(currency, book):
+        return None
+    in_flight = any(
+        base_of(o.product_id, book.products) == currency for o in state.open_orders.values()
+    )
+    if in_flight:
+        cause = FILL_NOT_BOOKED
+    elif any(base_of(f.product_id, book.products) == currency for f in outside):
+        cause = EXTERNAL_TRADE
+    else:
+        cause = UNKNOWN
+    return Drift(currency, booked, exchange, cause)
+
+
+def _follow(
+    state: PortfolioState, drift: Drift, book: Book, adopt: bool
+) -> tuple[PortfolioState, list[ExternalChange], list[str]]:
+    """Resize (or close) the currency's positions to the exchange's total; maybe adopt."""
+    held = _positions_of(drift.currency, state, book)
+    if not held:
+        return _follow_unbooked(state, drift, book, adopt)
+    positions = dict(state.positions)
+    changes: list[ExternalChange] = []
+    in_positions = sum((p.size for p in held.values()), ZERO)
+    factor = drift.exchange / in_positions
+    for pid, pos in sorted(held.items()):
+        size = pos.size * factor
+        changes.append(_change(pos, size, book.quotes.get(pid)))
+        if size <= _tolerance(drift.currency, book):
+            del positions[pid]
+        else:
+            positions[pid] = dataclasses.replace(pos, size=size, entry_fees=pos.entry_fees * factor)
+    pnl = sum((c.pnl for c in changes), ZERO)
+    unbooked = {k: v for k, v in state.unbooked.items() if k != drift.currency}
+    external = state.external_pnl_total + pnl
+    return (
+        state.replace(positions=positions, unbooked=unbooked, external_pnl_total=external),
+        changes,
+        [],
+    )
+
+
+def _follow_unbooked(
+    state: PortfolioState, drift: Drift, book: Book, adopt: bool
+) -> tuple[PortfolioState, list[ExternalChange], list[str]]:
+    """No position holds the currency: adopt the holding, or remember it as unbooked."""
+    unbooked = {k: v for k, v in state.unbooked.items() if k != drift.currency}
+    adopted = _adopt(drift, book) if adopt and drift.exchange > 0 else None
+    if adopted is None:
+        if drift.exchange > 0:
+            unbooked[drift.currency] = drift.exchange
+        return state.replace(unbooked=unbooked), [], []
+    positions = {**state.positions, adopted.product_id: adopted}
+    change = ExternalChange(adopted.product_id, adopted.size, ZERO)
+    return state.replace(positions=positions, unbooked=unbooked), [change], [drift.currency]
+
+
+def _change(pos: Position, size: Decimal, quote: Quote | None) -> ExternalChange:
+    moved = size - pos.size
+    mark = quote.bid if quote is not None else pos.avg_entry_price
+    pnl = (mark - pos.avg_entry_price) * -moved if moved < 0 else ZERO
+    return ExternalChange(pos.product_id, moved, pnl)
+
+
+def _adopt(drift: Drift, book: Book) -> Position | None:
+    """A position for a holding the bot never bought, at the current bid (its cost unknown)."""
+    for product in sorted(book.products.values(), key=lambda p: p.product_id):
+        quote = book.quotes.get(product.product_id)
+        if (
+            product.base_currency == drift.currency
+            and product.quote_currency in book.cash_currencies
+            and quote is not None
+        ):
+            return Position(
+                product.product_id, drift.exchange, quote.bid, book.now, ZERO, quote.bid
+            )
+    return None

@@ -1,0 +1,128 @@
+"""The booked positions follow the exchange's balances (pipeline/reconciliation.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pipeline_builders import T0, fill, position, product, quote
+
+from trader.domain.models import AccountFills, Balance, Order, OrderStatus, OrderType, Side
+from trader.domain.state import PortfolioState
+from trader.pipeline.reconciliation import Book, reconcile_balances
+
+D = Decimal
+CASH = frozenset({"USD"})
+PRODUCTS = {p.product_id: p for p in (product("BTC-USD"), product("ETH-USD"))}
+QUOTES = {"BTC-USD": quote("BTC-USD", "120", "121"), "ETH-USD": quote("ETH-USD", "50", "51")}
+
+
+def book(balances: dict[str, str], fills: AccountFills | None = None) -> Book:
+    held = {c: Balance(c, D(v)) for c, v in balances.items()}
+    return Book(held, PRODUCTS, QUOTES, fills, CASH, T0)
+
+
+def test_reconcile_when_exchange_matches_within_one_increment_then_no_drift() -> None:
+    state = PortfolioState(positions={"BTC-USD": position(size="2")})
+    # BTC's base increment is 0.001: 1.9995 is within one increment of 2.
+    result = reconcile_balances(state, book({"USD": "5", "BTC": "1.9995"}), False)
+    assert result.checked == ("BTC",)
+    assert result.drift == ()
+    assert result.state.positions == state.positions
+
+
+def test_reconcile_when_a_manual_sale_shows_in_the_fills_then_external_trade_and_resized() -> None:
+    state = PortfolioState(positions={"BTC-USD": position(size="2", entry="100")})
+    manual = fill("m1", Side.SELL, "120", "0.5")  # an order the bot never placed
+    fills = AccountFills((manual,), "2026-11-24T12:00:00Z")
+    result = reconcile_balances(state, book({"BTC": "1.5"}, fills), False)
+    (drift,) = result.drift
+    assert (drift.currency, drift.booked, drift.exchange, drift.cause) == (
+        "BTC",
+        D(2),
+        D("1.5"),
+        "external_trade",
+    )
+    pos = result.state.positions["BTC-USD"]
+    assert (pos.size, pos.avg_entry_price) == (D("1.5"), D(100))  # average entry kept
+    # 0.5 BTC left at the bid 120 against an entry of 100: +10 marked external.
+    assert result.state.external_pnl_total == D(10)
+    assert result.state.realized_pnl_total == 0
+    assert [(c.product_id, c.size, c.pnl) for c in result.external] == [
+        ("BTC-USD", D("-0.5"), D(10))
+    ]
+
+
+def test_reconcile_when_exchange_holds_none_and_nothing_explains_then_closed_as_unknown() -> None:
+    state = PortfolioState(positions={"BTC-USD": position(size="1", entry="150")})
+    result = reconcile_balances(state, book({"USD": "100"}), False)
+    assert [d.cause for d in result.drift] == ["unknown"]
+    assert result.state.positions == {}
+    assert result.state.external_pnl_total == D(-30)  # 1 BTC at bid 120 against 150
+    assert result.state.held_currencies == ("BTC",)  # still checked in later cycles
+
+
+def test_reconcile_when_an_order_is_in_flight_then_fill_not_booked_and_state_kept() -> None:
+    buying = Order(
+        "coid-1", "BTC-USD", Side.BUY, OrderType.MARKET, OrderStatus.OPEN, T0, order_id="o-1"
+    )
+    state = PortfolioState(
+        positions={"BTC-USD": position(size="1")}, open_orders={"coid-1": buying}
+    )
+    result = reconcile_balances(state, book({"BTC": "1.7"}), False)
+    assert [(d.cause, d.exchange) for d in result.drift] == [("fill_not_booked", D("1.7"))]
+    assert result.state.positions == state.positions  # the order lifecycle books the fills
+
+
+def test_reconcile_when_a_coin_once_held_is_deposited_then_unbooked_and_reported_once() -> None:
+    state = PortfolioState(held_currencies=("ETH",))
+    first = reconcile_balances(state, book({"ETH": "3"}), False)
+    assert [(d.currency, d.booked, d.exchange, d.cause) for d in first.drift] == [
+        ("ETH", D(0), D(3), "unknown")
+    ]
+    assert first.state.positions == {}
+    assert first.state.unbooked == {"ETH": D(3)}
+    second = reconcile_balances(first.state, book({"ETH": "3"}), False)
+    assert second.drift == ()
+
+
+def test_reconcile_when_adopting_external_holdings_then_a_position_at_the_bid() -> None:
+    result = reconcile_balances(PortfolioState(), book({"USD": "10", "ETH": "3"}), True)
+    assert result.adopted == ("ETH",)
+    pos = result.state.positions["ETH-USD"]
+    assert (pos.size, pos.avg_entry_price, pos.opened_at) == (D(3), D(50), T0)
+    assert result.state.external_pnl_total == 0
+
+
+def test_reconcile_when_never_held_and_not_adopting_then_not_checked() -> None:
+    result = reconcile_balances(PortfolioState(), book({"USD": "10", "ETH": "3"}), False)
+    assert result.checked == ()
+    assert result.state.positions == {}
+
+
+def test_reconcile_when_fills_read_then_cursor_moves_and_each_external_fill_reported_once() -> None:
+    state = PortfolioState(positions={"BTC-USD": position(size="1")})
+    manual = fill("m1", Side.BUY, "120", "1")
+    fills = AccountFills((manual,), "2026-11-24T12:05:00Z")
+    first = reconcile_balances(state, book({"BTC": "2"}, fills), False)
+    assert first.state.cursors == {"fills": "2026-11-24T12:05:00Z"}
+    assert [f.fill_id for f in first.external_fills] == ["m1"]
+    assert first.state.positions["BTC-USD"].size == D(2)
+    # The same fill again (at the cursor itself): known now, not reported twice.
+    again = reconcile_balances(first.state, book({"BTC": "2"}, fills), False)
+    assert again.external_fills == ()
+    assert again.drift == ()
+
+
+def test_reconcile_when_fills_unreadable_then_cursor_kept_and_cause_unknown() -> None:
+    state = PortfolioState(
+        positions={"BTC-USD": position(size="1")}, cursors={"fills": "2026-11-24T11:00:00Z"}
+    )
+    result = reconcile_balances(state, book({"BTC": "0.5"}, None), False)
+    assert result.state.cursors == {"fills": "2026-11-24T11:00:00Z"}
+    assert [d.cause for d in result.drift] == ["unknown"]
+
+
+def test_drifted_products_when_btc_drifts_then_only_btc_products_named() -> None:
+    state = PortfolioState(positions={"BTC-USD": position(size="1")})
+    result = reconcile_balances(state, book({"BTC": "0.5"}), False)
+    assert result.drifted_products(PRODUCTS) == frozenset({"BTC-USD"})
