@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,26 @@ def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
     assert "duplicate_invocation" in text
     assert "LOCK#cycle" in text
     assert text.rstrip().endswith("moto server stopped")
+
+
+def test_cycle_handler_when_a_booked_coin_is_not_on_the_exchange_then_balance_drift_counted(aws):
+    from trader.adapters.aws.dynamo_state import DynamoStateStore
+    from trader.domain.models import Position
+    from trader.domain.state import PortfolioState
+
+    store = DynamoStateStore(aws.table, aws.dynamodb)
+    phantom = Position("BTC-USD", Decimal(1), Decimal(60_000), SCHEDULED_AT)
+    store.save(PortfolioState(positions={"BTC-USD": phantom}), None)
+    metrics = Metrics(namespace="247trader-test", service="handler-test")
+    app, _ = app_for(aws, metrics=metrics)
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["ok"] is True
+    assert metrics.serialize_metric_set()["BalanceDrift"] == [1.0]
+    assert store.load().positions == {}  # the simulated account holds no BTC: closed
+    (record,) = audit_objects(aws).values()
+    assert record["reconciliation"]["drift"] == [
+        {"currency": "BTC", "booked": "1", "exchange": "0", "cause": "unknown"}
+    ]
+    metrics.clear_metrics()

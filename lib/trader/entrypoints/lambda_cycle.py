@@ -141,6 +141,8 @@ class CycleApp:
         ):
             if amount is not None and amount.is_finite():
                 self.metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(amount))
+        if result.drift:  # the booked positions drifted from the exchange's balances
+            self._count("BalanceDrift", len(result.drift))
         if result.no_trade_reason:
             self._count("NoTrade")
             with single_metric(
