@@ -104,6 +104,7 @@ class Product:
     price: Decimal = ZERO
     volume_24h_quote: Decimal = ZERO  # approximate 24h volume in quote currency
     price_change_24h_pct: Decimal | None = None  # None when the source does not say
+    aliases: tuple[str, ...] = ()  # the same book under other quote currencies (BTC-USDC)
 
     @property
     def tick(self) -> Decimal:
@@ -225,6 +226,17 @@ class PlannedOrder:
     expected_price: Decimal = ZERO
     expected_slippage_bps: Decimal = ZERO
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedConversion:
+    """A stablecoin conversion (USD <-> USDC) the plan needs before its buys."""
+
+    client_id: str  # deterministic per cycle and leg: a retried cycle finds it, never redoes it
+    from_currency: str
+    to_currency: str
+    amount: Decimal  # in from_currency
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

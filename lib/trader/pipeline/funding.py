@@ -1,0 +1,90 @@
+"""Which stablecoin pays for each buy: USD and USDC are one pool of cash.
+
+Coinbase's `X-USD` and `X-USDC` products are one order book under two ids; the id an order
+is placed on decides which balance pays (and which a sale credits). A buy therefore goes to
+the alias whose quote currency holds the funds; when no single currency holds enough, the
+shortfall is converted first (Coinbase's Convert API: USDC <-> USD, no order book).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from trader.domain.models import ZERO, PlannedConversion, PlannedOrder, Product, Side
+from trader.domain.money import round_to_increment
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    orders: tuple[PlannedOrder, ...]  # the plan, each buy on the product of the currency paying
+    conversions: tuple[PlannedConversion, ...]  # to run before the orders
+
+
+def cost_of(order: PlannedOrder) -> Decimal:
+    """What a buy spends in quote: its quote size, or base x limit price (fees ride on top)."""
+    if order.quote_size is not None:
+        return order.quote_size
+    return (order.base_size or ZERO) * (order.limit_price or order.expected_price)
+
+
+def alias_for(product: Product | None, currency: str) -> str | None:
+    """The product id of the same book quoted in `currency` (itself, or one of its aliases)."""
+    if product is None:
+        return None
+    if product.quote_currency == currency:
+        return product.product_id
+    return next((a for a in product.aliases if a.rsplit("-", 1)[-1] == currency), None)
+
+
+def fund_orders(
+    plan: Sequence[PlannedOrder],
+    products: Mapping[str, Product],
+    available: Mapping[str, Decimal],
+    conversion_id: str,
+) -> Funding:
+    """Each buy on the first cash currency that can pay it alone (the product's own quote
+    first); else the biggest other balance tops up the product's quote by a conversion.
+
+    `available` holds the cash currencies of the pool only; `conversion_id` prefixes the
+    deterministic ids of the conversions (a retried cycle plans the same ones).
+    """
+    left = dict(available)
+    orders: list[PlannedOrder] = []
+    conversions: list[PlannedConversion] = []
+    for order in plan:
+        product = products.get(order.product_id)
+        if order.side is Side.SELL or product is None:
+            orders.append(order)
+            continue
+        funded, conversion = _fund_one(order, product, left, f"{conversion_id}-{len(conversions)}")
+        orders.append(funded)
+        if conversion is not None:
+            conversions.append(conversion)
+    return Funding(tuple(orders), tuple(conversions))
+
+
+def _fund_one(
+    order: PlannedOrder, product: Product, left: dict[str, Decimal], conversion_id: str
+) -> tuple[PlannedOrder, PlannedConversion | None]:
+    need = cost_of(order)
+    own = product.quote_currency
+    payers = [own, *sorted(c for c in left if c != own)]
+    for currency in payers:
+        alias = alias_for(product, currency)
+        if alias is not None and left.get(currency, ZERO) >= need:
+            left[currency] = left[currency] - need
+            return dataclasses.replace(order, product_id=alias), None
+    shortfall = round_to_increment(need - left.get(own, ZERO), CENT, ROUND_CEILING)
+    donors = sorted((c for c in left if c != own), key=lambda c: (-left[c], c))
+    if not donors or left[donors[0]] < shortfall:
+        return order, None  # nobody can pay: the exchange refuses it, as risk should have
+    donor = donors[0]
+    left[donor] -= shortfall
+    left[own] = left.get(own, ZERO) + shortfall - need
+    reason = f"fund {order.product_id} buy of {need}: {shortfall} {donor} -> {own}"
+    return order, PlannedConversion(conversion_id, donor, own, shortfall, reason)
