@@ -36,6 +36,10 @@ class PortfolioState:
     last_cycle_id: str | None = None
     last_cycle_at: datetime | None = None
     cursors: dict[str, str] = field(default_factory=dict)  # adapters' bookmarks
+    peak_equity: Decimal = ZERO  # highest equity a cycle has valued (0: none yet)
+    # Set when the max-drawdown protection moved trading to REDUCING; an ACTIVE seen while it
+    # is set is the operator's release (pipeline.protections).
+    drawdown_tripped_at: datetime | None = None
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

@@ -15,9 +15,10 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
-from trader.pipeline.exits import propose_exits
+from trader.pipeline.exits import plan_exits
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import Valuation, mark_watermarks, value_book
+from trader.pipeline.protections import Protections, guard_drawdown
 from trader.pipeline.regime import Regime, detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import propose_entries
@@ -27,13 +28,15 @@ from trader.pipeline.universe import Universe, build_universe
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """What the market and the book look like: regime, universe, valuation, signals."""
+    """What the market and the book look like: regime, universe, valuation, signals, and what
+    the protections made of the valuation."""
 
-    state: PortfolioState  # with the positions' high watermarks marked
+    state: PortfolioState  # with watermarks and peak marked, and a protection's trip
     regime: Regime
     universe: Universe
     valuation: Valuation
     signals: tuple[Signal, ...]
+    protections: Protections
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class Decision:
     assessment: Assessment
     proposals: tuple[Proposal, ...]
     skipped_entries: dict[str, str]
+    exits_blocked: dict[str, str]  # held product -> why no sell could be proposed
     decisions: tuple[RiskDecision, ...]
     planned: tuple[PlannedOrder, ...]
     dropped: tuple[Dropped, ...]
@@ -59,8 +63,9 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
     cash = snap.balances.get(cfg.cycle.quote_currency)
     valuation = value_book(state.positions, snap.quotes, cash.total if cash else ZERO)
+    state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
-    return Assessment(state, regime, universe, valuation, signals)
+    return Assessment(state, regime, universe, valuation, signals, protections)
 
 
 def decide(
@@ -69,7 +74,8 @@ def decide(
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none)."""
     seen = assess(cfg, state, snap)
     in_flight = {o.product_id for o in seen.state.open_orders.values()}
-    exits = propose_exits(seen.state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
+    exit_plan = plan_exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
+    exits = exit_plan.proposals
     entries = propose_entries(
         seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
     )
@@ -99,5 +105,12 @@ def decide(
             plan.dropped,
         )
     return Decision(
-        seen, proposals, entries.skipped, decisions, plan.orders, plan.dropped, no_trade
+        seen,
+        proposals,
+        entries.skipped,
+        exit_plan.blocked,
+        decisions,
+        plan.orders,
+        plan.dropped,
+        no_trade,
     )
