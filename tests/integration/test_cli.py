@@ -8,9 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from trader.adapters.local.files import FileStateStore
+from trader.domain.models import TradingState
+from trader.domain.state import PortfolioState
 
 TRADER = [sys.executable, "-m", "trader"]
 
@@ -172,3 +177,20 @@ def test_run_when_live_on_coinbase_without_a_key_then_refused_before_any_request
     assert done.returncode == 2
     assert "LIVE needs a Coinbase key" in done.stderr
     assert not (tmp_path / "logs").exists()
+
+
+def test_trading_state_when_active_over_a_drawdown_hold_then_it_says_the_peak_restarts(
+    tmp_path: Path,
+) -> None:
+    held = PortfolioState(
+        trading_state=TradingState.REDUCING,
+        drawdown_tripped_at=datetime(2026, 3, 2, 12, 0, tzinfo=UTC),
+    )
+    (tmp_path / "data").mkdir()
+    FileStateStore(tmp_path / "data" / ".state.json").save(held, None)
+
+    done = run_trader(tmp_path, "trading-state", "ACTIVE")
+
+    assert done.returncode == 0, done.stderr
+    assert "trading state REDUCING -> ACTIVE" in done.stdout
+    assert "releases the max_drawdown hold of 2026-03-02T12:00:00+00:00" in done.stdout

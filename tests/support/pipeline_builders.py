@@ -12,9 +12,12 @@ from typing import Any
 
 from trader.domain.config import Config, Tier, UniverseConfig, parse_config
 from trader.domain.models import (
+    Balance,
     Candle,
+    FeeRates,
     Fill,
     Intent,
+    MarketSnapshot,
     Position,
     Product,
     Proposal,
@@ -149,9 +152,32 @@ def universe_of(*members: tuple[Product, Tier]) -> Universe:
     return Universe(tuple(Member(p, t) for p, t in members), {})
 
 
-def valuation(cash: Decimal | str | int = 10_000, **exposure: Decimal | str | int) -> Valuation:
+def snapshot(
+    products: Sequence[Product] = (),
+    quotes: Sequence[Quote] = (),
+    cash: Decimal | str | int = 10_000,
+    candles: dict[str, tuple[Candle, ...]] | None = None,
+    now: datetime = T0,
+) -> MarketSnapshot:
+    """A market at `now` with USD cash `cash` (all available) and 0.4/0.6 % fees."""
+    return MarketSnapshot(
+        as_of=now,
+        products={p.product_id: p for p in products},
+        quotes={q.product_id: q for q in quotes},
+        candles=candles or {},
+        balances={"USD": Balance("USD", D(cash))},
+        fees=FeeRates(D("0.004"), D("0.006")),
+    )
+
+
+def valuation(
+    cash: Decimal | str | int = 10_000,
+    unrealized: Decimal | str | int = 0,
+    **exposure: Decimal | str | int,
+) -> Valuation:
     """Exposure keyword names use '_' for '-': valuation(9000, BTC_USD=1000)."""
-    return Valuation(D(cash), {k.replace("_", "-"): D(v) for k, v in exposure.items()}, D(0))
+    exposed = {k.replace("_", "-"): D(v) for k, v in exposure.items()}
+    return Valuation(D(cash), exposed, D(unrealized))
 
 
 MINIMAL_UNIVERSE: dict[str, Any] = {

@@ -1,21 +1,34 @@
-"""Exit rules: stop loss, take profit, trailing stop (above entry only), max holding time."""
+"""Exit rules: stop loss, take profit, trailing stop (above entry only), max holding time, and
+a holding whose product left the universe (sold when it can be, blocked with why when not)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from decimal import Decimal
 
-from pipeline_builders import T0, position, quote
+import pytest
+from pipeline_builders import (
+    MINIMAL_UNIVERSE,
+    T0,
+    config,
+    position,
+    product,
+    quote,
+    snapshot,
+)
 
 from trader.domain.config import ExitsConfig
-from trader.domain.models import Intent, Proposal, Side
-from trader.pipeline.exits import exit_reason, propose_exits
+from trader.domain.models import Intent, Position, Product, Proposal, Quote, Side
+from trader.pipeline.exits import ExitPlan, exit_reason, plan_exits
+from trader.pipeline.universe import Universe
 
 D = Decimal
 CFG = ExitsConfig(
     stop_loss_pct=D(3), take_profit_pct=D(6), trailing_stop_pct=D(2), max_holding_hours=D(48)
 )
 ENTRY_100 = position(entry=100)  # high-water mark = entry: trailing stop not armed
+IN_UNIVERSE = Universe((), {})  # nothing excluded: only the price and time rules apply
 
 
 def test_exit_reason_when_bid_three_pct_below_entry_then_stop_loss() -> None:
@@ -80,40 +93,133 @@ def test_exit_reason_when_max_holding_off_then_no_time_exit() -> None:
     assert exit_reason(ENTRY_100, D(100), T0 + timedelta(days=365), cfg) is None
 
 
-def test_propose_exits_when_stop_hit_then_full_sell_of_the_position() -> None:
+def plan(
+    positions: dict[str, Position],
+    quotes: Sequence[Quote],
+    busy: Collection[str] = (),
+    products: Sequence[Product] | None = None,
+    universe: Universe = IN_UNIVERSE,
+    **exits: object,
+) -> ExitPlan:
+    """plan_exits over a tradable product for every quote unless `products` says otherwise."""
+    listed = products if products is not None else [product(q.product_id) for q in quotes]
+    cfg = config(exits={**CFG.model_dump(), **exits})
+    return plan_exits(positions, snapshot(listed, quotes), universe, busy, cfg)
+
+
+def sell(product_id: str, size: str, reason: str) -> Proposal:
+    return Proposal(product_id, Side.SELL, Intent.EXIT, None, D(size), reason)
+
+
+def test_plan_exits_when_stop_hit_then_full_sell_of_the_position() -> None:
     positions = {"BTC-USD": position(size="0.123", entry=100)}
-    quotes = {"BTC-USD": quote(bid="90", ask="90.1")}
-    assert propose_exits(positions, quotes, T0, (), CFG) == (
-        Proposal(
-            "BTC-USD",
-            Side.SELL,
-            Intent.EXIT,
-            quote_size=None,
-            base_size=D("0.123"),
-            reason="stop_loss -10.00% <= -3%",
-        ),
+    assert plan(positions, [quote(bid="90", ask="90.1")]) == ExitPlan(
+        (sell("BTC-USD", "0.123", "stop_loss -10.00% <= -3%"),), {}
     )
 
 
-def test_propose_exits_when_no_quote_busy_or_empty_then_skipped() -> None:
+def test_plan_exits_when_no_quote_busy_or_empty_then_skipped() -> None:
     positions = {
         "BTC-USD": position("BTC-USD"),  # no quote
         "ETH-USD": position("ETH-USD"),  # an order is in flight
         "SOL-USD": position("SOL-USD", size=0),
     }
-    quotes = {pid: quote(pid, bid="50", ask="50.1") for pid in ("ETH-USD", "SOL-USD")}
-    assert propose_exits(positions, quotes, T0, {"ETH-USD"}, CFG) == ()
+    quotes = [quote(pid, bid="50", ask="50.1") for pid in ("ETH-USD", "SOL-USD")]
+    listed = [product(pid) for pid in positions]
+    assert plan(positions, quotes, {"ETH-USD"}, listed) == ExitPlan((), {})
 
 
-def test_propose_exits_when_several_exit_then_in_product_order() -> None:
+def test_plan_exits_when_several_exit_then_in_product_order() -> None:
     positions = {pid: position(pid) for pid in ("SOL-USD", "BTC-USD", "ETH-USD")}
-    quotes = {pid: quote(pid, bid="50", ask="50.1") for pid in positions}
-    assert [p.product_id for p in propose_exits(positions, quotes, T0, (), CFG)] == [
+    quotes = [quote(pid, bid="50", ask="50.1") for pid in positions]
+    assert [p.product_id for p in plan(positions, quotes).proposals] == [
         "BTC-USD",
         "ETH-USD",
         "SOL-USD",
     ]
 
 
-def test_propose_exits_when_no_positions_then_nothing() -> None:
-    assert propose_exits({}, {}, T0, (), CFG) == ()
+def test_plan_exits_when_no_positions_then_nothing() -> None:
+    assert plan({}, []) == ExitPlan((), {})
+
+
+# --- a holding whose product left the universe ---------------------------------------------
+
+FLAT = quote(bid="100", ask="100.1")  # at the entry price: no price rule fires
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"cancel_only": True}, "cancel_only"),
+        ({"disabled": True}, "disabled"),
+        ({"trading_disabled": True}, "trading_disabled"),
+        ({"view_only": True}, "view_only"),
+        ({"status": "delisted"}, "status_delisted"),
+    ],
+)
+def test_plan_exits_when_the_product_takes_no_sell_then_nothing_proposed_and_why_blocked(
+    changes: dict[str, object], why: str
+) -> None:
+    # Even a stop loss (bid 90 is -10 %) is not proposed: the exchange would refuse the sell.
+    positions = {"BTC-USD": position()}
+    blocked = plan(positions, [quote(bid="90", ask="90.1")], products=[product(**changes)])
+    assert blocked == ExitPlan((), {"BTC-USD": f"{why}: the exchange takes no sell"})
+
+
+def test_plan_exits_when_the_product_is_no_longer_listed_then_blocked_not_listed() -> None:
+    assert plan({"BTC-USD": position()}, [FLAT], products=[]) == ExitPlan(
+        (), {"BTC-USD": "not_listed: the exchange takes no sell"}
+    )
+
+
+def test_plan_exits_when_limit_only_is_not_allowed_then_sell_not_tradable() -> None:
+    # allow_limit_only false keeps a limit_only product out; a limit sell is still accepted.
+    limit_only = product(limit_only=True)
+    universe = Universe((), {"BTC-USD": "limit_only"})
+    cfg_universe = {**MINIMAL_UNIVERSE, "filters": {"allow_limit_only": False}}
+    cfg = config(universe=cfg_universe, exits=CFG.model_dump())
+    positions = {"BTC-USD": position(size="0.5")}
+    got = plan_exits(positions, snapshot([limit_only], [FLAT]), universe, (), cfg)
+    assert got == ExitPlan((sell("BTC-USD", "0.5", "not_tradable: limit_only"),), {})
+
+
+def test_plan_exits_when_auction_mode_then_sold_unless_not_tradable_exits_are_off() -> None:
+    in_auction = [product(auction_mode=True)]
+    universe = Universe((), {"BTC-USD": "auction_mode"})
+    positions = {"BTC-USD": position()}
+    assert plan(positions, [FLAT], products=in_auction, universe=universe).proposals == (
+        sell("BTC-USD", "1", "not_tradable: auction_mode"),
+    )
+    off = plan(
+        positions, [FLAT], products=in_auction, universe=universe, exit_when_not_tradable=False
+    )
+    assert off == ExitPlan((), {})
+
+
+def test_plan_exits_when_out_of_every_tier_and_left_universe_exits_on_then_sell_with_why() -> None:
+    universe = Universe((), {"BTC-USD": "no_tier"})
+    positions = {"BTC-USD": position(size=2)}
+    got = plan(positions, [FLAT], universe=universe, exit_when_left_universe=True)
+    assert got == ExitPlan((sell("BTC-USD", "2", "left_universe: no_tier"),), {})
+
+
+def test_plan_exits_when_out_of_every_tier_and_left_universe_exits_off_then_held() -> None:
+    universe = Universe((), {"BTC-USD": "volume_24h 900000 < 1000000"})
+    assert plan({"BTC-USD": position()}, [FLAT], universe=universe) == ExitPlan((), {})
+
+
+def test_plan_exits_when_only_the_spread_keeps_it_out_then_not_a_left_universe_exit() -> None:
+    # A wide spread this cycle is the market of the moment, not the product leaving.
+    universe = Universe((), {"BTC-USD": "spread 99.95bps > 50bps"}, frozenset({"BTC-USD"}))
+    got = plan({"BTC-USD": position()}, [FLAT], universe=universe, exit_when_left_universe=True)
+    assert got == ExitPlan((), {})
+
+
+def test_plan_exits_when_a_price_rule_and_left_universe_apply_then_one_sell_named_by_rule() -> None:
+    universe = Universe((), {"BTC-USD": "no_tier"})
+    positions = {"BTC-USD": position()}
+    got = plan(
+        positions, [quote(bid="90", ask="90.1")], universe=universe, exit_when_left_universe=True
+    )
+    assert got.proposals == (sell("BTC-USD", "1", "stop_loss -10.00% <= -3%"),)

@@ -86,6 +86,56 @@ def test_check_risk_when_equity_zero_and_no_loss_then_not_the_daily_loss_limit()
     )
 
 
+WITH_OPEN_LOSS = CFG.model_copy(update={"daily_loss_includes_unrealized": True})
+
+
+def test_check_risk_when_realized_and_open_loss_reach_the_limit_then_daily_loss_limit() -> None:
+    # equity 8,000 cash + 1,750 BTC = 9,750; limit 3 % = 292.50.
+    # realized loss 100 + open loss 250 = 350 >= 292.50
+    state = PortfolioState(realized_pnl_today=D(-100))
+    value = valuation(8_000, unrealized=-250, BTC_USD=1_750)
+    assert blocked(one(entry("ETH-USD"), ctx(state, value), WITH_OPEN_LOSS)) == (
+        "daily_loss_limit",
+        "realized loss today 100.00 + open loss 250.00 = 350.00 >= limit 292.50 (3% of equity)",
+    )
+
+
+def test_check_risk_when_open_loss_is_not_counted_then_only_realized_loss_counts() -> None:
+    # the same book with the option off (the default): 100 < 292.50
+    state = PortfolioState(realized_pnl_today=D(-100))
+    value = valuation(8_000, unrealized=-250, BTC_USD=1_750)
+    assert one(entry("ETH-USD"), ctx(state, value)).approved
+
+
+def test_check_risk_when_open_positions_gain_then_the_gain_does_not_offset_realized_loss() -> None:
+    # only the negative part of the unrealized PnL counts: realized 299.99 + max(0, -500) = 299.99
+    # < 300 (3 % of 9,000 cash + 1,000 BTC)
+    state = PortfolioState(realized_pnl_today=D("-299.99"))
+    value = valuation(9_000, unrealized=500, BTC_USD=1_000)
+    assert one(entry("ETH-USD"), ctx(state, value), WITH_OPEN_LOSS).approved
+
+
+def test_check_risk_when_a_realized_gain_and_a_larger_open_loss_then_the_net_loss_counts() -> None:
+    # equity 9,000 + 1,000 = 10,000, limit 300: realized +100, open loss 400 -> -100 + 400 = 300
+    state = PortfolioState(realized_pnl_today=D(100))
+    value = valuation(9_000, unrealized=-400, BTC_USD=1_000)
+    assert blocked(one(entry("ETH-USD"), ctx(state, value), WITH_OPEN_LOSS)) == (
+        "daily_loss_limit",
+        "realized loss today -100.00 + open loss 400.00 = 300.00 >= limit 300.00 (3% of equity)",
+    )
+    lighter = valuation(9_000, unrealized="-399.99", BTC_USD=1_000)  # 299.99 < 300
+    assert one(entry("ETH-USD"), ctx(state, lighter), WITH_OPEN_LOSS).approved
+
+
+def test_check_risk_when_the_drawdown_hold_is_in_force_then_kill_switch_names_it() -> None:
+    state = PortfolioState(trading_state=TradingState.REDUCING, drawdown_tripped_at=T0)
+    assert blocked(one(entry(), ctx(state))) == (
+        "kill_switch",
+        "trading_state REDUCING (max_drawdown hold since 2026-11-24T12:00:00+00:00)",
+    )
+    assert one(exit_(), ctx(state)).approved  # exits still run
+
+
 def test_check_risk_when_trades_today_at_limit_then_max_trades_per_day() -> None:
     state = PortfolioState(trades_today=30)
     assert blocked(one(entry(), ctx(state))) == ("max_trades_per_day", "trades today 30 >= 30")

@@ -196,3 +196,16 @@ def test_build_universe_when_bid_equals_ask_then_member() -> None:
         by_id(product()), {"BTC-USD": quote(bid="100", ask="100")}, CFG, "USD"
     )
     assert universe.product_ids == ("BTC-USD",)
+
+
+def test_build_universe_when_only_the_quote_keeps_a_product_out_then_it_is_momentary() -> None:
+    # ETH: spread 0.6 / 100 * 10,000 = 60 bps > 40; SOL: no quote; DOGE: volume 10M < 20M (rest)
+    products = by_id(product("ETH-USD"), product("SOL-USD"), product("DOGE-USD"))
+    quotes = {"ETH-USD": quote("ETH-USD", bid="99.7", ask="100.3")}
+    universe = build_universe(products, quotes, CFG, "USD")
+    assert universe.excluded == {
+        "DOGE-USD": "volume_24h 10000000 < 20000000",
+        "ETH-USD": "spread 60.00bps > 40bps",
+        "SOL-USD": "no_valid_quote",
+    }
+    assert universe.momentary == {"ETH-USD", "SOL-USD"}

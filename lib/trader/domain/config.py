@@ -137,6 +137,10 @@ class RiskConfig(_Model):
     max_total_exposure_pct: Pct = Decimal(60)
     max_exposure_per_asset_pct: Pct = Decimal(15)
     daily_loss_limit_pct: PositivePct = Decimal(3)
+    daily_loss_includes_unrealized: bool = False  # count the open positions' net loss too
+    # (peak - equity) / peak at or above this moves trading to REDUCING until the operator
+    # releases it; None disables the protection (the peak is still tracked).
+    max_drawdown_pct: PositivePct | None = Decimal(15)
     cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
     min_notional_quote: Money = Decimal(10)
 
@@ -167,6 +171,12 @@ class ExitsConfig(_Model):
     take_profit_pct: PositivePct = Decimal(6)
     trailing_stop_pct: PositivePct | None = Decimal(2)
     max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
+    # Sell a holding whose product's status took it out of the universe (limit_only or
+    # post_only when not allowed, auction_mode) while the exchange still takes a sell.
+    exit_when_not_tradable: bool = True
+    # Sell a tradable holding that fell out of the tiers or filters (no tier, volume,
+    # excluded by config, beyond max_products); never for this cycle's spread or quote.
+    exit_when_left_universe: bool = False
 
 
 class ReconcileConfig(_Model):

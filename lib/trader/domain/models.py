@@ -339,4 +339,5 @@ class CycleResult:
     realized_pnl_total: Decimal | None
     fees_total: Decimal | None
     new_fills: tuple[Fill, ...]  # fills booked for the first time this cycle
+    protection_tripped: str | None  # a protection that moved the trading state this cycle
     record: dict[str, Any]  # the audit record, as written

@@ -39,6 +39,10 @@ class PortfolioState:
     held_currencies: tuple[str, ...] = ()  # every base currency the bot has held: reconciled
     unbooked: dict[str, Decimal] = field(default_factory=dict)  # held outside the positions
     external_pnl_total: Decimal = ZERO  # PnL of base that left positions outside the bot
+    peak_equity: Decimal = ZERO  # highest equity a cycle has valued (0: none yet)
+    # Set when the max-drawdown protection moved trading to REDUCING; an ACTIVE seen while it
+    # is set is the operator's release (pipeline.protections).
+    drawdown_tripped_at: datetime | None = None
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

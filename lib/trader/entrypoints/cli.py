@@ -200,4 +200,10 @@ def _trading_state(args: argparse.Namespace) -> int:
         return 0
     saved = store.save(state.replace(trading_state=TradingState(args.state)), None)
     print(f"trading state {state.trading_state.value} -> {saved.trading_state.value}")
+    held = state.drawdown_tripped_at
+    if held is not None and saved.trading_state is TradingState.ACTIVE:
+        print(
+            f"releases the max_drawdown hold of {held.isoformat()}: "
+            "the next cycle restarts the peak at its equity"
+        )
     return 0

@@ -125,7 +125,7 @@ class CycleApp:
     def _emit(self, result: CycleResult) -> None:
         if self.metrics is None:
             return
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+        from aws_lambda_powertools.metrics import MetricUnit
 
         self._count("Cycles")
         self._count("OrdersPlaced", len(result.orders))
@@ -145,13 +145,18 @@ class CycleApp:
             self._count("BalanceDrift", len(result.drift))
         if result.no_trade_reason:
             self._count("NoTrade")
-            with single_metric(
-                name="NoTradeByReason",
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=self.metrics.namespace,
-            ) as metric:
-                metric.add_dimension(name="reason", value=result.no_trade_reason.split(":")[0])
+            self._count_by("NoTradeByReason", "reason", result.no_trade_reason.split(":")[0])
+        if result.protection_tripped:  # once, on the cycle that trips it (alarm on it)
+            self._count_by("ProtectionTripped", "protection", result.protection_tripped)
+
+    def _count_by(self, name: str, dimension: str, value: str) -> None:
+        """One count under its own dimension (EMF: a metric of its own, not the shared set)."""
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=1, namespace=self.metrics.namespace
+        ) as metric:
+            metric.add_dimension(name=dimension, value=value)
 
 
 def summary(result: CycleResult) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
-from trader.pipeline.exits import propose_exits
+from trader.pipeline.exits import ExitPlan, plan_exits
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import (
     Valuation,
@@ -25,6 +25,7 @@ from trader.pipeline.portfolio import (
     other_holdings_value,
     value_book,
 )
+from trader.pipeline.protections import Protections, guard_drawdown
 from trader.pipeline.regime import Regime, detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
@@ -34,13 +35,15 @@ from trader.pipeline.universe import Universe, build_universe
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """What the market and the book look like: regime, universe, valuation, signals."""
+    """What the market and the book look like: regime, universe, valuation, signals, and what
+    the protections made of the valuation."""
 
-    state: PortfolioState  # with the positions' high watermarks marked
+    state: PortfolioState  # with watermarks and peak marked, and a protection's trip
     regime: Regime
     universe: Universe
     valuation: Valuation
     signals: tuple[Signal, ...]
+    protections: Protections
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class Decision:
     assessment: Assessment
     proposals: tuple[Proposal, ...]
     skipped_entries: dict[str, str]
+    exits_blocked: dict[str, str]  # held product -> why no sell could be proposed
     decisions: tuple[RiskDecision, ...]
     planned: tuple[PlannedOrder, ...]
     dropped: tuple[Dropped, ...]
@@ -84,8 +88,30 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
         value_book(state.positions, snap.quotes, cash.total if cash else ZERO),
         other_holdings=other,
     )
+    state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
-    return Assessment(state, regime, universe, valuation, signals)
+    return Assessment(state, regime, universe, valuation, signals, protections)
+
+
+def _propose(
+    cfg: Config,
+    seen: Assessment,
+    snap: MarketSnapshot,
+    held: set[str],
+    no_entry: Mapping[str, str],
+) -> tuple[ExitPlan, EntryDecision]:
+    in_flight = {o.product_id for o in seen.state.open_orders.values()}
+    exit_plan = plan_exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
+    entries = propose_entries(
+        seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
+    )
+    return exit_plan, _without(entries, no_entry)
+
+
+def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
+    cash = snap.balances.get(cfg.cycle.quote_currency)
+    available = cash.available if cash else ZERO
+    return RiskContext(seen.state, seen.valuation, available, snap.fees.taker, snap.as_of)
 
 
 def decide(
@@ -102,19 +128,10 @@ def decide(
     account's balance of its coin drifted from the book); their exits still run.
     """
     seen = assess(cfg, state, snap)
-    in_flight = {o.product_id for o in seen.state.open_orders.values()}
-    exits = propose_exits(seen.state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
-    entries = _without(
-        propose_entries(
-            seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
-        ),
-        no_entry or {},
-    )
+    exit_plan, entries = _propose(cfg, seen, snap, held, no_entry or {})
+    exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
-    cash = snap.balances.get(cfg.cycle.quote_currency)
-    available = cash.available if cash else ZERO
-    risk_ctx = RiskContext(seen.state, seen.valuation, available, snap.fees.taker, snap.as_of)
-    decisions = check_risk(proposals, risk_ctx, cfg.risk)
+    decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
     plan = plan_orders(
         [d.proposal for d in decisions if d.approved],
         snap.products,
@@ -136,5 +153,12 @@ def decide(
             plan.dropped,
         )
     return Decision(
-        seen, proposals, entries.skipped, decisions, plan.orders, plan.dropped, no_trade
+        seen,
+        proposals,
+        entries.skipped,
+        exit_plan.blocked,
+        decisions,
+        plan.orders,
+        plan.dropped,
+        no_trade,
     )

@@ -1,14 +1,17 @@
-"""Exit proposals for open positions: stop loss, take profit, trailing stop, max holding time."""
+"""Exit proposals for open positions: stop loss, take profit, trailing stop, max holding time,
+and (per config) a product that left the universe; never a sell the exchange cannot take."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trader.domain.config import ExitsConfig
-from trader.domain.models import Intent, Position, Proposal, Quote, Side
+from trader.domain.config import Config, ExitsConfig
+from trader.domain.models import Intent, MarketSnapshot, Position, Proposal, Side
 from trader.domain.money import HUNDRED
+from trader.pipeline.universe import Universe, status_problem
 
 
 def exit_reason(pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig) -> str | None:
@@ -33,24 +36,60 @@ def exit_reason(pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig) ->
     return None
 
 
-def propose_exits(
+@dataclass(frozen=True, slots=True)
+class ExitPlan:
+    proposals: tuple[Proposal, ...]
+    blocked: dict[str, str]  # held product -> why no sell can be proposed at all
+
+
+def universe_exit_reason(
+    product_id: str, problem: str | None, universe: Universe, cfg: ExitsConfig
+) -> str | None:
+    """Why a sellable holding should go because it left the universe (per config), or None.
+
+    `problem` is the product's status problem (universe.status_problem). A product kept out
+    only by this cycle's quote (spread, no valid quote) has not left: its exclusion passes.
+    """
+    if problem is not None:
+        return f"not_tradable: {problem}" if cfg.exit_when_not_tradable else None
+    why = universe.excluded.get(product_id)
+    if why is None or not cfg.exit_when_left_universe or product_id in universe.momentary:
+        return None
+    return f"left_universe: {why}"
+
+
+def plan_exits(
     positions: Mapping[str, Position],
-    quotes: Mapping[str, Quote],
-    now: datetime,
+    snap: MarketSnapshot,
+    universe: Universe,
     busy_products: Collection[str],
-    cfg: ExitsConfig,
-) -> tuple[Proposal, ...]:
-    """A full SELL for each position that meets an exit rule and has no order in flight."""
+    cfg: Config,
+) -> ExitPlan:
+    """A full SELL for each position that meets an exit rule and has no order in flight.
+
+    A holding the exchange takes no sell of (not listed, not online, disabled, cancel_only,
+    ...) gets no proposal, whatever rule it meets; `blocked` names why.
+    """
     proposals: list[Proposal] = []
+    blocked: dict[str, str] = {}
     for pid, pos in sorted(positions.items()):
-        quote = quotes.get(pid)
-        if quote is None or pid in busy_products or pos.size <= 0:
+        if pid in busy_products or pos.size <= 0:
             continue
-        reason = exit_reason(pos, quote.bid, now, cfg)
+        product = snap.products.get(pid)
+        problem = status_problem(product, cfg.universe) if product else "not_listed"
+        if product is None or not product.is_tradable:
+            blocked[pid] = f"{problem}: the exchange takes no sell"
+            continue
+        quote = snap.quotes.get(pid)
+        if quote is None:
+            continue
+        reason = exit_reason(pos, quote.bid, snap.as_of, cfg.exits) or universe_exit_reason(
+            pid, problem, universe, cfg.exits
+        )
         if reason:
             proposals.append(
                 Proposal(
                     pid, Side.SELL, Intent.EXIT, quote_size=None, base_size=pos.size, reason=reason
                 )
             )
-    return tuple(proposals)
+    return ExitPlan(tuple(proposals), blocked)

@@ -42,17 +42,28 @@ Check = Callable[[Proposal, RiskContext, RiskConfig, _Running], str | None]
 
 
 def _kill_switch(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
-    if ctx.state.trading_state is not TradingState.ACTIVE:
-        return f"trading_state {ctx.state.trading_state.value}"
-    return None
+    state = ctx.state
+    if state.trading_state is TradingState.ACTIVE:
+        return None
+    held = state.drawdown_tripped_at
+    since = f" (max_drawdown hold since {held.isoformat()})" if held is not None else ""
+    return f"trading_state {state.trading_state.value}{since}"
 
 
 def _daily_loss(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
+    """Realized PnL today, plus (per config) the open positions' net unrealized loss."""
     limit = ctx.valuation.equity * cfg.daily_loss_limit_pct / HUNDRED
-    loss = -ctx.state.realized_pnl_today
+    realized = -ctx.state.realized_pnl_today
+    open_loss = max(ZERO, -ctx.valuation.unrealized_pnl)
+    loss = realized + open_loss if cfg.daily_loss_includes_unrealized else realized
     if loss > 0 and loss >= limit:  # no loss never trips it (equity 0 makes the limit 0)
         pct = cfg.daily_loss_limit_pct
-        return f"realized loss today {loss:.2f} >= limit {limit:.2f} ({pct}% of equity)"
+        what = (
+            f"realized loss today {realized:.2f} + open loss {open_loss:.2f} = {loss:.2f}"
+            if cfg.daily_loss_includes_unrealized
+            else f"realized loss today {loss:.2f}"
+        )
+        return f"{what} >= limit {limit:.2f} ({pct}% of equity)"
     return None
 
 

@@ -23,6 +23,8 @@ class Member:
 class Universe:
     members: tuple[Member, ...]
     excluded: dict[str, str]  # product id -> reason
+    # The excluded ones kept out only by this cycle's quote (missing, invalid, spread too wide)
+    momentary: frozenset[str] = frozenset()
 
     @property
     def product_ids(self) -> tuple[str, ...]:
@@ -40,7 +42,8 @@ def tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
     return next((t for t in cfg.tiers if t.match_all), None)
 
 
-def _status_problem(product: Product, cfg: UniverseConfig) -> str | None:
+def status_problem(product: Product, cfg: UniverseConfig) -> str | None:
+    """The first status flag that keeps the product out of the universe, or None."""
     flags = {
         "disabled": product.disabled,
         "trading_disabled": product.trading_disabled,
@@ -60,7 +63,7 @@ def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> st
         return "excluded_by_config"
     if product.quote_currency != quote_currency:
         return f"quote_currency_{product.quote_currency}"
-    problem = _status_problem(product, cfg)
+    problem = status_problem(product, cfg)
     if problem:
         return problem
     tier = tier_for(product.product_id, cfg)
@@ -106,14 +109,21 @@ def build_universe(
     """Candidates that also have a quote whose spread is within the limit."""
     ranked, excluded = candidates(products, cfg, quote_currency)
     members: list[Member] = []
+    momentary: set[str] = set()
     for member in ranked:
-        quote = quotes.get(member.product_id)
-        if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
-            excluded[member.product_id] = "no_valid_quote"
-        elif quote.spread_bps > cfg.filters.max_spread_bps:
-            excluded[member.product_id] = (
-                f"spread {quote.spread_bps:.2f}bps > {cfg.filters.max_spread_bps}bps"
-            )
-        else:
+        reason = _quote_exclusion(quotes.get(member.product_id), cfg)
+        if reason is None:
             members.append(member)
-    return Universe(tuple(members), excluded)
+        else:
+            excluded[member.product_id] = reason
+            momentary.add(member.product_id)
+    return Universe(tuple(members), excluded, frozenset(momentary))
+
+
+def _quote_exclusion(quote: Quote | None, cfg: UniverseConfig) -> str | None:
+    """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
+    if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
+        return "no_valid_quote"
+    if quote.spread_bps > cfg.filters.max_spread_bps:
+        return f"spread {quote.spread_bps:.2f}bps > {cfg.filters.max_spread_bps}bps"
+    return None

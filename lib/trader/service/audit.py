@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from trader.domain.codec import to_jsonable
@@ -18,12 +19,14 @@ from trader.domain.models import Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
 from trader.pipeline.portfolio import Valuation
+from trader.pipeline.protections import Protections
 from trader.pipeline.reconciliation import Reconciliation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
 
 AUDIT_SCHEMA_VERSION = 1
 MAX_EXCEPTION_TEXT = 500
+PCT_SHOWN = Decimal("0.0001")
 
 
 @dataclass(slots=True)
@@ -59,6 +62,10 @@ class CycleTrace:
     def valuation(self) -> Valuation | None:
         return self.decision.assessment.valuation if self.decision else None
 
+    @property
+    def protections(self) -> Protections | None:
+        return self.decision.assessment.protections if self.decision else None
+
 
 def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
     duration_ms = int((finished_at - trace.started_at).total_seconds() * 1000)
@@ -76,6 +83,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "proposals": {
             "proposed": list(decision.proposals) if decision else [],
             "skipped": decision.skipped_entries if decision else {},
+            "exits_blocked": decision.exits_blocked if decision else {},
         },
         "risk": [_decision(d) for d in decision.decisions] if decision else [],
         "orders": _orders(decision, trace.placed, trace.reconciled),
@@ -85,8 +93,23 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "exception": _exception(trace.exception),
         "state": _state(trace.state, trace.valuation),
         "api_calls": trace.api_calls,
+        "protections": _protections(trace.protections),
     }
     return to_jsonable(record)
+
+
+def _protections(seen: Protections | None) -> dict[str, Any] | None:
+    if seen is None:
+        return None
+    return {
+        "peak_equity": seen.peak_equity,
+        # rounded down, so a drawdown just short of the limit never reads as the limit
+        "drawdown_pct": seen.drawdown_pct.quantize(PCT_SHOWN, ROUND_DOWN),
+        "max_drawdown_pct": seen.max_drawdown_pct,
+        "tripped": seen.tripped,
+        "released": seen.released,
+        "held_since": seen.held_since,
+    }
 
 
 def _orders(

@@ -349,5 +349,6 @@ def _result(
         realized_pnl_total=state.realized_pnl_total if state else None,
         fees_total=state.fees_total if state else None,
         new_fills=tuple(new_fills.values()),
+        protection_tripped=trace.protections.tripped if trace.protections else None,
         record=record,
     )

@@ -12,8 +12,9 @@ the items that changed, a version check on STATE and (with a lease) a ConditionC
 that the lock item still carries our owner and fencing token; any failed condition
 cancels the whole transaction, so a conflict leaves every stored item as it was.
 
-The cycle never overwrites trading_state unless it changed it itself (the loss-limit kill
-switch), so an operator's HALTED set while a cycle runs survives that cycle's save.
+The cycle never overwrites trading_state unless it changed it itself (the max-drawdown
+protection's REDUCING), so an operator's HALTED set while a cycle runs survives that cycle's
+save (unless that very cycle tripped the protection: then its REDUCING is written).
 """
 
 from __future__ import annotations

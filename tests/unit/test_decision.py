@@ -1,0 +1,53 @@
+"""The whole decision: the protections run on the cycle's valuation, before risk sees the state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pipeline_builders import config, position, product, quote, snapshot
+
+from trader.domain.models import Side, TradingState
+from trader.domain.state import PortfolioState
+from trader.pipeline.decision import decide
+
+D = Decimal
+CFG = config()  # BTC-USD the one tier; max_drawdown_pct 15; stop loss 3 %
+
+
+def test_decide_when_equity_falls_past_the_drawdown_limit_then_reducing_and_the_exit_planned() -> (
+    None
+):
+    # cash 9,100 + 10 ETH at the 90 bid = 10,000; (12,500 - 10,000) / 12,500 = 20 % >= 15 %
+    state = PortfolioState(peak_equity=D(12_500), positions={"ETH-USD": position("ETH-USD", 10)})
+    snap = snapshot(
+        [product("BTC-USD"), product("ETH-USD")],
+        [quote("BTC-USD"), quote("ETH-USD", bid="90", ask="90.1")],
+        cash="9100",
+    )
+    decision = decide(CFG, state, snap, {"ETH-USD"}, "20261124T1200Z")
+
+    assert decision.state.trading_state is TradingState.REDUCING
+    assert decision.state.peak_equity == D(12_500)
+    seen = decision.assessment.protections
+    assert (seen.drawdown_pct, seen.tripped) == (D(20), "max_drawdown")
+    (sell,) = decision.planned  # the stop loss (-10 %) still sells
+    assert (sell.product_id, sell.side, sell.base_size) == ("ETH-USD", Side.SELL, D(10))
+    assert decision.no_trade is None
+
+
+def test_decide_when_equity_makes_a_new_high_then_the_peak_follows() -> None:
+    state = PortfolioState(peak_equity=D(9_000))
+    snap = snapshot([product("BTC-USD")], [quote("BTC-USD")], cash="10000")
+    decision = decide(CFG, state, snap, set(), "20261124T1200Z")
+    assert decision.state.peak_equity == D(10_000)
+    assert decision.state.trading_state is TradingState.ACTIVE
+
+
+def test_decide_when_a_held_product_went_cancel_only_then_no_sell_and_exits_blocked_says_why() -> (
+    None
+):
+    state = PortfolioState(positions={"BTC-USD": position()})  # bid 90: a stop loss, if it could
+    snap = snapshot([product(cancel_only=True)], [quote(bid="90", ask="90.1")])
+    decision = decide(CFG, state, snap, {"BTC-USD"}, "20261124T1200Z")
+    assert decision.proposals == ()
+    assert decision.exits_blocked == {"BTC-USD": "cancel_only: the exchange takes no sell"}
