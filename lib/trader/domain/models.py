@@ -268,6 +268,9 @@ class Order:
     total_fees: Decimal = ZERO
     fills: tuple[Fill, ...] = field(default_factory=tuple)
     failure_reason: str | None = None
+    # Why the fill records do not add up to the order's totals (None when they do, or were not
+    # checked). Diagnostic text, so it takes no part in comparing two orders.
+    fills_mismatch: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_planned(

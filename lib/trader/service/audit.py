@@ -117,6 +117,7 @@ def _order(o: Order) -> dict[str, Any]:
         "average_filled_price": o.average_filled_price,
         "fees": o.total_fees,
         "failure_reason": o.failure_reason,
+        "fills_mismatch": o.fills_mismatch,  # fills not adding up to the order's totals
     }
 
 
