@@ -179,6 +179,30 @@ def test_run_cycle_when_a_position_hits_its_stop_then_sells_it_even_under_the_ki
     assert "SOL-USD" in state.cooldowns  # a losing exit starts the cooldown
 
 
+def test_run_cycle_when_an_exit_leaves_dust_then_the_position_is_closed_and_the_dust_kept() -> None:
+    rig = flat_rig()
+    # 2.00004567 SOL, as a quote-sized buy leaves it (off SOL's 0.0001 grid), bought at 110:
+    # the bid just under 100 is past the 3 % stop.
+    held = Decimal("2.00004567")
+    position = Position("SOL-USD", held, Decimal(110), NOW - timedelta(hours=1))
+    rig.store = InMemoryStateStore(
+        PortfolioState(positions={"SOL-USD": position}, paper_balances={"SOL": held})
+    )
+    (order,) = rig.run(Mode.PAPER).orders
+
+    # 2.0000 sold (the grid part); 0.00004567 < 0.0001 cannot be: dust, off the book
+    assert (order.side.value, order.status, order.filled_size) == (
+        "SELL",
+        OrderStatus.FILLED,
+        Decimal("2.0000"),
+    )
+    assert order.dust == Decimal("0.00004567")
+    state = rig.store.load()
+    assert "SOL-USD" not in state.positions  # free to be bought again
+    assert state.paper_balances["SOL"] == Decimal("0.00004567")  # still in the account
+    assert state.dust == {"SOL-USD": Decimal("0.00004567")}  # ... and known to the book
+
+
 # --- each NO_TRADE reason, from a scenario that causes it -------------------------------------
 
 

@@ -150,7 +150,16 @@ def plan_one(
         expected_price=price,
         expected_slippage_bps=slip,
         reason=proposal.reason,
+        dust=_exit_dust(proposal, base, product),
     )
+
+
+def _exit_dust(proposal: Proposal, base: Decimal | None, product: Product) -> Decimal:
+    """What an exit leaves of its position because it is below one base increment."""
+    if proposal.intent is not Intent.EXIT or proposal.base_size is None or base is None:
+        return ZERO
+    left = proposal.base_size - base
+    return left if ZERO < left < product.base_increment else ZERO
 
 
 def _size(

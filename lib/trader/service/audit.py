@@ -139,6 +139,7 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
             pid: {"size": p.size, "avg_entry_price": p.avg_entry_price}
             for pid, p in state.positions.items()
         },
+        "dust": state.dust,  # base below one increment, off the book, still on the exchange
         "open_orders": len(state.open_orders),
         "pnl": {
             "realized_today": state.realized_pnl_today,

@@ -81,12 +81,32 @@ def book(
         if remainder is not None:
             state = apply_fill(state, remainder, cooldown_minutes)
         settled = True
-    open_orders = dict(state.open_orders)
-    if settled:
-        open_orders.pop(order.client_order_id, None)
-    else:
-        open_orders[order.client_order_id] = order
+    if not settled:
+        return state.replace(open_orders={**state.open_orders, order.client_order_id: order})
+    state = write_off_dust(state, order)
+    open_orders = {k: o for k, o in state.open_orders.items() if k != order.client_order_id}
     return state.replace(open_orders=open_orders)
+
+
+def write_off_dust(state: PortfolioState, order: Order) -> PortfolioState:
+    """Close the position an exit has sold, when all it left is the dust it could not sell.
+
+    Exits sell the whole position on the product's base grid; the rest, less than one base
+    increment, cannot be sold and stays on the exchange. It moves to `state.dust` (the next
+    buy takes it back), so the product is free to trade again and booked plus dust is still
+    what the exchange holds. Coinbase does not echo the plan's dust: the order as written
+    ahead is asked too.
+    """
+    pid = order.product_id
+    known = state.open_orders.get(order.client_order_id)
+    dust = max(order.dust, known.dust if known is not None else ZERO)
+    position = state.positions.get(pid)
+    if dust <= 0 or position is None or position.size > dust:
+        return state
+    return state.replace(
+        positions={p: pos for p, pos in state.positions.items() if p != pid},
+        dust={**state.dust, pid: state.dust.get(pid, ZERO) + position.size},
+    )
 
 
 def reconcile(
