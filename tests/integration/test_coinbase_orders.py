@@ -69,9 +69,13 @@ def test_get_order_when_market_buy_filled_then_fills_and_totals_match_the_accoun
     assert order.total_fees == truth.total_fees
     assert sum(f.size for f in order.fills) == order.filled_size
     assert [f.fill_id for f in order.fills] == [f.fill_id for f in truth.fills]
-    # taker fee 0.6 % of the notional, independently: price * size * 0.006
+    assert order.fills_mismatch is None
+    # A quote-sized buy's fee comes out of the 100 (size_inclusive_of_fees): notional + fee
+    # is 100 exactly, and the fee is 0.6 % of the notional, 100 * 0.006 / 1.006 =
+    # 0.596421471172962..., up to what flooring the base to 16 decimals left (< price * 1e-16).
     fill = order.fills[0]
-    assert fill.fee == fill.price * fill.size * Decimal("0.006")
+    assert fill.price * fill.size + fill.fee == Decimal(100)
+    assert abs(fill.fee - Decimal("0.6") / Decimal("1.006")) < fill.price * Decimal("1e-16")
 
 
 def test_place_order_when_same_client_order_id_twice_then_one_order_and_one_debit(env):

@@ -260,11 +260,12 @@ def test_fake_preview_when_market_buy_then_totals_match_the_fill_the_create_make
     env.exchange.place_order(market_buy("c-same", "BTC-USD", "100"))
 
     fill = env.fake.exchange.get_order("c-same").fills[0]
-    fee = fill.price * fill.size * Decimal("0.006")  # taker 0.6 % of the notional
     assert answer["errs"] == []
     assert Decimal(answer["base_size"]) == fill.size
-    assert Decimal(answer["commission_total"]) == fee
-    assert Decimal(answer["order_total"]) == fill.price * fill.size + fee  # a buy pays the fee
+    assert Decimal(answer["commission_total"]) == fill.fee
+    # the fee of a quote-sized buy comes out of quote_size: 100 * 0.006 / 1.006 = 0.5964...
+    assert abs(fill.fee - Decimal("0.6") / Decimal("1.006")) < fill.price * Decimal("1e-16")
+    assert Decimal(answer["order_total"]) == Decimal(100)  # what the buy pays, fee included
     assert answer["preview_id"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,7 +15,7 @@ from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAu
 from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
-from trader.domain.models import CycleResult, Mode, OrderStatus
+from trader.domain.models import CycleResult, Mode, OrderStatus, Side
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 # 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
@@ -66,6 +68,71 @@ def test_cycle_when_live_on_coinbase_then_orders_reach_the_exchange_once_and_are
                 state.positions[order.product_id].size == env.fake.exchange.balance_totals()[base]
             )
         assert rig.lock.holder is None
+
+
+def test_cycle_when_live_buys_by_quote_size_then_booked_positions_equal_coinbase_balances() -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        result = rig.run_until_trade(Mode.LIVE)
+        buys = [o for o in result.orders if o.side is Side.BUY and o.quote_size is not None]
+        assert buys  # the entries are market buys by quote_size, filled in quote units
+
+        # What Coinbase says the account holds, read through the SDK like the bot does.
+        balances = env.exchange.get_balances()
+        products = {p.product_id: p for p in env.exchange.list_products()}
+        state = rig.store.load()
+        for order in buys:
+            product = products[order.product_id]
+            held = balances[product.base_currency]
+            booked = state.positions[order.product_id].size
+            assert abs(booked - (held.available + held.hold)) <= product.base_increment
+        # Each buy spent its quote_size in all, the fee coming out of it.
+        spent = sum((o.quote_size for o in buys), Decimal(0))
+        assert balances["USD"].available + balances["USD"].hold == Decimal(10_000) - spent
+
+
+def test_cycle_when_fills_do_not_add_up_then_order_kept_in_flight_and_audited(caplog) -> None:
+    with coinbase_env(start=START) as env:
+        rig = Rig(env)
+        # Every fills read answers with one fill of 1 base at 1 USD: not what any order filled.
+        stray = {
+            "entry_id": "stray-1", "trade_id": "t-stray", "order_id": "o-stray",
+            "trade_time": "2026-02-17T00:00:31.000Z", "trade_type": "FILL", "price": "1",
+            "size": "1", "commission": "0", "product_id": "BTC-USD", "side": "BUY",
+            "sequence_timestamp": "2026-02-17T00:00:31.000Z", "liquidity_indicator": "TAKER",
+            "size_in_quote": False,
+        }  # fmt: skip
+        page = Fault(200, json.dumps({"fills": [stray], "cursor": ""}))
+        env.fake.fail("GET", r"/orders/historical/fills", page, times=1000)
+        with caplog.at_level(logging.WARNING, logger="trader.adapters.coinbase.order_client"):
+            result = rig.run_until_trade(Mode.LIVE)
+
+        state = rig.store.load()
+        for order in result.orders:
+            assert order.status is OrderStatus.FILLED
+            assert order.fills_mismatch is not None
+            assert order.client_order_id in state.open_orders  # not settled
+        assert state.positions == {}  # the stray fill was not booked
+        placed = result.record["orders"]["placed"]
+        assert all("filled_size" in p["fills_mismatch"] for p in placed)  # the audit shows it
+        assert any(
+            "not settled" in r.getMessage() and "fills sum to 1 base" in r.getMessage()
+            for r in caplog.records
+        )
+
+        env.fake.clear_faults()  # the real fills can be read again
+        env.clock.advance()
+        later = rig.run(Mode.LIVE)
+        state = rig.store.load()
+        assert {o.client_order_id for o in later.reconciled} >= {
+            o.client_order_id for o in result.orders
+        }
+        balances = env.exchange.get_balances()
+        for order in result.orders:
+            assert order.client_order_id not in state.open_orders
+            base = order.product_id.split("-")[0]
+            held = balances[base].available + balances[base].hold
+            assert state.positions[order.product_id].size == held
 
 
 @pytest.mark.parametrize("mode", [Mode.DRY_RUN, Mode.PAPER])

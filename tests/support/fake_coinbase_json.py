@@ -112,8 +112,24 @@ _STATUS = {
 }
 
 
-def order_json(o: Order, configuration: dict[str, Any]) -> dict[str, Any]:
+def quote_sized(o: Order) -> bool:
+    """A market buy by quote_size: Coinbase reports it `size_in_quote` [reference §6.3]."""
+    return o.order_type is OrderType.MARKET and o.quote_size is not None
+
+
+def order_json(o: Order, configuration: dict[str, Any], hold: Decimal = ZERO) -> dict[str, Any]:
+    """GET /orders/historical/{id} `order` [reference §6.3 and "Shapes for a fake server"].
+
+    `filled_size` in base, `filled_value` in quote without fees, `total_fees`; the fees are
+    added to what a buy pays and taken from what a sell receives (`total_value_after_fees`).
+    A quote-sized buy is `size_in_quote` and `size_inclusive_of_fees`: its fee came out of
+    quote_size, so filled_value + total_fees = quote_size. `hold` is what the order still
+    keeps on hold (`outstanding_hold_amount`).
+    """
     filled_value = sum((f.price * f.size for f in o.fills), ZERO)
+    after_fees = (
+        filled_value + o.total_fees if o.side.value == "BUY" else filled_value - o.total_fees
+    )
     return {
         "order_id": o.order_id,
         "client_order_id": o.client_order_id,
@@ -131,10 +147,11 @@ def order_json(o: Order, configuration: dict[str, Any]) -> dict[str, Any]:
         "average_filled_price": s(o.average_filled_price),
         "filled_value": s(filled_value),
         "total_fees": s(o.total_fees),
-        "total_value_after_fees": s(filled_value + o.total_fees),
+        "total_value_after_fees": s(after_fees),
         "number_of_fills": str(len(o.fills)),
-        "size_in_quote": o.quote_size is not None,
-        "size_inclusive_of_fees": False,
+        "size_in_quote": quote_sized(o),
+        "size_inclusive_of_fees": quote_sized(o),
+        "outstanding_hold_amount": s(hold),
         "pending_cancel": False,
         "settled": o.status.is_final,
         "order_configuration": configuration,
@@ -143,7 +160,12 @@ def order_json(o: Order, configuration: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fill_json(f: Fill) -> dict[str, Any]:
+def fill_json(f: Fill, in_quote: bool = False) -> dict[str, Any]:
+    """GET /orders/historical/fills, one fill [reference §6.3].
+
+    A fill of a quote-sized order (`in_quote`) reports `size` in QUOTE units, the value
+    bought without the commission (size = price * base), and says `size_in_quote: true`.
+    """
     return {
         "entry_id": f.fill_id,
         "trade_id": f"t-{f.fill_id}",
@@ -151,12 +173,12 @@ def fill_json(f: Fill) -> dict[str, Any]:
         "trade_time": iso(f.time),
         "trade_type": "FILL",
         "price": s(f.price),
-        "size": s(f.size),
+        "size": s(f.price * f.size if in_quote else f.size),
         "commission": s(f.fee),
         "product_id": f.product_id,
         "sequence_timestamp": iso(f.time),
         "liquidity_indicator": f.liquidity,
-        "size_in_quote": False,
+        "size_in_quote": in_quote,
         "user_id": "u-1",
         "side": f.side.value,
     }

@@ -20,6 +20,7 @@ from fake_coinbase_json import (
     preview_json,
     pricebook_json,
     product_json,
+    quote_sized,
     s,
 )
 
@@ -199,7 +200,8 @@ class Routes:
     # --- account ----------------------------------------------------------------------------
 
     def accounts(self, q: Query, _b: Any) -> Answer:
-        balances = dict(self.exchange.get_balances())
+        """Balances as the account has them: available + hold, funds of open orders on hold."""
+        balances = self._with_held_orders(dict(self.exchange.get_balances()))
         for cur in {pid.split("-")[0] for pid in self.product_ids()} | set(self.extra_currencies):
             balances.setdefault(cur, Balance(cur, ZERO))
         rows = [account_json(balances[c]) for c in sorted(balances)]
@@ -213,6 +215,30 @@ class Routes:
             "cursor": str(offset + size) if more else "",
             "size": len(page),
         }
+
+    def hold_of(self, order: Order) -> Decimal:
+        """Funds an open order keeps on hold [reference §3: hold = reserved by open orders].
+
+        The matcher's rule: a buy holds its quote (a limit buy base * limit * (1 + maker),
+        the most it can cost), a sell its base; a final order holds nothing.
+        """
+        if order.status is not OrderStatus.OPEN:
+            return ZERO
+        if order.side is Side.SELL:
+            return order.base_size or ZERO
+        if order.limit_price is not None and order.base_size is not None:
+            return order.base_size * order.limit_price * (1 + self.fees.maker)
+        return order.quote_size or ZERO
+
+    def _with_held_orders(self, balances: dict[str, Balance]) -> dict[str, Balance]:
+        """Orders accepted but kept away from the matcher (hold_open_next) hold funds too."""
+        for order in self._held.values():
+            amount = self.hold_of(order)
+            base, quote = order.product_id.split("-", 1)
+            cur = base if order.side is Side.SELL else quote
+            was = balances.get(cur, Balance(cur, ZERO))
+            balances[cur] = Balance(cur, was.available - amount, was.hold + amount)
+        return balances
 
     def transaction_summary(self, _q: Query, _b: Any) -> Answer:
         return 200, {
@@ -337,14 +363,15 @@ class Routes:
         order = next((o for o in self.all_orders().values() if o.order_id == order_id), None)
         if order is None or not self._visible(order.client_order_id):
             return 404, error_json("NOT_FOUND", f"order {order_id} not found")
-        return 200, {"order": order_json(order, self._configs[order.client_order_id])}
+        config = self._configs[order.client_order_id]
+        return 200, {"order": order_json(order, config, self.hold_of(order))}
 
     def list_orders(self, q: Query, _b: Any) -> Answer:
         statuses = set(q.get("order_status", []))
         since = q.get("start_date", [""])[0]
         rows = []
         for order in sorted(self.all_orders().values(), key=lambda o: o.created_at, reverse=True):
-            row = order_json(order, self._configs[order.client_order_id])
+            row = order_json(order, self._configs[order.client_order_id], self.hold_of(order))
             if statuses and row["status"] not in statuses:
                 continue
             if since and order.created_at < datetime.fromisoformat(since.replace("Z", "+00:00")):
@@ -367,7 +394,7 @@ class Routes:
         since = q.get("start_sequence_timestamp", [""])[0]
         after = parse_utc(since) if since else None
         rows = [
-            fill_json(f)
+            fill_json(f, quote_sized(o))
             for o in self.all_orders().values()
             if (o.order_id in wanted if wanted else True)
             for f in sorted(o.fills, key=lambda f: (f.time, f.fill_id))

@@ -67,7 +67,10 @@ def test_run_cycle_when_momentum_fires_in_paper_mode_then_buys_fills_books_and_a
     ask = last_close + last_close * Decimal(2) / 20_000  # 2 bps spread around the close
     # PAPER's own slippage (paper.slippage_bps = 2), then up to the 0.01 tick like a real fill.
     price = (ask * (1 + Decimal(2) / 10_000)).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
-    expected_base = (Decimal("250.00") / price).quantize(Decimal("0.0001"), rounding=ROUND_FLOOR)
+    # The 0.6 % taker fee comes out of the 250.00 (as on Coinbase): 250 / 1.006 buys SOL,
+    # the base floored to 16 decimals, not to SOL's base increment.
+    value = Decimal("250.00") / Decimal("1.006")
+    expected_base = (value / price).quantize(Decimal("1e-16"), rounding=ROUND_FLOOR)
     assert order.filled_size == expected_base
 
     state = rig.store.load()
@@ -75,9 +78,25 @@ def test_run_cycle_when_momentum_fires_in_paper_mode_then_buys_fills_books_and_a
     assert state.trades_today == 1 and state.trades_this_hour == 1
     assert state.open_orders == {}
     assert rig.exchange.orders() == {}  # PAPER never sends to the exchange
-    # PAPER keeps its account in the state: cash fell by notional + 0.6 % taker fee.
-    spent = expected_base * order.average_filled_price
-    assert state.paper_balances["USD"] == Decimal(10_000) - spent - spent * Decimal("0.006")
+
+
+def test_run_cycle_when_paper_buys_by_quote_size_then_cash_falls_by_exactly_the_quote_size() -> (
+    None
+):
+    rig = make_rig()
+    (order,) = rig.run(Mode.PAPER).orders
+    assert order.quote_size == Decimal("250.00")  # as worked out in the test above
+
+    state = rig.store.load()
+    # PAPER keeps its account in the state: 250.00 spent in all, the fee included.
+    assert state.paper_balances["USD"] == Decimal("9750.00")
+    assert state.paper_balances["SOL"] == order.filled_size == state.positions["SOL-USD"].size
+    notional = order.filled_size * order.average_filled_price
+    assert order.total_fees == state.fees_total == Decimal("250.00") - notional
+    # ... and that fee is the 0.6 % taker on the notional, to within the 16-decimal floor:
+    # fee = 250 * 0.006 / 1.006 = 1.49105367793240...; the floor leaves < price * 1e-16.
+    floor_leftover = order.average_filled_price * Decimal("1e-16")
+    assert abs(order.total_fees - Decimal("1.5") / Decimal("1.006")) < floor_leftover
 
 
 def test_run_cycle_when_it_trades_then_the_audit_record_carries_every_design_field() -> None:
@@ -158,6 +177,30 @@ def test_run_cycle_when_a_position_hits_its_stop_then_sells_it_even_under_the_ki
     assert "SOL-USD" not in state.positions
     assert state.realized_pnl_total < 0
     assert "SOL-USD" in state.cooldowns  # a losing exit starts the cooldown
+
+
+def test_run_cycle_when_an_exit_leaves_dust_then_the_position_is_closed_and_the_dust_kept() -> None:
+    rig = flat_rig()
+    # 2.00004567 SOL, as a quote-sized buy leaves it (off SOL's 0.0001 grid), bought at 110:
+    # the bid just under 100 is past the 3 % stop.
+    held = Decimal("2.00004567")
+    position = Position("SOL-USD", held, Decimal(110), NOW - timedelta(hours=1))
+    rig.store = InMemoryStateStore(
+        PortfolioState(positions={"SOL-USD": position}, paper_balances={"SOL": held})
+    )
+    (order,) = rig.run(Mode.PAPER).orders
+
+    # 2.0000 sold (the grid part); 0.00004567 < 0.0001 cannot be: dust, off the book
+    assert (order.side.value, order.status, order.filled_size) == (
+        "SELL",
+        OrderStatus.FILLED,
+        Decimal("2.0000"),
+    )
+    assert order.dust == Decimal("0.00004567")
+    state = rig.store.load()
+    assert "SOL-USD" not in state.positions  # free to be bought again
+    assert state.paper_balances["SOL"] == Decimal("0.00004567")  # still in the account
+    assert state.dust == {"SOL-USD": Decimal("0.00004567")}  # ... and known to the book
 
 
 # --- each NO_TRADE reason, from a scenario that causes it -------------------------------------

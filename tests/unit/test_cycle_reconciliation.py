@@ -51,7 +51,9 @@ def test_cycle_when_all_sold_by_hand_then_closed_external_and_no_entry_there_tha
     rig = make_rig()
     size = bought_sol(rig)
     entry = rig.store.load().positions["SOL-USD"].avg_entry_price
-    sell_by_hand(rig, "SOL-USD", size)
+    # A quote-sized buy fills off the size grid: the hand sells all it can, a crumb remains.
+    sold = size.quantize(Decimal("0.0001"), ROUND_DOWN)  # SOL's base increment here
+    sell_by_hand(rig, "SOL-USD", sold)
     rig.clock.advance()
 
     result = rig.run()
@@ -61,11 +63,13 @@ def test_cycle_when_all_sold_by_hand_then_closed_external_and_no_entry_there_tha
     state = rig.store.load()
     assert "SOL-USD" not in state.positions
     (change,) = audit["reconciliation"]["external"]
-    assert Decimal(change["size"]) == -size
+    assert Decimal(change["size"]) == -sold
     assert state.external_pnl_total == Decimal(change["pnl"])
-    assert (Decimal(change["pnl"]) > 0) is (
-        rig.exchange.get_quotes(["SOL-USD"])["SOL-USD"].bid > entry
-    )
+    bid = rig.exchange.get_quotes(["SOL-USD"])["SOL-USD"].bid
+    assert Decimal(change["pnl"]) == (bid - entry) * sold  # what left, at the bid, vs entry
+    # The crumb stays on the exchange and in the book as dust: booked == exchange.
+    assert state.dust == {"SOL-USD": size - sold}
+    assert rig.exchange.balance_totals()["SOL"] == size - sold
     # SOL still rises and signals, but its coin drifted this cycle: no entry until the next.
     assert audit["proposals"]["skipped"]["SOL-USD"] == "balance_drift (external_trade)"
     assert all(o.product_id != "SOL-USD" for o in result.orders)

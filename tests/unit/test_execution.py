@@ -119,6 +119,19 @@ def test_plan_one_when_market_sell_then_base_size_rounded_down_to_base_increment
     assert order.expected_price == D("99.99")
 
 
+def test_plan_one_when_exit_is_off_the_base_grid_then_what_is_left_is_dust() -> None:
+    # 1.23456789 sells 1.234 on the 0.001 grid; 0.00056789 < 0.001 cannot be sold: dust
+    order = planned(plan(exit_(base_size="1.23456789")))
+    assert order.dust == D("0.00056789")
+
+
+def test_plan_one_when_exit_is_on_the_grid_or_capped_then_no_dust() -> None:
+    assert planned(plan(exit_(base_size="1.234"))).dust == 0
+    # capped at base_max_size 15: the 5 left is a position, not dust
+    assert planned(plan(exit_(base_size="20"), prod=product(base_max_size=D(15)))).dust == 0
+    assert planned(plan(entry(quote_size="100"))).dust == 0
+
+
 def test_plan_one_when_market_buy_rounds_to_zero_then_below_min_size() -> None:
     # 0.009 -> 0.00 on a 0.01 grid
     assert plan(entry(quote_size="0.009")) == "below_min_size: quote size rounds to 0"

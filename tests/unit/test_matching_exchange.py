@@ -113,22 +113,25 @@ def limit(
     )
 
 
-def test_place_market_buy_when_funded_then_fills_at_slipped_ask_with_taker_fee(
+def test_place_market_buy_when_funded_then_fills_at_slipped_ask_with_the_fee_inside_quote_size(
     exchange: MatchingExchange,
 ) -> None:
     order = exchange.place_order(market_buy("1000.00"))
-    # price = 50000.00 * (1 + 10/10000) = 50050.00; base = floor8(1000 / 50050) = 0.01998001
-    # notional = 0.01998001 * 50050 = 999.9995005; fee = 999.9995005 * 0.006 = 5.999997003
+    # price = 50000.00 * (1 + 10/10000) = 50050.00
+    # value bought v = 1000 / 1.006 = 994.03578528827037...  (v + 0.006 v = 1000)
+    # base = v / 50050 = 0.01986085485091449306... -> 16 decimals: 0.0198608548509144
+    # notional = 0.0198608548509144 * 50050 = 993.04274254572 + 0.99304274254572
+    #          = 994.03578528826572; fee = 1000 - 994.03578528826572 = 5.96421471173428
+    # (6 / 1.006 = 5.96421471172962...; the 16-decimal floor adds 4.7e-12)
     assert order.status == OrderStatus.FILLED
-    assert order.filled_size == D("0.01998001")
+    assert order.filled_size == D("0.0198608548509144")
     assert order.average_filled_price == D("50050.00")
-    assert order.total_fees == D("5.999997003")
+    assert order.total_fees == D("5.96421471173428")
     assert order.fills[0].liquidity == "TAKER"
     assert order.intent == Intent.ENTRY
     balances = exchange.get_balances()
-    # 10000 - 999.9995005 - 5.999997003 = 8994.000502497
-    assert balances["USD"].available == D("8994.000502497")
-    assert balances["BTC"].available == D("0.01998001")
+    assert balances["USD"].available == D("9000.00")  # 10000 - 1000: exactly quote_size
+    assert balances["BTC"].available == D("0.0198608548509144")
 
 
 def test_place_market_sell_when_holding_then_fills_at_slipped_bid_minus_fee(
@@ -150,9 +153,11 @@ def test_place_market_buy_when_slipped_ask_is_off_grid_then_price_rounds_up(
 ) -> None:
     market.quotes["BTC-USD"] = (D("100.00"), D("100.01"))
     order = exchange.place_order(market_buy("10.00"))
-    # 100.01 * 1.001 = 100.11001 -> up to the cent: 100.12; base = floor8(10 / 100.12) = 0.09988014
+    # 100.01 * 1.001 = 100.11001 -> up to the cent: 100.12
+    # base = 10 / 1.006 / 100.12 = 9.94035785288270... / 100.12 = 0.09928443720418201935...
+    #      -> 16 decimals: 0.0992844372041820
     assert order.average_filled_price == D("100.12")
-    assert order.filled_size == D("0.09988014")
+    assert order.filled_size == D("0.0992844372041820")
 
 
 def test_place_order_when_client_order_id_repeats_then_same_order_and_balances_move_once(
@@ -161,7 +166,7 @@ def test_place_order_when_client_order_id_repeats_then_same_order_and_balances_m
     first = exchange.place_order(market_buy("1000.00", coid="same"))
     again = exchange.place_order(market_buy("2000.00", coid="same"))
     assert again == first
-    assert exchange.balance_totals()["BTC"] == D("0.01998001")
+    assert exchange.balance_totals()["BTC"] == D("0.0198608548509144")  # the 1000.00 buy above
     assert len(exchange.orders()) == 1
 
 
@@ -203,7 +208,7 @@ def test_place_market_order_when_product_flagged_then_rejected_with_reason(
             limit(Side.BUY, "0.0001", "9000.00"),
             "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
         ),  # 0.90 notional
-        (market_buy("10000.00"), "INSUFFICIENT_FUND"),  # 10000 + 0.6 % fee > 10000
+        (market_buy("10000.01"), "INSUFFICIENT_FUND"),  # fee inside: 10000.01 > 10000
         (market_sell("0.01"), "INSUFFICIENT_FUND"),  # no BTC at all
         (
             limit(Side.BUY, "0.01", "50000.00", post_only=True),

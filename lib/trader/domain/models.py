@@ -226,6 +226,9 @@ class PlannedOrder:
     expected_price: Decimal = ZERO
     expected_slippage_bps: Decimal = ZERO
     reason: str = ""
+    # What an exit cannot sell because it is less than one base increment (a quote-sized
+    # buy's base is off the grid): written off the book once the exit has filled.
+    dust: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,10 @@ class Order:
     total_fees: Decimal = ZERO
     fills: tuple[Fill, ...] = field(default_factory=tuple)
     failure_reason: str | None = None
+    # Why the fill records do not add up to the order's totals (None when they do, or were not
+    # checked). Diagnostic text, so it takes no part in comparing two orders.
+    fills_mismatch: str | None = field(default=None, compare=False)
+    dust: Decimal = ZERO  # as planned (PlannedOrder.dust)
 
     @classmethod
     def from_planned(
@@ -297,6 +304,7 @@ class Order:
             base_size=planned.base_size,
             quote_size=planned.quote_size,
             limit_price=planned.limit_price,
+            dust=planned.dust,
         )
 
 

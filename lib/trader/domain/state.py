@@ -32,6 +32,9 @@ class PortfolioState:
     fees_total: Decimal = ZERO
     cooldowns: dict[str, datetime] = field(default_factory=dict)  # product -> no entry before
     paper_balances: dict[str, Decimal] = field(default_factory=dict)  # PAPER mode's account
+    # product -> base an exit could not sell (below one base increment), off the book but
+    # still on the exchange; the next buy of the product takes it back into its position.
+    dust: dict[str, Decimal] = field(default_factory=dict)
     seen_fill_ids: tuple[str, ...] = ()
     last_cycle_id: str | None = None
     last_cycle_at: datetime | None = None

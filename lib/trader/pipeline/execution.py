@@ -143,6 +143,7 @@ def plan_one(
         expected_price=price,
         expected_slippage_bps=slip,
         reason=proposal.reason,
+        dust=_exit_dust(proposal, base, product),
     )
 
 
@@ -166,6 +167,14 @@ def _entry_filters(
     if slip > cfg.max_slippage_bps:
         return f"slippage: expected {slip:.2f}bps > {cfg.max_slippage_bps}bps"
     return None
+
+
+def _exit_dust(proposal: Proposal, base: Decimal | None, product: Product) -> Decimal:
+    """What an exit leaves of its position because it is below one base increment."""
+    if proposal.intent is not Intent.EXIT or proposal.base_size is None or base is None:
+        return ZERO
+    left = proposal.base_size - base
+    return left if ZERO < left < product.base_increment else ZERO
 
 
 def _size(

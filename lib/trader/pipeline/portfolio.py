@@ -86,9 +86,13 @@ def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> Port
     if fill.fill_id in state.seen_fill_ids:
         return state
     positions = dict(state.positions)
+    dust = dict(state.dust)
     pnl = ZERO
     if fill.side is Side.BUY:
-        positions[fill.product_id] = _add_to_position(positions.get(fill.product_id), fill)
+        held = positions.get(fill.product_id)
+        if held is None and fill.product_id in dust:  # an earlier exit's dust, back on the book
+            fill = dataclasses.replace(fill, size=fill.size + dust.pop(fill.product_id))
+        positions[fill.product_id] = _add_to_position(held, fill)
     else:
         pos = positions.get(fill.product_id)
         if pos is not None:
@@ -104,6 +108,7 @@ def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> Port
         cooldowns[fill.product_id] = fill.time + timedelta(minutes=cooldown_minutes)
     return state.replace(
         positions=positions,
+        dust=dust,
         cooldowns=cooldowns,
         realized_pnl_today=state.realized_pnl_today + pnl,
         realized_pnl_total=state.realized_pnl_total + pnl,

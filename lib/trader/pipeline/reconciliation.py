@@ -139,7 +139,12 @@ def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -
 
 
 def _checked(state: PortfolioState, book: Book, adopt: bool) -> tuple[str, ...]:
-    currencies = {*state.held_currencies, *state.unbooked, *_bases(state.positions, book.products)}
+    currencies = {
+        *state.held_currencies,
+        *state.unbooked,
+        *_bases(state.positions, book.products),
+        *(base_of(pid, book.products) for pid in state.dust),
+    }
     if adopt:
         currencies |= {c for c, b in book.balances.items() if b.total > 0}
     return tuple(sorted(currencies - book.cash_currencies))
@@ -152,12 +157,28 @@ def _positions_of(currency: str, state: PortfolioState, book: Book) -> dict[str,
 
 
 def booked_size(currency: str, state: PortfolioState, products: Mapping[str, Product]) -> Decimal:
-    """What the state says the account holds of `currency`: positions plus unbooked holdings."""
+    """What the state says the account holds of `currency`: positions, the dust exits left
+    behind, and unbooked holdings."""
     in_positions = sum(
         (p.size for pid, p in state.positions.items() if base_of(pid, products) == currency),
         ZERO,
     )
-    return in_positions + state.unbooked.get(currency, ZERO)
+    return in_positions + _dust_of(currency, state, products) + state.unbooked.get(currency, ZERO)
+
+
+def _dust_of(currency: str, state: PortfolioState, products: Mapping[str, Product]) -> Decimal:
+    return sum(
+        (size for pid, size in state.dust.items() if base_of(pid, products) == currency), ZERO
+    )
+
+
+def _past_dust(state: PortfolioState, drift: Drift, book: Book) -> tuple[PortfolioState, Decimal]:
+    """What of the exchange's total is not dust; dust the exchange no longer holds is dropped."""
+    dust = _dust_of(drift.currency, state, book.products)
+    if drift.exchange >= dust:
+        return state, drift.exchange - dust
+    kept = {p: s for p, s in state.dust.items() if base_of(p, book.products) != drift.currency}
+    return state.replace(dust=kept), drift.exchange
 
 
 def _tolerance(currency: str, book: Book) -> Decimal:
@@ -190,43 +211,49 @@ def _follow(
     state: PortfolioState, drift: Drift, book: Book, adopt: bool
 ) -> tuple[PortfolioState, list[ExternalChange], list[str]]:
     """Resize (or close) the currency's positions to the exchange's total; maybe adopt."""
+    state, target = _past_dust(state, drift, book)
     held = _positions_of(drift.currency, state, book)
     if not held:
-        return _follow_unbooked(state, drift, book, adopt)
+        return _follow_unbooked(state, drift.currency, target, book, adopt)
     positions = dict(state.positions)
     changes: list[ExternalChange] = []
     in_positions = sum((p.size for p in held.values()), ZERO)
-    factor = drift.exchange / in_positions
+    factor = target / in_positions
+    dust = dict(state.dust)
     for pid, pos in sorted(held.items()):
         size = pos.size * factor
         changes.append(_change(pos, size, book.quotes.get(pid)))
         if size <= _tolerance(drift.currency, book):
-            del positions[pid]
+            del positions[pid]  # what is left is a crumb no order can sell: dust
+            if size > 0:
+                dust[pid] = dust.get(pid, ZERO) + size
         else:
             positions[pid] = dataclasses.replace(pos, size=size, entry_fees=pos.entry_fees * factor)
     pnl = sum((c.pnl for c in changes), ZERO)
     unbooked = {k: v for k, v in state.unbooked.items() if k != drift.currency}
     external = state.external_pnl_total + pnl
     return (
-        state.replace(positions=positions, unbooked=unbooked, external_pnl_total=external),
+        state.replace(
+            positions=positions, dust=dust, unbooked=unbooked, external_pnl_total=external
+        ),
         changes,
         [],
     )
 
 
 def _follow_unbooked(
-    state: PortfolioState, drift: Drift, book: Book, adopt: bool
+    state: PortfolioState, currency: str, amount: Decimal, book: Book, adopt: bool
 ) -> tuple[PortfolioState, list[ExternalChange], list[str]]:
     """No position holds the currency: adopt the holding, or remember it as unbooked."""
-    unbooked = {k: v for k, v in state.unbooked.items() if k != drift.currency}
-    adopted = _adopt(drift, book) if adopt and drift.exchange > 0 else None
+    unbooked = {k: v for k, v in state.unbooked.items() if k != currency}
+    adopted = _adopt(currency, amount, book) if adopt and amount > 0 else None
     if adopted is None:
-        if drift.exchange > 0:
-            unbooked[drift.currency] = drift.exchange
+        if amount > 0:
+            unbooked[currency] = amount
         return state.replace(unbooked=unbooked), [], []
     positions = {**state.positions, adopted.product_id: adopted}
     change = ExternalChange(adopted.product_id, adopted.size, ZERO)
-    return state.replace(positions=positions, unbooked=unbooked), [change], [drift.currency]
+    return state.replace(positions=positions, unbooked=unbooked), [change], [currency]
 
 
 def _change(pos: Position, size: Decimal, quote: Quote | None) -> ExternalChange:
@@ -236,16 +263,14 @@ def _change(pos: Position, size: Decimal, quote: Quote | None) -> ExternalChange
     return ExternalChange(pos.product_id, moved, pnl)
 
 
-def _adopt(drift: Drift, book: Book) -> Position | None:
+def _adopt(currency: str, amount: Decimal, book: Book) -> Position | None:
     """A position for a holding the bot never bought, at the current bid (its cost unknown)."""
     for product in sorted(book.products.values(), key=lambda p: p.product_id):
         quote = book.quotes.get(product.product_id)
         if (
-            product.base_currency == drift.currency
+            product.base_currency == currency
             and product.quote_currency in book.cash_currencies
             and quote is not None
         ):
-            return Position(
-                product.product_id, drift.exchange, quote.bid, book.now, ZERO, quote.bid
-            )
+            return Position(product.product_id, amount, quote.bid, book.now, ZERO, quote.bid)
     return None

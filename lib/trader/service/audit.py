@@ -180,6 +180,7 @@ def _order(o: Order) -> dict[str, Any]:
         "average_filled_price": o.average_filled_price,
         "fees": o.total_fees,
         "failure_reason": o.failure_reason,
+        "fills_mismatch": o.fills_mismatch,  # fills not adding up to the order's totals
     }
 
 
@@ -201,6 +202,7 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
             pid: {"size": p.size, "avg_entry_price": p.avg_entry_price}
             for pid, p in state.positions.items()
         },
+        "dust": state.dust,  # base below one increment, off the book, still on the exchange
         "open_orders": len(state.open_orders),
         "pnl": {
             "realized_today": state.realized_pnl_today,

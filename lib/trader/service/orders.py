@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TypeVar
 
 from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
+from trader.domain.fills import missing_base
 from trader.domain.models import ZERO, Fill, Order, OrderStatus, PlannedOrder
 from trader.domain.state import PortfolioState
 from trader.pipeline.portfolio import apply_fill, count_trade, uncount_trade
@@ -38,13 +38,9 @@ def with_status(order: Order, status: OrderStatus, reason: str | None = None) ->
     return dataclasses.replace(order, status=status, failure_reason=reason)
 
 
-def filled_by_fills(order: Order) -> Decimal:
-    return sum((f.size for f in order.fills), ZERO)
-
-
 def remainder_fill(order: Order) -> Fill | None:
     """A fill for what the order says was filled but no fill record shows (fills can lag)."""
-    missing = order.filled_size - filled_by_fills(order)
+    missing = missing_base(order)
     if missing <= 0:
         return None
     seen_value = sum((f.price * f.size for f in order.fills), ZERO)
@@ -69,23 +65,48 @@ def book(
     """Apply the order's new fills; it leaves `open_orders` only once final and fully booked.
 
     A final order whose fill records do not yet add up to its filled size stays, so the next
-    cycle can read the missing fills; after ORPHAN_AFTER the remainder is booked from the
-    order's own totals, so a position is never left unbooked.
+    cycle can read the missing fills. Fills that the exchange adapter found not adding up to
+    the order's totals (`fills_mismatch`: misread, or some missing) are not booked at all
+    until they do. After ORPHAN_AFTER what the booked fills lack is booked from the order's
+    own totals, so a position is never left unbooked.
     """
-    for fill in order.fills:
-        state = apply_fill(state, fill, cooldown_minutes)
-    settled = order.status.is_final and filled_by_fills(order) >= order.filled_size
+    trusted = order.fills_mismatch is None
+    if trusted:
+        for fill in order.fills:
+            state = apply_fill(state, fill, cooldown_minutes)
+    settled = order.status.is_final and trusted and missing_base(order) == ZERO
     if order.status.is_final and not settled and now - order.created_at >= ORPHAN_AFTER:
-        remainder = remainder_fill(order)
+        booked = tuple(f for f in order.fills if f.fill_id in state.seen_fill_ids)
+        remainder = remainder_fill(dataclasses.replace(order, fills=booked))
         if remainder is not None:
             state = apply_fill(state, remainder, cooldown_minutes)
         settled = True
-    open_orders = dict(state.open_orders)
-    if settled:
-        open_orders.pop(order.client_order_id, None)
-    else:
-        open_orders[order.client_order_id] = order
+    if not settled:
+        return state.replace(open_orders={**state.open_orders, order.client_order_id: order})
+    state = write_off_dust(state, order)
+    open_orders = {k: o for k, o in state.open_orders.items() if k != order.client_order_id}
     return state.replace(open_orders=open_orders)
+
+
+def write_off_dust(state: PortfolioState, order: Order) -> PortfolioState:
+    """Close the position an exit has sold, when all it left is the dust it could not sell.
+
+    Exits sell the whole position on the product's base grid; the rest, less than one base
+    increment, cannot be sold and stays on the exchange. It moves to `state.dust` (the next
+    buy takes it back), so the product is free to trade again and booked plus dust is still
+    what the exchange holds. Coinbase does not echo the plan's dust: the order as written
+    ahead is asked too.
+    """
+    pid = order.product_id
+    known = state.open_orders.get(order.client_order_id)
+    dust = max(order.dust, known.dust if known is not None else ZERO)
+    position = state.positions.get(pid)
+    if dust <= 0 or position is None or position.size > dust:
+        return state
+    return state.replace(
+        positions={p: pos for p, pos in state.positions.items() if p != pid},
+        dust={**state.dust, pid: state.dust.get(pid, ZERO) + position.size},
+    )
 
 
 def reconcile(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from trader.adapters.coinbase.errors import MalformedResponse
+from trader.domain.fills import fills_mismatch
 from trader.domain.models import (
     ZERO,
     Balance,
@@ -180,16 +182,18 @@ def fees_from(summary: Mapping[str, Any]) -> FeeRates:
 
 
 def fill_from(data: Mapping[str, Any], client_order_id: str) -> Fill:
+    """One fill, its size always in base units (see _base_size for quote-sized orders)."""
     where = "fill"
     liquidity = str(data.get("liquidity_indicator") or "TAKER")
+    price = dec(data, "price", where)
     return Fill(
         fill_id=text(data, "entry_id", where),
         order_id=text(data, "order_id", where),
         client_order_id=client_order_id,
         product_id=text(data, "product_id", where),
         side=_side(data, where),
-        price=dec(data, "price", where),
-        size=dec(data, "size", where),
+        price=price,
+        size=_base_size(data, price, where),
         fee=dec(data, "commission", where, ZERO),
         time=timestamp(data.get("trade_time"), where),
         liquidity="MAKER" if liquidity == "MAKER" else "TAKER",
@@ -197,6 +201,21 @@ def fill_from(data: Mapping[str, Any], client_order_id: str) -> Fill:
 
 
 def order_from(data: Mapping[str, Any], fills: Iterable[Fill] = ()) -> Order:
+    """The order with its fills; `fills_mismatch` says when they do not add up to its totals.
+
+    `filled_size` is in base units and `filled_value` in quote units without fees [reference
+    §6.3], so the fills must sum to both; when they do not, the order is not settled yet.
+    """
+    order = _order_fields(data, fills)
+    where = f"order {order.order_id}"
+    reported_value = (
+        dec(data, "filled_value", where) if data.get("filled_value") not in (None, "") else None
+    )
+    mismatch = fills_mismatch(order, reported_value)
+    return dataclasses.replace(order, fills_mismatch=mismatch) if mismatch else order
+
+
+def _order_fields(data: Mapping[str, Any], fills: Iterable[Fill]) -> Order:
     oid = text(data, "order_id", "order")
     where = f"order {oid}"
     config = _configuration(data.get("order_configuration"), where)
@@ -219,6 +238,29 @@ def order_from(data: Mapping[str, Any], fills: Iterable[Fill] = ()) -> Order:
         fills=tuple(sorted(fills, key=lambda f: (f.time, f.fill_id))),
         failure_reason=str(reason) if reason else None,
     )
+
+
+def _base_size(data: Mapping[str, Any], price: Decimal, where: str) -> Decimal:
+    """A fill's size in base units.
+
+    Fills of a quote-sized order (a market buy by `quote_size`) carry `size_in_quote: true`
+    and report `size` in QUOTE units [reference §6.3]: the value bought at `price`, fees
+    excluded. The commission is charged on that value and, with `size_inclusive_of_fees`,
+    comes out of the order's quote_size: sum(size) + sum(commission) = quote_size. So the
+    base bought is size / price, kept at full Decimal precision (Coinbase does not round it
+    to base_increment either), as ccxt's and hummingbot's Coinbase connectors read it.
+    """
+    size = dec(data, "size", where)
+    if not _is_true(data.get("size_in_quote")):
+        return size
+    if price <= 0:
+        raise MalformedResponse(f"{where}: quote-sized fill with price {price}")
+    return size / price
+
+
+def _is_true(raw: Any) -> bool:
+    """A JSON true; the string "true" is read the same way, defensively."""
+    return raw is True or (isinstance(raw, str) and raw.strip().lower() == "true")
 
 
 def _configuration(raw: Any, where: str) -> Mapping[str, Any]:

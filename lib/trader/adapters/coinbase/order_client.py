@@ -147,6 +147,13 @@ class OrderClient:
         # Fills that cannot be read leave the order without them: the cycle keeps it in
         # flight and, if they never come, books the rest from the order's own totals.
         order = order_from(data, fills or [])
+        if order.fills_mismatch is not None:
+            log.warning(
+                "order %s (%s) not settled: %s",
+                client_order_id,
+                order.product_id,
+                order.fills_mismatch,
+            )
         planned = self._planned.get(client_order_id)
         return dataclasses.replace(order, intent=planned.intent) if planned else order
 

@@ -4,12 +4,16 @@ Used for the offline simulated exchange (over SyntheticMarket or CsvMarket) and 
 trading (over live market data, rebuilt each cycle from persisted balances and orders).
 
 Fill model (documented choices):
-* Market BUY by `quote_size`: price = ask * (1 + slippage), rounded UP to the quote increment;
-  base = quote_size / price rounded DOWN to base_increment; fee = base * price * taker;
-  cash debited = base * price + fee. So the fee is charged on top of `quote_size` (Coinbase's
-  own quote-sized market buys include the fee in `quote_size`; ours cost up to `taker` more).
+* Market BUY by `quote_size`, as Coinbase fills it (`size_inclusive_of_fees: true`: the
+  fee comes out of quote_size, reference §6.3): price = ask * (1 + slippage), rounded UP to
+  the quote increment; the value bought (fees excluded) v and the fee f = v * taker add up
+  to quote_size, so v = quote_size / (1 + taker) and f = quote_size * taker / (1 + taker).
+  base = v / price, floored to 16 decimals and NOT to base_increment: Coinbase reports such
+  a buy's filled_size with 16 decimals, off the base grid (an observed answer: filled_size
+  0.0000144833961948 BTC for a $1.50 buy). The fee is then quote_size - base * price, so
+  exactly quote_size is debited; it exceeds notional * taker only by what the floor left.
 * Market SELL by `base_size`: price = bid * (1 - slippage), rounded DOWN; fee = taker on proceeds.
-  (A market BUY with only `base_size` buys that size at the slipped ask.)
+  (A market BUY with only `base_size` buys that size at the slipped ask, the fee on top.)
 * A marketable limit (not post-only) fills at once as taker at the better of the limit and the
   slipped touch. Otherwise it rests (OPEN) and fills whole at its limit price as maker once a
   closed candle that started after the order trades through it (buy: low < limit; sell:
@@ -50,6 +54,8 @@ from trader.ports import Clock, MarketData
 
 _ORDER_NAMESPACE = uuid.UUID("0b1d5e6a-8f3c-4c2e-9d5b-247000000001")
 _SCAN_BARS = 300  # candles fetched per request when checking a resting order
+# The base a quote-sized buy gets is floored to this grid (Coinbase's filled_size decimals).
+_QUOTE_SIZED_BASE_GRID = Decimal("1e-16")
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
@@ -223,6 +229,7 @@ class MatchingExchange:
 
     @staticmethod
     def _check_base(size: Decimal | None, product: Product) -> Decimal:
+        """A base_size sent by the client: positive, on the base grid, within the limits."""
         if size is None or size <= 0:
             raise _reject(
                 f"base_size must be positive, got {size}", "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL"
@@ -232,7 +239,11 @@ class MatchingExchange:
                 f"base_size {size} is not a multiple of {product.base_increment}",
                 "INVALID_SIZE_PRECISION",
             )
-        if size < product.base_min_size:
+        return MatchingExchange._check_base_range(size, product)
+
+    @staticmethod
+    def _check_base_range(size: Decimal, product: Product) -> Decimal:
+        if size <= 0 or size < product.base_min_size:
             raise _reject(
                 f"base_size {size} < min {product.base_min_size}",
                 "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
@@ -282,9 +293,10 @@ class MatchingExchange:
             )
         self._check_notional(budget, product)
         price = self._taker_price(Side.BUY, quote, product)
-        size = round_to_increment(budget / price, product.base_increment, ROUND_FLOOR)
-        self._check_base(size, product)
-        return self._fill_now(order, product, price, size)
+        value = budget / (1 + self._fees.taker)  # fee inside quote_size: value * (1 + taker)
+        size = round_to_increment(value / price, _QUOTE_SIZED_BASE_GRID, ROUND_FLOOR)
+        self._check_base_range(size, product)
+        return self._fill_now(order, product, price, size, fee=budget - size * price)
 
     def _taker_price(self, side: Side, quote: Quote, product: Product) -> Decimal:
         """The touch moved against us by the slippage, rounded to the grid against us too."""
@@ -327,9 +339,16 @@ class MatchingExchange:
         return self._new_order(order, OrderStatus.OPEN)
 
     def _fill_now(
-        self, order: PlannedOrder, product: Product, price: Decimal, size: Decimal
+        self,
+        order: PlannedOrder,
+        product: Product,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal | None = None,
     ) -> Order:
-        fee = size * price * self._fees.taker
+        """Fill whole as taker; the fee is taker on the notional unless given (quote-sized)."""
+        if fee is None:
+            fee = size * price * self._fees.taker
         if order.side == Side.BUY:
             self._check_funds(product.quote_currency, size * price + fee)
         else:
