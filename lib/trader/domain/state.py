@@ -36,6 +36,8 @@ class PortfolioState:
     last_cycle_id: str | None = None
     last_cycle_at: datetime | None = None
     cursors: dict[str, str] = field(default_factory=dict)  # adapters' bookmarks
+    # product -> base units left over that no order can sell (pipeline.dust); not a position
+    dust: dict[str, Decimal] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

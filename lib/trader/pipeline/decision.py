@@ -14,10 +14,11 @@ from trader.domain.models import (
     Signal,
 )
 from trader.domain.state import PortfolioState
+from trader.pipeline.dust import DustLot, close_dust, value_dust
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
 from trader.pipeline.exits import propose_exits
 from trader.pipeline.outcome import why_no_orders
-from trader.pipeline.portfolio import Valuation, mark_watermarks, value_book
+from trader.pipeline.portfolio import Valuation, busy_products, mark_watermarks, value_book
 from trader.pipeline.regime import Regime, detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import propose_entries
@@ -27,13 +28,15 @@ from trader.pipeline.universe import Universe, build_universe
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """What the market and the book look like: regime, universe, valuation, signals."""
+    """What the market and the book look like: regime, universe, valuation, signals, dust."""
 
-    state: PortfolioState  # with the positions' high watermarks marked
+    state: PortfolioState  # with the positions' high watermarks marked and dust closed
     regime: Regime
     universe: Universe
     valuation: Valuation
     signals: tuple[Signal, ...]
+    dust_closed: tuple[DustLot, ...] = ()  # positions closed as dust this cycle
+    dust: tuple[DustLot, ...] = ()  # all dust held, valued at the bid
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +60,22 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
     regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
+    state, closed = close_dust(state, snap.products, snap.quotes)
     cash = snap.balances.get(cfg.cycle.quote_currency)
     valuation = value_book(state.positions, snap.quotes, cash.total if cash else ZERO)
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
-    return Assessment(state, regime, universe, valuation, signals)
+    dust = value_dust(state.dust, snap.quotes)
+    return Assessment(state, regime, universe, valuation, signals, closed, dust)
 
 
-def decide(
-    cfg: Config, state: PortfolioState, snap: MarketSnapshot, held: set[str], cycle_id: str
-) -> Decision:
+def decide(cfg: Config, state: PortfolioState, snap: MarketSnapshot, cycle_id: str) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none)."""
     seen = assess(cfg, state, snap)
     in_flight = {o.product_id for o in seen.state.open_orders.values()}
     exits = propose_exits(seen.state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
+    busy = busy_products(seen.state)  # after dust left the book: dust holds no product
     entries = propose_entries(
-        seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
+        seen.signals, seen.universe, seen.regime, seen.valuation.equity, busy, cfg.rules
     )
     proposals = (*exits, *entries.proposals)
     cash = snap.balances.get(cfg.cycle.quote_currency)

@@ -14,9 +14,10 @@ from typing import Any
 
 from trader.domain.codec import to_jsonable
 from trader.domain.errors import AuditError
-from trader.domain.models import Mode, NoTradeReason, Order, RiskDecision
+from trader.domain.models import ZERO, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
+from trader.pipeline.dust import DustLot, value_dust
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
@@ -81,6 +82,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "no_trade_detail": trace.no_trade_detail,
         "exception": _exception(trace.exception),
         "state": _state(trace.state, trace.valuation),
+        "dust": _dust(decision, trace.state),
         "api_calls": trace.api_calls,
     }
     return to_jsonable(record)
@@ -170,6 +172,27 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
     else:
         summary["exposure"] = None
     return summary
+
+
+def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, Any] | None:
+    """Positions closed as dust this cycle, and all dust held, valued at the bid (null when the
+    product has no quote; a cycle that stopped before deciding has none)."""
+    if decision is not None:
+        closed, held = decision.assessment.dust_closed, decision.assessment.dust
+    elif state is not None:
+        closed, held = (), value_dust(state.dust, {})
+    else:
+        return None
+    values = [lot.value for lot in held if lot.value is not None]
+    return {
+        "closed": [_lot(lot) for lot in closed],
+        "held": [_lot(lot) for lot in held],
+        "value": sum(values, ZERO),
+    }
+
+
+def _lot(lot: DustLot) -> dict[str, Any]:
+    return {"product_id": lot.product_id, "size": lot.size, "bid": lot.bid, "value": lot.value}
 
 
 def _unsafe_path(value: Any, path: str, depth: int = 0) -> str | None:

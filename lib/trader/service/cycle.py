@@ -33,6 +33,7 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import decide
+from trader.pipeline.portfolio import busy_products
 from trader.pipeline.scan import market_request
 from trader.ports import (
     AuditSink,
@@ -167,7 +168,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     orders: tuple[Order, ...] = ()
     why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
     if why is None:
-        decision = trace.decision = decide(s.cfg, state, snap, _held(state), s.request.cycle_id)
+        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state, orders = _execute(s, account, state, decision.planned)
@@ -195,7 +196,9 @@ def _reconcile(
 
 
 def _held(state: PortfolioState) -> set[str]:
-    return {*state.positions, *(o.product_id for o in state.open_orders.values())}
+    """Products the snapshot quotes besides the candidates: held, in flight, or dust (valued
+    at the bid in the audit)."""
+    return {*busy_products(state), *state.dust}
 
 
 def _snapshot(
