@@ -59,6 +59,7 @@ def busy_state() -> PortfolioState:
         last_cycle_at=T0,
         cursors={"fills": "abc"},
         dust={"XRP-USD": Decimal("0.00000042")},
+        cancel_requested={"c-1": T0},
     )
 
 

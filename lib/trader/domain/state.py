@@ -38,6 +38,9 @@ class PortfolioState:
     cursors: dict[str, str] = field(default_factory=dict)  # adapters' bookmarks
     # product -> base units left over that no order can sell (pipeline.dust); not a position
     dust: dict[str, Decimal] = field(default_factory=dict)
+    # client_order_id -> when this bot first asked to cancel it to let an exit out; from the
+    # next cycle on that order no longer holds the exit back (pipeline.exits.exit_blockers)
+    cancel_requested: dict[str, datetime] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

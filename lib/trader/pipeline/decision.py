@@ -16,7 +16,7 @@ from trader.domain.models import (
 from trader.domain.state import PortfolioState
 from trader.pipeline.dust import DustLot, close_dust, value_dust
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
-from trader.pipeline.exits import propose_exits
+from trader.pipeline.exits import exit_blockers, propose_exits
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import Valuation, busy_products, mark_watermarks, value_book
 from trader.pipeline.regime import Regime, detect_regime
@@ -71,7 +71,7 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
 def decide(cfg: Config, state: PortfolioState, snap: MarketSnapshot, cycle_id: str) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none)."""
     seen = assess(cfg, state, snap)
-    in_flight = {o.product_id for o in seen.state.open_orders.values()}
+    in_flight = exit_blockers(seen.state, snap.as_of)
     exits = propose_exits(seen.state.positions, snap.quotes, snap.as_of, in_flight, cfg.exits)
     busy = busy_products(seen.state)  # after dust left the book: dust holds no product
     entries = propose_entries(

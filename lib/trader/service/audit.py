@@ -21,6 +21,7 @@ from trader.pipeline.dust import DustLot, value_dust
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
+from trader.service.orders import ExitCancel
 
 AUDIT_SCHEMA_VERSION = 1
 MAX_EXCEPTION_TEXT = 500
@@ -36,6 +37,7 @@ class CycleTrace:
     state: PortfolioState | None = None  # as loaded, then as saved at the end
     loaded_fill_ids: frozenset[str] = frozenset()
     reconciled: tuple[Order, ...] = ()
+    exit_cancels: tuple[ExitCancel, ...] = ()  # orders cancelled to let a firing exit out
     charted: tuple[str, ...] = ()  # candidates whose candles were fetched
     decision: Decision | None = None
     placed: tuple[Order, ...] = ()
@@ -77,7 +79,10 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
             "skipped": decision.skipped_entries if decision else {},
         },
         "risk": [_decision(d) for d in decision.decisions] if decision else [],
-        "orders": _orders(decision, trace.placed, trace.reconciled),
+        "orders": {
+            **_orders(decision, trace.placed, trace.reconciled),
+            "exit_cancels": [_exit_cancel(c) for c in trace.exit_cancels],
+        },
         "no_trade_reason": trace.no_trade_reason,
         "no_trade_detail": trace.no_trade_detail,
         "exception": _exception(trace.exception),
@@ -97,6 +102,20 @@ def _orders(
         "dropped": [{"product_id": d.proposal.product_id, "reason": d.reason} for d in dropped],
         "placed": [_order(o) for o in placed],
         "reconciled": [_order(o) for o in reconciled],
+    }
+
+
+def _exit_cancel(c: ExitCancel) -> dict[str, Any]:
+    return {
+        "client_order_id": c.order.client_order_id,
+        "order_id": c.order.order_id,
+        "product_id": c.order.product_id,
+        "side": c.order.side,
+        "status_before": c.order.status,
+        "exit_reason": c.exit_reason,
+        "confirmed": c.confirmed,
+        "status": c.answer.status if c.answer is not None else None,
+        "error": c.error,
     }
 
 
