@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 from fake_coinbase import Fault
 from fake_coinbase_env import coinbase_env, market_buy
@@ -16,8 +19,11 @@ from trader.adapters.coinbase.errors import (
     PermissionDenied,
     RateLimited,
 )
+from trader.adapters.coinbase.order_requests import DUPLICATE_CLIENT_ORDER_ID
 from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
 from trader.domain.models import OrderStatus
+from trader.domain.state import PortfolioState
+from trader.service.orders import reconcile, send
 
 ATTEMPTS = 3  # RetryPolicy() default: the first try and two retries
 
@@ -222,14 +228,101 @@ def test_place_order_when_duplicate_client_order_id_reason_then_existing_order_r
     assert env.fake.orders_created() == 1
 
 
-def test_place_order_when_ambiguous_then_rejected_on_retry_then_order_looked_up_first(env):
+def test_place_order_when_ambiguous_then_refused_on_retry_then_unknown_after_looking_it_up(env):
+    # From the client's side a 503 may have been accepted; the refusal of the re-send (here
+    # for funds) may be caused by that very order, which list_orders need not show yet.
     env.fake.fail("POST", "/orders", Fault.http(503))
     env.fake.reject_next_create("INSUFFICIENT_FUND")
 
-    with pytest.raises(OrderRejected):
+    with pytest.raises(OutcomeUnknown):
         env.exchange.place_order(market_buy("c-x"))
 
-    assert env.exchange.api_calls["list_orders"] == 1  # checked that nothing was placed
+    assert env.exchange.api_calls["list_orders"] == 1  # looked for it before answering
+
+
+def refusal(reason: str) -> Fault:
+    """A create answered `success: false` with `reason` (HTTP 200), the request not processed."""
+    body = {
+        "success": False,
+        "failure_reason": "UNKNOWN_FAILURE_REASON",
+        "error_response": {
+            "error": reason,
+            "message": "refused by the fault",
+            "new_order_failure_reason": reason,
+        },
+    }
+    return Fault(status=200, body=json.dumps(body))
+
+
+RESEND_REFUSALS = [
+    refusal("INSUFFICIENT_FUND"),  # the first attempt spent the funds
+    refusal("INVALID_LIMIT_PRICE_POST_ONLY"),  # any definite "no" to the re-send
+    Fault.http(400, DUPLICATE_CLIENT_ORDER_ID, "duplicate client_order_id"),
+    Fault.http(400, "INVALID_ARGUMENT", "bad request"),
+]
+
+
+@pytest.mark.parametrize(
+    "refused",
+    RESEND_REFUSALS,
+    ids=["funds", "post_only_price", "http400_duplicate_id", "http400_invalid_argument"],
+)
+def test_place_order_when_accepted_then_timed_out_then_resend_refused_then_unknown(env, refused):
+    env.fake.hide_next_order(reads=1)  # accepted, but the first list_orders does not show it
+    env.fake.fail("POST", "/orders", Fault.timeout(after=True))
+    env.fake.fail("POST", "/orders", refused)
+
+    with pytest.raises(OutcomeUnknown):
+        env.exchange.place_order(market_buy("c-amb-no"))
+
+    assert env.fake.count("POST", "/orders") == 2
+    assert env.fake.orders_created() == 1  # the first attempt went through
+    assert env.fake.exchange.get_order("c-amb-no").status is OrderStatus.FILLED
+
+
+def test_send_when_resend_refused_after_an_accepted_timeout_then_unknown_and_reconcile_books_it(
+    env,
+):
+    env.fake.hide_next_order(reads=1)
+    env.fake.fail("POST", "/orders", Fault.timeout(after=True))
+    env.fake.fail("POST", "/orders", refusal("INSUFFICIENT_FUND"))
+    now = env.clock.now()
+
+    sent = send(env.exchange, market_buy("c-settle"), now)
+
+    assert sent.status is OrderStatus.UNKNOWN
+    state = PortfolioState(open_orders={sent.client_order_id: sent}, trades_today=1)
+    state, seen = reconcile(state, env.exchange, now, 0, timedelta(minutes=10))
+    (settled,) = seen
+    assert settled.status is OrderStatus.FILLED
+    at_exchange = env.fake.exchange.get_order("c-settle")
+    assert settled.order_id == at_exchange.order_id
+    assert state.open_orders == {}
+    assert state.trades_today == 1  # it was placed: the trade stays counted
+    assert state.positions["BTC-USD"].size == at_exchange.filled_size
+    assert env.fake.exchange.balance_totals()["BTC"] == at_exchange.filled_size
+
+
+def test_place_order_when_fresh_process_gets_400_duplicate_and_order_listed_then_existing(env):
+    env.exchange.place_order(market_buy("c-dup400"))
+    env.fake.fail("POST", "/orders", Fault.http(400, DUPLICATE_CLIENT_ORDER_ID, "duplicate"))
+
+    found = env.new_exchange().place_order(market_buy("c-dup400"))
+
+    assert found.status is OrderStatus.FILLED
+    assert found.order_id == env.fake.exchange.get_order("c-dup400").order_id
+    assert env.fake.orders_created() == 1
+
+
+def test_place_order_when_fresh_process_gets_400_duplicate_and_order_unlisted_then_unknown(env):
+    env.fake.hide_next_order(reads=1)
+    env.exchange.place_order(market_buy("c-dup-hidden"))
+    env.fake.fail("POST", "/orders", Fault.http(400, DUPLICATE_CLIENT_ORDER_ID, "duplicate"))
+
+    with pytest.raises(OutcomeUnknown):
+        env.new_exchange().place_order(market_buy("c-dup-hidden"))
+
+    assert env.fake.orders_created() == 1
 
 
 def test_errors_when_raised_then_all_are_exchange_errors_with_cause_kept(env):

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from fake_coinbase import Fault
-from fake_coinbase_env import CoinbaseEnv, coinbase_env
+from fake_coinbase_env import CoinbaseEnv, coinbase_env, limit_order
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
-from trader.domain.models import CycleResult, Mode, OrderStatus, Side
+from trader.domain.models import CycleResult, Mode, Order, OrderStatus, Position, Side
+from trader.domain.state import PortfolioState
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 # 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
@@ -235,3 +237,68 @@ def test_cycle_when_coinbase_refuses_the_order_then_orders_rejected_and_nothing_
         assert all(o.status is OrderStatus.REJECTED for o in first.orders)
         state = rig.store.load()
         assert state.positions == {} and state.open_orders == {} and state.trades_today == 0
+
+
+def holding_btc_with_a_stuck_order(env: CoinbaseEnv) -> tuple[Rig, Order]:
+    """1 BTC bought at twice today's bid (its stop loss fires) and a BTC limit BUY the exchange
+    accepted in an earlier cycle and keeps OPEN (it never matches)."""
+    rig = Rig(env)
+    bid = env.fake.market.get_quotes(["BTC-USD"])["BTC-USD"].bid
+    env.fake.hold_open_next()
+    stuck = env.exchange.place_order(
+        limit_order("c-stuck", "BTC-USD", Side.BUY, "0.001", str(bid.quantize(Decimal(1))))
+    )
+    assert stuck.status is OrderStatus.OPEN
+    losing = Position("BTC-USD", Decimal(1), bid * 2, START - timedelta(hours=1))
+    rig.store = InMemoryStateStore(
+        PortfolioState(positions={"BTC-USD": losing}, open_orders={"c-stuck": stuck})
+    )
+    rig.deps = dataclasses.replace(rig.deps, store=rig.store)
+    return rig, stuck
+
+
+def btc_sells(result: CycleResult) -> list[Order]:
+    return [o for o in result.orders if o.product_id == "BTC-USD" and o.side is Side.SELL]
+
+
+def test_cycle_when_coinbase_keeps_an_order_open_and_the_stop_fires_then_cancel_and_sell() -> None:
+    with coinbase_env(start=START, balances={"USD": Decimal(10_000), "BTC": Decimal(1)}) as env:
+        rig, _ = holding_btc_with_a_stuck_order(env)
+        env.clock.advance()
+
+        result = rig.run(Mode.LIVE)
+
+        (sell,) = btc_sells(result)
+        assert (sell.base_size, sell.status) == (Decimal(1), OrderStatus.FILLED)
+        assert env.fake.count("POST", r"/orders/batch_cancel") == 1
+        assert env.fake.routes.all_orders()["c-stuck"].status is OrderStatus.CANCELLED
+        (cancel,) = result.record["orders"]["exit_cancels"]
+        assert (cancel["client_order_id"], cancel["confirmed"]) == ("c-stuck", True)
+        assert env.fake.exchange.balance_totals()["BTC"] == 0
+        state = rig.store.load()
+        assert "BTC-USD" not in state.positions and "c-stuck" not in state.open_orders
+
+
+def test_cycle_when_coinbase_cannot_read_or_cancel_the_order_then_the_stop_sells_next_cycle() -> (
+    None
+):
+    with coinbase_env(start=START, balances={"USD": Decimal(10_000), "BTC": Decimal(1)}) as env:
+        rig, stuck = holding_btc_with_a_stuck_order(env)
+        env.fake.fail("GET", rf"/orders/historical/{stuck.order_id}", Fault.http(503), times=1000)
+        env.fake.fail("POST", r"/orders/batch_cancel", Fault.http(503), times=1000)
+        env.clock.advance()
+
+        first = rig.run(Mode.LIVE)
+
+        assert btc_sells(first) == []
+        (cancel,) = first.record["orders"]["exit_cancels"]
+        assert cancel["confirmed"] is False
+        assert cancel["error"].startswith("ExchangeUnavailable")
+
+        env.clock.advance()
+        second = rig.run(Mode.LIVE)
+
+        (sell,) = btc_sells(second)
+        assert sell.base_size == Decimal(1)
+        assert env.fake.exchange.balance_totals()["BTC"] == 0
+        assert "c-stuck" in rig.store.load().open_orders  # still asked about every cycle

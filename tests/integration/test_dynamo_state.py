@@ -58,6 +58,8 @@ def busy_state() -> PortfolioState:
         last_cycle_id="20261124T2355Z",
         last_cycle_at=T0,
         cursors={"fills": "abc"},
+        dust={"XRP-USD": Decimal("0.00000042")},
+        cancel_requested={"c-1": T0},
     )
 
 

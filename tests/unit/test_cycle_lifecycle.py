@@ -252,14 +252,23 @@ def test_cycle_when_halted_with_a_losing_position_then_even_the_exit_waits() -> 
     assert rig.exchange.orders() == {}
 
 
-def test_cycle_when_reducing_and_the_exit_is_dust_then_the_execution_filter_is_named() -> None:
+def test_cycle_when_reducing_and_the_position_is_dust_then_closed_as_dust_not_proposed() -> None:
     rig = flat_rig()
     dust = Position("SOL-USD", Decimal("0.0005"), Decimal(150), NOW - timedelta(hours=1))
     rig.start_with(PortfolioState(trading_state=TradingState.REDUCING, positions={"SOL-USD": dust}))
     result = rig.run()
-    # The exit was approved (REDUCING allows exits) and only the min size stopped it.
-    assert result.no_trade_reason == "no_orders_after_execution_filter"
-    assert rig.audit.records[0]["orders"]["dropped"][0]["reason"].startswith("below_min_size")
+    # 0.0005 on the 0.0001 grid is 0.0005 < base_min_size 0.001: no order can sell it, so
+    # it leaves the book as dust instead of being proposed (and dropped) every cycle.
+    record = rig.audit.records[0]
+    assert record["proposals"]["proposed"] == []
+    assert result.no_trade_reason == "kill_switch"  # REDUCING, and nothing left to exit
+    state = rig.store.load()
+    assert state.positions == {}
+    assert state.dust == {"SOL-USD": Decimal("0.0005")}
+    # bid = 100 - 100 x 2 bps / 2 = 99.99; 0.0005 x 99.99 = 0.049995
+    assert record["dust"]["closed"] == [
+        {"product_id": "SOL-USD", "size": "0.0005", "bid": "99.99", "value": "0.049995"}
+    ]
 
 
 class ExplodingSink:

@@ -19,8 +19,26 @@ from pipeline_builders import (
 )
 
 from trader.domain.config import ExitsConfig
-from trader.domain.models import Intent, Position, Product, Proposal, Quote, Side
-from trader.pipeline.exits import ExitPlan, exit_reason, plan_exits
+from trader.domain.models import (
+    Intent,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Product,
+    Proposal,
+    Quote,
+    Side,
+    TradingState,
+)
+from trader.domain.state import PortfolioState
+from trader.pipeline.exits import (
+    ExitPlan,
+    exit_blockers,
+    exit_reason,
+    orders_blocking_exits,
+    plan_exits,
+)
 from trader.pipeline.universe import Universe
 
 D = Decimal
@@ -223,3 +241,71 @@ def test_plan_exits_when_a_price_rule_and_left_universe_apply_then_one_sell_name
         positions, [quote(bid="90", ask="90.1")], universe=universe, exit_when_left_universe=True
     )
     assert got.proposals == (sell("BTC-USD", "1", "stop_loss -10.00% <= -3%"),)
+
+
+# --- orders in flight that hold an exit back ----------------------------------------------
+
+
+def in_flight(coid: str, product_id: str, status: OrderStatus = OrderStatus.OPEN) -> Order:
+    return Order(coid, product_id, Side.BUY, OrderType.LIMIT, status, T0, Intent.ENTRY)
+
+
+def test_orders_blocking_exits_when_stop_fires_where_an_order_is_in_flight_then_that_order() -> (
+    None
+):
+    state = PortfolioState(
+        positions={"BTC-USD": position("BTC-USD"), "ETH-USD": position("ETH-USD")},
+        open_orders={
+            "c-btc": in_flight("c-btc", "BTC-USD", OrderStatus.UNKNOWN),
+            "c-eth": in_flight("c-eth", "ETH-USD"),
+            "c-sol": in_flight("c-sol", "SOL-USD"),  # no position: no exit to free
+        },
+    )
+    quotes = {
+        "BTC-USD": quote("BTC-USD", bid="96", ask="96.1"),  # -4 %: stop loss
+        "ETH-USD": quote("ETH-USD", bid="99", ask="99.1"),  # -1 %: no rule fires
+    }
+
+    blocking = orders_blocking_exits(state, quotes, T0, CFG)
+
+    assert blocking == ((state.open_orders["c-btc"], "stop_loss -4.00% <= -3%"),)
+
+
+def test_orders_blocking_exits_when_the_trailing_stop_fires_on_this_bid_then_that_order() -> None:
+    # Marked as the decision marks it (a bid under the high of 105 leaves it there):
+    # (1 - 102.9 / 105) x 100 = 2 % >= 2 %, while +2.9 % over entry is neither stop nor target.
+    pos = position("BTC-USD", entry=100, high_watermark=105)
+    state = PortfolioState(
+        positions={"BTC-USD": pos}, open_orders={"c1": in_flight("c1", "BTC-USD")}
+    )
+    quotes = {"BTC-USD": quote("BTC-USD", bid="102.9", ask="103")}
+
+    ((_, reason),) = orders_blocking_exits(state, quotes, T0, CFG)
+
+    assert reason.startswith("trailing_stop 2.00% below high 105")
+
+
+def test_orders_blocking_exits_when_halted_then_none() -> None:
+    state = PortfolioState(
+        trading_state=TradingState.HALTED,
+        positions={"BTC-USD": position("BTC-USD")},
+        open_orders={"c1": in_flight("c1", "BTC-USD")},
+    )
+    quotes = {"BTC-USD": quote("BTC-USD", bid="50", ask="50.1")}
+
+    assert orders_blocking_exits(state, quotes, T0, CFG) == ()
+
+
+def test_exit_blockers_when_a_cancel_was_asked_in_an_earlier_cycle_then_no_longer_blocking() -> (
+    None
+):
+    state = PortfolioState(
+        open_orders={
+            "c-old": in_flight("c-old", "BTC-USD"),  # cancel asked a cycle ago
+            "c-now": in_flight("c-now", "ETH-USD"),  # cancel asked this cycle
+            "c-new": in_flight("c-new", "SOL-USD"),  # no cancel asked
+        },
+        cancel_requested={"c-old": T0 - timedelta(minutes=5), "c-now": T0},
+    )
+
+    assert exit_blockers(state, T0) == {"ETH-USD", "SOL-USD"}

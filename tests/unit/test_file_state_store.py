@@ -78,6 +78,8 @@ def rich_state(version: int = 0) -> PortfolioState:
         last_cycle_id="20260301T1200Z",
         last_cycle_at=T0,
         cursors={"fills": "cursor-17"},
+        dust={"XRP-USD": Decimal("0.00000042")},
+        cancel_requested={"c-1": T0},
     )
 
 

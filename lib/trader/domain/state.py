@@ -46,6 +46,9 @@ class PortfolioState:
     # Set when the max-drawdown protection moved trading to REDUCING; an ACTIVE seen while it
     # is set is the operator's release (pipeline.protections).
     drawdown_tripped_at: datetime | None = None
+    # client_order_id -> when this bot first asked to cancel it to let an exit out; from the
+    # next cycle on that order no longer holds the exit back (pipeline.exits.exit_blockers)
+    cancel_requested: dict[str, datetime] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

@@ -16,11 +16,13 @@ from trader.domain.models import (
     Signal,
 )
 from trader.domain.state import PortfolioState
+from trader.pipeline.dust import DustLot, close_dust, value_dust
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
-from trader.pipeline.exits import ExitPlan, plan_exits
+from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import (
     Valuation,
+    busy_products,
     mark_watermarks,
     other_holdings_value,
     value_book,
@@ -38,12 +40,14 @@ class Assessment:
     """What the market and the book look like: regime, universe, valuation, signals, and what
     the protections made of the valuation."""
 
-    state: PortfolioState  # with watermarks and peak marked, and a protection's trip
+    state: PortfolioState  # watermarks and peak marked, dust closed, a protection's trip
     regime: Regime
     universe: Universe
     valuation: Valuation
     signals: tuple[Signal, ...]
     protections: Protections
+    dust_closed: tuple[DustLot, ...] = ()  # positions closed as dust this cycle
+    dust: tuple[DustLot, ...] = ()  # all dust held, valued at the bid
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
     regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
+    state, closed = close_dust(state, snap.products, snap.quotes)
     cash = snap.balances.get(cfg.cycle.quote_currency)
     other = other_holdings_value(
         snap.balances, state.positions, snap.quotes, {cfg.cycle.quote_currency}
@@ -90,20 +95,18 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
     )
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
-    return Assessment(state, regime, universe, valuation, signals, protections)
+    dust = value_dust(state.dust, snap.quotes)
+    return Assessment(state, regime, universe, valuation, signals, protections, closed, dust)
 
 
 def _propose(
-    cfg: Config,
-    seen: Assessment,
-    snap: MarketSnapshot,
-    held: set[str],
-    no_entry: Mapping[str, str],
+    cfg: Config, seen: Assessment, snap: MarketSnapshot, no_entry: Mapping[str, str]
 ) -> tuple[ExitPlan, EntryDecision]:
-    in_flight = {o.product_id for o in seen.state.open_orders.values()}
+    in_flight = exit_blockers(seen.state, snap.as_of)
     exit_plan = plan_exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
+    busy = busy_products(seen.state)  # after dust left the book: dust holds no product
     entries = propose_entries(
-        seen.signals, seen.universe, seen.regime, seen.valuation.equity, held, cfg.rules
+        seen.signals, seen.universe, seen.regime, seen.valuation.equity, busy, cfg.rules
     )
     return exit_plan, _without(entries, no_entry)
 
@@ -118,7 +121,6 @@ def decide(
     cfg: Config,
     state: PortfolioState,
     snap: MarketSnapshot,
-    held: set[str],
     cycle_id: str,
     no_entry: Mapping[str, str] | None = None,
 ) -> Decision:
@@ -128,7 +130,7 @@ def decide(
     account's balance of its coin drifted from the book); their exits still run.
     """
     seen = assess(cfg, state, snap)
-    exit_plan, entries = _propose(cfg, seen, snap, held, no_entry or {})
+    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {})
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)

@@ -57,6 +57,13 @@ def round_up(value: Decimal, increment: Decimal) -> Decimal:
     return round_to_increment(value, increment, ROUND_CEILING)
 
 
+def orderable_base(size: Decimal, product: Product) -> Decimal:
+    """The most of `size` one order can carry: rounded down to base_increment, or 0 when that
+    is below base_min_size (what no order may carry). A position it gives 0 for is dust."""
+    base = round_down(size, product.base_increment)
+    return base if base >= product.base_min_size and base > 0 else ZERO
+
+
 def expected_slippage_bps(
     notional: Decimal, quote: Quote, product: Product, cfg: ExecutionConfig
 ) -> Decimal:
@@ -190,9 +197,10 @@ def _size(
     wanted = (
         proposal.base_size if proposal.side is Side.SELL else (proposal.quote_size or ZERO) / price
     )
-    base = round_down(wanted or ZERO, product.base_increment)
-    if base < product.base_min_size or base <= 0:
-        return f"below_min_size: {base} < {product.base_min_size}"
+    base = orderable_base(wanted or ZERO, product)
+    if base <= 0:
+        rounded = round_down(wanted or ZERO, product.base_increment)
+        return f"below_min_size: {rounded} < {product.base_min_size}"
     base = min(base, round_down(product.base_max_size, product.base_increment))
     return base, None, base * price
 

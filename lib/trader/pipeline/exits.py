@@ -1,5 +1,12 @@
 """Exit proposals for open positions: stop loss, take profit, trailing stop, max holding time,
-and (per config) a product that left the universe; never a sell the exchange cannot take."""
+and (per config) a product that left the universe; never a sell the exchange cannot take.
+
+An order in flight on a held product holds its exit back (one order per product at a time),
+but never for more than one cycle: when an exit rule fires and an order from an earlier
+cycle is still in flight (OPEN, UNKNOWN, or unreadable), the cycle asks to cancel it
+(`orders_blocking_exits`) and proposes the exit at once if the cancel is confirmed; if not,
+the order stops holding the exit back from the next cycle on (`exit_blockers`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import Config, ExitsConfig
-from trader.domain.models import Intent, MarketSnapshot, Position, Proposal, Side
+from trader.domain.models import (
+    Intent,
+    MarketSnapshot,
+    Order,
+    Position,
+    Proposal,
+    Quote,
+    Side,
+    TradingState,
+)
 from trader.domain.money import HUNDRED
+from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import mark_watermarks
 from trader.pipeline.universe import Universe, status_problem
 
 
@@ -93,3 +111,36 @@ def plan_exits(
                 )
             )
     return ExitPlan(tuple(proposals), blocked)
+
+
+def orders_blocking_exits(
+    state: PortfolioState, quotes: Mapping[str, Quote], now: datetime, cfg: ExitsConfig
+) -> tuple[tuple[Order, str], ...]:
+    """(order, exit reason) for each order in flight on a held product whose exit rule fires.
+
+    Called before this cycle places anything, so every order in flight is from an earlier
+    cycle. Under HALTED nothing exits, so nothing is cancelled for an exit either.
+    """
+    if state.trading_state is TradingState.HALTED:
+        return ()
+    firing: dict[str, str] = {}
+    for pid, pos in mark_watermarks(state.positions, quotes).items():
+        quote = quotes.get(pid)
+        reason = exit_reason(pos, quote.bid, now, cfg) if quote and pos.size > 0 else None
+        if reason:
+            firing[pid] = reason
+    return tuple(
+        (order, firing[order.product_id])
+        for _, order in sorted(state.open_orders.items())
+        if order.product_id in firing
+    )
+
+
+def exit_blockers(state: PortfolioState, now: datetime) -> set[str]:
+    """Products whose order in flight holds their exit back this cycle: every one, except
+    orders this bot asked to cancel in an earlier cycle (confirmed or not)."""
+    return {
+        order.product_id
+        for coid, order in state.open_orders.items()
+        if not (coid in state.cancel_requested and state.cancel_requested[coid] < now)
+    }

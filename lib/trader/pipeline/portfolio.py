@@ -81,6 +81,11 @@ def mark_watermarks(
     return marked
 
 
+def busy_products(state: PortfolioState) -> set[str]:
+    """Products held or with an order in flight: no new entry on them (no pyramiding)."""
+    return {*state.positions, *(o.product_id for o in state.open_orders.values())}
+
+
 def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> PortfolioState:
     """Book one fill once: position, realized PnL (net of both sides' fees), fees, cooldown."""
     if fill.fill_id in state.seen_fill_ids:

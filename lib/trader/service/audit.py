@@ -15,14 +15,16 @@ from typing import Any
 
 from trader.domain.codec import to_jsonable
 from trader.domain.errors import AuditError
-from trader.domain.models import Mode, NoTradeReason, Order, RiskDecision
+from trader.domain.models import ZERO, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
+from trader.pipeline.dust import DustLot, value_dust
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.protections import Protections
 from trader.pipeline.reconciliation import Reconciliation
 from trader.pipeline.regime import Regime
 from trader.pipeline.universe import Universe
+from trader.service.orders import ExitCancel
 
 AUDIT_SCHEMA_VERSION = 1
 MAX_EXCEPTION_TEXT = 500
@@ -39,6 +41,7 @@ class CycleTrace:
     state: PortfolioState | None = None  # as loaded, then as saved at the end
     loaded_fill_ids: frozenset[str] = frozenset()
     reconciled: tuple[Order, ...] = ()
+    exit_cancels: tuple[ExitCancel, ...] = ()  # orders cancelled to let a firing exit out
     charted: tuple[str, ...] = ()  # candidates whose candles were fetched
     reconciliation: Reconciliation | None = None
     decision: Decision | None = None
@@ -86,12 +89,16 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
             "exits_blocked": decision.exits_blocked if decision else {},
         },
         "risk": [_decision(d) for d in decision.decisions] if decision else [],
-        "orders": _orders(decision, trace.placed, trace.reconciled),
+        "orders": {
+            **_orders(decision, trace.placed, trace.reconciled),
+            "exit_cancels": [_exit_cancel(c) for c in trace.exit_cancels],
+        },
         "reconciliation": _reconciliation(trace.reconciliation),
         "no_trade_reason": trace.no_trade_reason,
         "no_trade_detail": trace.no_trade_detail,
         "exception": _exception(trace.exception),
         "state": _state(trace.state, trace.valuation),
+        "dust": _dust(decision, trace.state),
         "api_calls": trace.api_calls,
         "protections": _protections(trace.protections),
     }
@@ -141,6 +148,20 @@ def _reconciliation(recon: Reconciliation | None) -> dict[str, Any] | None:
             {"fill_id": f.fill_id, "product_id": f.product_id, "side": f.side, "size": f.size}
             for f in recon.external_fills
         ],
+    }
+
+
+def _exit_cancel(c: ExitCancel) -> dict[str, Any]:
+    return {
+        "client_order_id": c.order.client_order_id,
+        "order_id": c.order.order_id,
+        "product_id": c.order.product_id,
+        "side": c.order.side,
+        "status_before": c.order.status,
+        "exit_reason": c.exit_reason,
+        "confirmed": c.confirmed,
+        "status": c.answer.status if c.answer is not None else None,
+        "error": c.error,
     }
 
 
@@ -202,7 +223,6 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
             pid: {"size": p.size, "avg_entry_price": p.avg_entry_price}
             for pid, p in state.positions.items()
         },
-        "dust": state.dust,  # base below one increment, off the book, still on the exchange
         "open_orders": len(state.open_orders),
         "pnl": {
             "realized_today": state.realized_pnl_today,
@@ -221,6 +241,27 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
     else:
         summary["exposure"] = None
     return summary
+
+
+def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, Any] | None:
+    """Positions closed as dust this cycle, and all dust held, valued at the bid (null when the
+    product has no quote; a cycle that stopped before deciding has none)."""
+    if decision is not None:
+        closed, held = decision.assessment.dust_closed, decision.assessment.dust
+    elif state is not None:
+        closed, held = (), value_dust(state.dust, {})
+    else:
+        return None
+    values = [lot.value for lot in held if lot.value is not None]
+    return {
+        "closed": [_lot(lot) for lot in closed],
+        "held": [_lot(lot) for lot in held],
+        "value": sum(values, ZERO),
+    }
+
+
+def _lot(lot: DustLot) -> dict[str, Any]:
+    return {"product_id": lot.product_id, "size": lot.size, "bid": lot.bid, "value": lot.value}
 
 
 def _unsafe_path(value: Any, path: str, depth: int = 0) -> str | None:

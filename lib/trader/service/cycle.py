@@ -33,6 +33,8 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import decide
+from trader.pipeline.exits import orders_blocking_exits
+from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import Book, Reconciliation, reconcile_balances
 from trader.pipeline.scan import market_request
 from trader.ports import (
@@ -48,7 +50,16 @@ from trader.ports import Clock as ClockPort
 from trader.service.accounts import keep_paper_account
 from trader.service.audit import CycleTrace, build_record
 from trader.service.counting import CountingExchange
-from trader.service.orders import confirm, pending, place_all, reconcile, with_status, write_ahead
+from trader.service.orders import (
+    ExitCancel,
+    cancel_for_exits,
+    confirm,
+    pending,
+    place_all,
+    reconcile,
+    with_status,
+    write_ahead,
+)
 from trader.service.snapshot import drop_stale_quotes, staleness, take_snapshot
 
 log = logging.getLogger("trader.service.cycle")
@@ -170,8 +181,9 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     orders: tuple[Order, ...] = ()
     why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
     if why is None:
-        held, no_entry = _held(state), _drifted(recon, snap)
-        decision = trace.decision = decide(s.cfg, state, snap, held, s.request.cycle_id, no_entry)
+        state, trace.exit_cancels = _free_exits(s, account, state, snap)
+        no_entry = _drifted(recon, snap)
+        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state, orders = _execute(s, account, state, decision.planned)
@@ -198,8 +210,22 @@ def _reconcile(
     return reconcile(state, account, s.now, s.cooldown, cancel_after, s.parallel)
 
 
+def _free_exits(
+    s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot
+) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
+    """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
+    if not s.rules.reconciles:
+        return state, ()
+    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits)
+    if not blocking:
+        return state, ()
+    return cancel_for_exits(state, account, blocking, s.now, s.cooldown, s.parallel)
+
+
 def _held(state: PortfolioState) -> set[str]:
-    return {*state.positions, *(o.product_id for o in state.open_orders.values())}
+    """Products the snapshot quotes besides the candidates: held, in flight, or dust (valued
+    at the bid in the audit)."""
+    return {*busy_products(state), *state.dust}
 
 
 def _snapshot(
@@ -328,7 +354,8 @@ def _result(
 ) -> CycleResult:
     state, valuation = trace.state, trace.valuation
     new_fills: dict[str, Fill] = {}
-    for order in (*trace.reconciled, *trace.placed):
+    cancelled = (c.answer for c in trace.exit_cancels if c.answer is not None)
+    for order in (*trace.reconciled, *cancelled, *trace.placed):
         for fill in order.fills:
             if fill.fill_id not in trace.loaded_fill_ids:
                 new_fills.setdefault(fill.fill_id, fill)

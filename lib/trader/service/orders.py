@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -84,8 +85,11 @@ def book(
     if not settled:
         return state.replace(open_orders={**state.open_orders, order.client_order_id: order})
     state = write_off_dust(state, order)
-    open_orders = {k: o for k, o in state.open_orders.items() if k != order.client_order_id}
-    return state.replace(open_orders=open_orders)
+    coid = order.client_order_id
+    return state.replace(
+        open_orders={k: o for k, o in state.open_orders.items() if k != coid},
+        cancel_requested={k: t for k, t in state.cancel_requested.items() if k != coid},
+    )
 
 
 def write_off_dust(state: PortfolioState, order: Order) -> PortfolioState:
@@ -163,6 +167,58 @@ def _cancel(account: Exchange, order: Order) -> Order:
             "cancelling %s failed; retried next cycle", order.client_order_id, exc_info=True
         )
         return order
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCancel:
+    """One best-effort cancel of an order that held back a firing exit, for the audit."""
+
+    order: Order  # as known before the cancel
+    exit_reason: str
+    answer: Order | None  # the order as read back after the cancel; None: none, or it failed
+    error: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """The order is final at the exchange: it no longer needs to hold the exit back."""
+        return self.answer is not None and self.answer.status.is_final
+
+
+def cancel_for_exits(
+    state: PortfolioState,
+    account: Exchange,
+    blocking: Sequence[tuple[Order, str]],
+    now: datetime,
+    cooldown_minutes: int,
+    pool: Executor | None = None,
+) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
+    """Ask to cancel each order holding back an exit; book what the exchange answers.
+
+    A confirmed cancel (a final order, its fills booked) frees the exit this cycle. Either
+    way the request is remembered (`cancel_requested`), so the order stops holding the exit
+    back from the next cycle on: a stuck order never blocks a stop loss for longer.
+    """
+    cancels = _each(pool, lambda item: _cancel_for_exit(account, *item), blocking)
+    requested = dict(state.cancel_requested)
+    for cancel in cancels:
+        requested.setdefault(cancel.order.client_order_id, now)
+    state = state.replace(cancel_requested=requested)
+    for cancel in cancels:
+        if cancel.answer is not None and cancel.answer.status is not OrderStatus.PENDING:
+            state = book(state, cancel.answer, cooldown_minutes, now)
+    return state, tuple(cancels)
+
+
+def _cancel_for_exit(account: Exchange, order: Order, exit_reason: str) -> ExitCancel:
+    try:
+        return ExitCancel(order, exit_reason, account.cancel_order(order.client_order_id))
+    except ExchangeError as exc:
+        log.warning(
+            "cancelling %s for an exit failed; the exit goes ahead next cycle",
+            order.client_order_id,
+            exc_info=True,
+        )
+        return ExitCancel(order, exit_reason, None, f"{type(exc).__name__}: {exc}")
 
 
 def write_ahead(

@@ -114,10 +114,10 @@ class OrderClient:
                 ambiguous = err
                 if attempt + 1 < self._io.retry.attempts:
                     self._io.backoff("create_order", attempt, err)
-            except OrderRejected:
+            except (OrderRejected, OutcomeUnknown):
                 raise
             except ExchangeError as err:
-                raise self._refused(order, err, ambiguous) from err
+                return self._refused(order, err, ambiguous)
         raise OutcomeUnknown(
             f"create {order.client_order_id} ({order.product_id} {order.side.value}): "
             f"no definite answer after {self._io.retry.attempts} attempts, last: {ambiguous}"
@@ -245,28 +245,46 @@ class OrderClient:
             raise MalformedResponse(f"create_order {order.client_order_id}: no 'success' field")
         reason, message = failure_reason(body)
         if reason == DUPLICATE_CLIENT_ORDER_ID or ambiguous is not None:
-            # Already placed, or an earlier attempt may have been: look before concluding.
-            existing = self.get(order.client_order_id)
-            if existing is not None:
-                return existing
-            if reason == DUPLICATE_CLIENT_ORDER_ID:
-                raise OutcomeUnknown(
-                    f"create {order.client_order_id}: duplicate id but no such order listed yet"
-                )
+            return self._look_up_refused(order, f"refused {reason}", ambiguous)
         raise rejection(order, reason, message)
 
     def _refused(
         self, order: PlannedOrder, err: ExchangeError, ambiguous: ExchangeError | None
-    ) -> ExchangeError:
+    ) -> Order:
+        """The order a refused create may still have made, or the error that says what became
+        of it: REJECTED only when no earlier attempt can have created it."""
+        if isinstance(err, BadRequest) and (
+            ambiguous is not None or err.code == DUPLICATE_CLIENT_ORDER_ID
+        ):
+            return self._look_up_refused(order, str(err), ambiguous)
         if ambiguous is not None:
-            return OutcomeUnknown(
+            raise OutcomeUnknown(
                 f"create {order.client_order_id}: first {ambiguous}, then {err}; reconcile"
-            )
+            ) from err
         if isinstance(err, BadRequest):
-            return rejection(order, err.code, str(err))
+            raise rejection(order, err.code, str(err)) from err
         if isinstance(err, AuthError | PermissionDenied):  # a 401/403 creates nothing
-            return rejection(order, _refusal_code(err), str(err))
-        return err
+            raise rejection(order, _refusal_code(err), str(err)) from err
+        raise err
+
+    def _look_up_refused(
+        self, order: PlannedOrder, refusal: str, ambiguous: ExchangeError | None
+    ) -> Order:
+        """A definite "no" to a create that may exist already (an earlier attempt went
+        unanswered, or Coinbase says the id is taken): the order if it is listed, else
+        OutcomeUnknown. Never REJECTED: the re-send may be refused because of the first
+        attempt (its id, its funds), and list_orders may not show that order yet;
+        reconcile settles it by client id."""
+        what = f"create {order.client_order_id}: {refusal}"
+        if ambiguous is not None:
+            what += f" after an unanswered attempt ({ambiguous})"
+        try:
+            existing = self.get(order.client_order_id)
+        except ExchangeError as err:
+            raise OutcomeUnknown(f"{what}; lookup failed ({err}); reconcile") from err
+        if existing is None:
+            raise OutcomeUnknown(f"{what}; no such order listed yet; reconcile")
+        return existing
 
     def _fills_or_none(self, order_id: str, client_order_id: str) -> list[Fill] | None:
         try:
