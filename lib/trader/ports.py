@@ -12,8 +12,10 @@ from trader.domain.models import (
     AccountFills,
     Balance,
     Candle,
+    Conversion,
     FeeRates,
     Order,
+    PlannedConversion,
     PlannedOrder,
     Product,
     Quote,
@@ -62,6 +64,11 @@ class Exchange(MarketData, Protocol):
         ...
 
     def cancel_order(self, client_order_id: str) -> Order | None: ...
+
+    def convert(self, conversion: PlannedConversion) -> Conversion:
+        """Convert between stablecoins (USD <-> USDC). The same client id never converts twice
+        in one process; the cycle writes conversions ahead so a retry does not either."""
+        ...
 
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         """Every fill of the account at or after `cursor`, oldest first, whoever placed it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def product_json(p: Product, alias: str = "") -> dict[str, Any]:
+def product_json(p: Product, alias: str = "", alias_to: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "product_id": p.product_id,
         "price": s(p.price),
@@ -58,10 +59,25 @@ def product_json(p: Product, alias: str = "") -> dict[str, Any]:
         "base_display_symbol": p.base_currency,
         "quote_display_symbol": "USD" if p.quote_currency == "USDC" else p.quote_currency,
         "alias": alias,
-        "alias_to": [],
+        "alias_to": list(alias_to),
         "display_name": p.product_id,
         "product_venue": "CBE",
     }
+
+
+def products_json(products: list[Product]) -> list[dict[str, Any]]:
+    """Each product, and for a USD one its USDC twin: the same book under another id
+    (reference: unified USD/USDC books; `BTC-USDC` says `alias: "BTC-USD"`)."""
+    items: list[dict[str, Any]] = []
+    for p in products:
+        if p.quote_currency != "USD":
+            items.append(product_json(p))
+            continue
+        twin = f"{p.base_currency}-USDC"
+        items.append(product_json(p, alias_to=(twin,)))
+        usdc = dataclasses.replace(p, product_id=twin, quote_currency="USDC")
+        items.append(product_json(usdc, alias=p.product_id))
+    return items
 
 
 def pricebook_json(q: Quote) -> dict[str, Any]:

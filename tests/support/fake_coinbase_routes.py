@@ -20,6 +20,7 @@ from fake_coinbase_json import (
     preview_json,
     pricebook_json,
     product_json,
+    products_json,
     quote_sized,
     s,
 )
@@ -37,6 +38,7 @@ from trader.domain.models import (
     Order,
     OrderStatus,
     OrderType,
+    PlannedConversion,
     PlannedOrder,
     Product,
     Side,
@@ -134,7 +136,7 @@ class Routes:
     def products(self, q: Query, _b: Any) -> Answer:
         if q.get("product_type", ["SPOT"])[0] != "SPOT":
             return 200, {"products": [], "num_products": 0}
-        items = [product_json(p) for p in self.products_now()]
+        items = products_json(self.products_now())
         return 200, {"products": items, "num_products": len(items)}
 
     def product(self, _q: Query, _b: Any, pid: str) -> Answer:
@@ -446,13 +448,8 @@ class Routes:
             return 404, error_json("NOT_FOUND", f"trade {trade_id} not found")
         if trade["status"] == "TRADE_STATUS_CREATED":
             amount = Decimal(trade["amount"]["value"])
-            totals = self.exchange.balance_totals()
-            totals[trade["source_currency"]] -= amount
-            totals[trade["target_currency"]] = totals.get(trade["target_currency"], ZERO) + amount
-            ex = self.exchange
-            self.exchange = MatchingExchange(
-                self.market, self.clock, self.fees, self.slippage_bps, totals, ex.orders()
-            )
+            source, target = trade["source_currency"], trade["target_currency"]
+            self.exchange.convert(PlannedConversion(trade_id, source, target, amount, "convert"))
             trade["status"] = "TRADE_STATUS_COMPLETED"
         return 200, {"trade": trade}
 

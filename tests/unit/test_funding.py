@@ -38,7 +38,7 @@ def test_fund_when_usd_pays_then_the_plan_is_unchanged() -> None:
 
 def test_fund_when_only_usdc_holds_cash_then_the_buy_goes_to_the_usdc_book() -> None:
     funding = fund_orders([buy("BTC-USD", "100")], PRODUCTS, {"USD": D(0), "USDC": D(500)}, "cv")
-    assert [o.product_id for o in funding.orders] == ["BTC-USDC"]
+    assert [(o.product_id, o.venue_id) for o in funding.orders] == [("BTC-USD", "BTC-USDC")]
     assert funding.conversions == ()
 
 
@@ -46,7 +46,7 @@ def test_fund_when_two_buys_share_the_pool_then_each_currency_pays_what_it_can()
     # USD 120 pays the first buy (100); the second (80) no longer fits in USD's 20: USDC.
     plan = (buy("BTC-USD", "100"), buy("ETH-USD", "80"))
     funding = fund_orders(plan, PRODUCTS, {"USD": D(120), "USDC": D(90)}, "cv")
-    assert [o.product_id for o in funding.orders] == ["BTC-USD", "ETH-USDC"]
+    assert [o.venue_id for o in funding.orders] == ["BTC-USD", "ETH-USDC"]
 
 
 def test_fund_when_neither_alone_suffices_then_the_shortfall_is_converted_first() -> None:

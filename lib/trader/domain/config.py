@@ -35,6 +35,24 @@ class CycleConfig(_Model):
     min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
     lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
     request_threads: Annotated[int, Field(ge=1, le=64)] = 16  # the snapshot's parallel requests
+    # Quote currencies counted as one pool of cash (sizing, equity, funding); None: USD and
+    # USDC when the quote currency is USD (Coinbase's books for the two are one), else alone.
+    quote_pool: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _pool_holds_the_quote(self) -> CycleConfig:
+        if self.quote_pool is not None and self.quote_currency not in self.quote_pool:
+            raise ValueError(
+                f"quote_pool {list(self.quote_pool)} must contain quote_currency "
+                f"{self.quote_currency!r}"
+            )
+        return self
+
+    @property
+    def cash_currencies(self) -> frozenset[str]:
+        if self.quote_pool is not None:
+            return frozenset(self.quote_pool)
+        return frozenset({"USD", "USDC"} if self.quote_currency == "USD" else {self.quote_currency})
 
 
 class Tier(_Model):

@@ -27,3 +27,8 @@ def client_order_id(portfolio_id: str, cycle_id: str, product_id: str, side: Sid
     """uuid5 of (portfolio, cycle, product, side, leg): same inputs, same id, on every retry."""
     key = f"{portfolio_id}|{cycle_id}|{product_id}|{side.value}|{leg}"
     return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def conversion_stem(portfolio_id: str, cycle_id: str) -> str:
+    """uuid5 of (portfolio, cycle, "convert"): the stem of the cycle's conversion ids."""
+    return str(uuid.uuid5(_NAMESPACE, f"{portfolio_id}|{cycle_id}|convert"))

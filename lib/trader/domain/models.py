@@ -229,6 +229,13 @@ class PlannedOrder:
     # What an exit cannot sell because it is less than one base increment (a quote-sized
     # buy's base is off the grid): written off the book once the exit has filled.
     dust: Decimal = ZERO
+    # The id the order is sent on when it is not `product_id`: the same book quoted in the
+    # currency that pays (BTC-USDC for BTC-USD). The bot books it under `product_id`.
+    venue: str | None = None
+
+    @property
+    def venue_id(self) -> str:
+        return self.venue or self.product_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +247,25 @@ class PlannedConversion:
     to_currency: str
     amount: Decimal  # in from_currency
     reason: str
+    for_order: str = ""  # the client_order_id of the buy it pays for
+
+
+class ConversionStatus(StrEnum):
+    PENDING = "PENDING"  # written ahead, not yet sent
+    STARTED = "STARTED"  # committed, not completed yet
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # refused, cancelled, or never completed
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """What the exchange made of a planned conversion."""
+
+    client_id: str
+    trade_id: str | None
+    status: ConversionStatus
+    amount: Decimal  # in the from currency
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from trader.domain.codec import from_jsonable, to_jsonable
-from trader.domain.models import ZERO, Order, Position, TradingState
+from trader.domain.models import ZERO, ConversionStatus, Order, Position, TradingState
 
 STATE_SCHEMA_VERSION = 1
 SEEN_FILL_IDS_KEPT = 500
@@ -49,6 +49,8 @@ class PortfolioState:
     # client_order_id -> when this bot first asked to cancel it to let an exit out; from the
     # next cycle on that order no longer holds the exit back (pipeline.exits.exit_blockers)
     cancel_requested: dict[str, datetime] = field(default_factory=dict)
+    # conversion client id -> its status, written ahead: a retried cycle never converts twice
+    conversions: dict[str, ConversionStatus] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from trader.domain.config import Config
 from trader.domain.models import (
-    ZERO,
     MarketSnapshot,
+    PlannedConversion,
     PlannedOrder,
     Proposal,
     RiskDecision,
@@ -19,12 +19,14 @@ from trader.domain.state import PortfolioState
 from trader.pipeline.dust import DustLot, close_dust, value_dust
 from trader.pipeline.execution import Dropped, OrderIds, plan_orders
 from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
+from trader.pipeline.funding import Funding, fund_orders
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import (
     Valuation,
     busy_products,
     mark_watermarks,
     other_holdings_value,
+    pooled,
     value_book,
 )
 from trader.pipeline.protections import Protections, guard_drawdown
@@ -62,6 +64,7 @@ class Decision:
     planned: tuple[PlannedOrder, ...]
     dropped: tuple[Dropped, ...]
     no_trade: tuple[str, str] | None
+    conversions: tuple[PlannedConversion, ...] = ()  # stablecoin conversions the buys need
 
     @property
     def state(self) -> PortfolioState:
@@ -85,13 +88,12 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
     state, closed = close_dust(state, snap.products, snap.quotes)
-    cash = snap.balances.get(cfg.cycle.quote_currency)
+    cash = pooled(snap.balances, cfg.cycle.cash_currencies)
     other = other_holdings_value(
-        snap.balances, state.positions, snap.quotes, {cfg.cycle.quote_currency}
+        snap.balances, state.positions, snap.quotes, cfg.cycle.cash_currencies
     )
     valuation = dataclasses.replace(
-        value_book(state.positions, snap.quotes, cash.total if cash else ZERO),
-        other_holdings=other,
+        value_book(state.positions, snap.quotes, cash.total), other_holdings=other
     )
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
@@ -112,9 +114,16 @@ def _propose(
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
-    cash = snap.balances.get(cfg.cycle.quote_currency)
-    available = cash.available if cash else ZERO
+    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
     return RiskContext(seen.state, seen.valuation, available, snap.fees.taker, snap.as_of)
+
+
+def _funded(
+    cfg: Config, plan: tuple[PlannedOrder, ...], snap: MarketSnapshot, ids: OrderIds
+) -> Funding:
+    """Each buy on the stablecoin that pays for it (USD and USDC are one pool)."""
+    cash = {c: b.available for c, b in snap.balances.items() if c in cfg.cycle.cash_currencies}
+    return fund_orders(plan, snap.products, cash, ids.conversion_prefix())
 
 
 def decide(
@@ -134,14 +143,16 @@ def decide(
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
+    ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
     plan = plan_orders(
         [d.proposal for d in decisions if d.approved],
         snap.products,
         snap.quotes,
         cfg.risk.min_notional_quote,
         cfg.execution,
-        OrderIds(cfg.cycle.portfolio_id, cycle_id),
+        ids,
     )
+    funding = _funded(cfg, plan.orders, snap, ids)
     no_trade = None
     if not plan.orders:
         no_trade = why_no_orders(
@@ -160,7 +171,8 @@ def decide(
         entries.skipped,
         exit_plan.blocked,
         decisions,
-        plan.orders,
+        funding.orders,
         plan.dropped,
         no_trade,
+        funding.conversions,
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trader.domain.config import ExecutionConfig
-from trader.domain.ids import client_order_id
+from trader.domain.ids import client_order_id, conversion_stem
 from trader.domain.models import (
     ZERO,
     Intent,
@@ -41,6 +41,10 @@ class ExecutionPlan:
 class OrderIds:
     portfolio_id: str
     cycle_id: str
+
+    def conversion_prefix(self) -> str:
+        """The stem of this cycle's conversion ids (a retried cycle plans the same ones)."""
+        return conversion_stem(self.portfolio_id, self.cycle_id)
 
     def for_proposal(self, proposal: Proposal) -> str:
         """The deterministic client_order_id of the proposal's one order this cycle."""

@@ -21,7 +21,7 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True, slots=True)
 class Funding:
-    orders: tuple[PlannedOrder, ...]  # the plan, each buy on the product of the currency paying
+    orders: tuple[PlannedOrder, ...]  # the plan, each buy sent on the id of the currency paying
     conversions: tuple[PlannedConversion, ...]  # to run before the orders
 
 
@@ -78,7 +78,8 @@ def _fund_one(
         alias = alias_for(product, currency)
         if alias is not None and left.get(currency, ZERO) >= need:
             left[currency] = left[currency] - need
-            return dataclasses.replace(order, product_id=alias), None
+            venue = alias if alias != order.product_id else None
+            return dataclasses.replace(order, venue=venue), None
     shortfall = round_to_increment(need - left.get(own, ZERO), CENT, ROUND_CEILING)
     donors = sorted((c for c in left if c != own), key=lambda c: (-left[c], c))
     if not donors or left[donors[0]] < shortfall:
@@ -87,4 +88,6 @@ def _fund_one(
     left[donor] -= shortfall
     left[own] = left.get(own, ZERO) + shortfall - need
     reason = f"fund {order.product_id} buy of {need}: {shortfall} {donor} -> {own}"
-    return order, PlannedConversion(conversion_id, donor, own, shortfall, reason)
+    return order, PlannedConversion(
+        conversion_id, donor, own, shortfall, reason, order.client_order_id
+    )

@@ -42,6 +42,14 @@ def value_book(
     return Valuation(cash, exposure, unrealized)
 
 
+def pooled(balances: Mapping[str, Balance], currencies: Collection[str]) -> Balance:
+    """The cash of several quote currencies as one balance (USD and USDC: one pool)."""
+    held = [b for c, b in balances.items() if c in currencies]
+    available = sum((b.available for b in held), ZERO)
+    hold = sum((b.hold for b in held), ZERO)
+    return Balance("+".join(sorted(currencies)), available, hold)
+
+
 def other_holdings_value(
     balances: Mapping[str, Balance],
     positions: Mapping[str, Position],

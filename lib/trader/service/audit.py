@@ -15,7 +15,7 @@ from typing import Any
 
 from trader.domain.codec import to_jsonable
 from trader.domain.errors import AuditError
-from trader.domain.models import ZERO, Mode, NoTradeReason, Order, RiskDecision
+from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
 from trader.pipeline.dust import DustLot, value_dust
@@ -46,6 +46,7 @@ class CycleTrace:
     reconciliation: Reconciliation | None = None
     decision: Decision | None = None
     placed: tuple[Order, ...] = ()
+    conversions: tuple[Conversion, ...] = ()  # stablecoin conversions sent for the buys
     no_trade_reason: str | None = None
     no_trade_detail: str | None = None
     exception: BaseException | None = None
@@ -92,6 +93,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "orders": {
             **_orders(decision, trace.placed, trace.reconciled),
             "exit_cancels": [_exit_cancel(c) for c in trace.exit_cancels],
+            "conversions": _conversions(decision, trace.conversions),
         },
         "reconciliation": _reconciliation(trace.reconciliation),
         "no_trade_reason": trace.no_trade_reason,
@@ -149,6 +151,27 @@ def _reconciliation(recon: Reconciliation | None) -> dict[str, Any] | None:
             for f in recon.external_fills
         ],
     }
+
+
+def _conversions(decision: Decision | None, sent: tuple[Conversion, ...]) -> list[dict[str, Any]]:
+    """Each conversion the plan needs, with what the exchange made of it (None: not sent)."""
+    results = {r.client_id: r for r in sent}
+    rows = []
+    for c in decision.conversions if decision else ():
+        result = results.get(c.client_id)
+        rows.append(
+            {
+                "client_id": c.client_id,
+                "from": c.from_currency,
+                "to": c.to_currency,
+                "amount": c.amount,
+                "for_order": c.for_order,
+                "reason": c.reason,
+                "status": result.status if result else None,
+                "trade_id": result.trade_id if result else None,
+            }
+        )
+    return rows
 
 
 def _exit_cancel(c: ExitCancel) -> dict[str, Any]:

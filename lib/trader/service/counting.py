@@ -11,8 +11,10 @@ from trader.domain.models import (
     AccountFills,
     Balance,
     Candle,
+    Conversion,
     FeeRates,
     Order,
+    PlannedConversion,
     PlannedOrder,
     Product,
     Quote,
@@ -69,6 +71,10 @@ class CountingExchange:
     def cancel_order(self, client_order_id: str) -> Order | None:
         self._count("cancel_order")
         return self.inner.cancel_order(client_order_id)
+
+    def convert(self, conversion: PlannedConversion) -> Conversion:
+        self._count("convert")
+        return self.inner.convert(conversion)
 
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         self._count("get_fills_since")

@@ -22,6 +22,7 @@ from trader.domain.config import Config
 from trader.domain.errors import LockHeld
 from trader.domain.lease import LockLease
 from trader.domain.models import (
+    Conversion,
     CycleResult,
     Fill,
     MarketSnapshot,
@@ -29,10 +30,9 @@ from trader.domain.models import (
     NoTradeReason,
     Order,
     OrderStatus,
-    PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.decision import decide
+from trader.pipeline.decision import Decision, decide
 from trader.pipeline.exits import orders_blocking_exits
 from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import Book, Reconciliation, reconcile_balances
@@ -50,6 +50,7 @@ from trader.ports import Clock as ClockPort
 from trader.service.accounts import keep_paper_account
 from trader.service.audit import CycleTrace, build_record
 from trader.service.counting import CountingExchange
+from trader.service.funding import convert_first
 from trader.service.orders import (
     ExitCancel,
     cancel_for_exits,
@@ -186,7 +187,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
         decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
-        state, orders = _execute(s, account, state, decision.planned)
+        state, orders, trace.conversions = _execute(s, account, state, decision)
         trace.placed, why = orders, _all_rejected(orders)
     if why is not None:
         trace.stop(*why)
@@ -254,7 +255,7 @@ def _follow_the_exchange(
     s: _Session, state: PortfolioState, snap: MarketSnapshot
 ) -> Reconciliation:
     """The booked positions against the account's balances; the state follows the account."""
-    cash = frozenset({s.cfg.cycle.quote_currency})
+    cash = s.cfg.cycle.cash_currencies
     book = Book(snap.balances, snap.products, snap.quotes, snap.account_fills, cash, s.now)
     return reconcile_balances(state, book, s.cfg.reconcile.adopt_external_holdings)
 
@@ -272,11 +273,17 @@ def _time_check(s: _Session) -> Why | None:
 
 
 def _execute(
-    s: _Session, account: Exchange, state: PortfolioState, plan: tuple[PlannedOrder, ...]
-) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Send the plan (written ahead first) and confirm it; DRY_RUN only records it."""
+    s: _Session, account: Exchange, state: PortfolioState, decision: Decision
+) -> tuple[PortfolioState, tuple[Order, ...], tuple[Conversion, ...]]:
+    """Convert what the buys need, send the plan (written ahead first) and confirm it;
+    DRY_RUN only records it."""
+    plan = decision.planned
     if not s.rules.sends:
-        return state, tuple(with_status(pending(p, s.now), OrderStatus.DRY_RUN) for p in plan)
+        dry = tuple(with_status(pending(p, s.now), OrderStatus.DRY_RUN) for p in plan)
+        return state, dry, ()
+    state, plan, converted = convert_first(
+        state, account, plan, decision.conversions, lambda st: s.deps.store.save(st, s.lease)
+    )
     # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
     state = s.deps.store.save(write_ahead(state, plan, s.now), s.lease)
     state, placed = place_all(state, account, plan, s.now, s.cooldown, s.parallel)
@@ -286,10 +293,12 @@ def _execute(
         state, placed = confirm(
             state, account, placed, attempts, wait, s.cooldown, s.now, s.parallel
         )
-    return state, placed
+    return state, placed, converted
 
 
 def _all_rejected(placed: tuple[Order, ...]) -> Why | None:
+    if not placed:  # every buy's conversion failed: nothing was sent
+        return NoTradeReason.NO_ORDERS_AFTER_EXECUTION_FILTER, "funding: no conversion completed"
     if any(o.status is not OrderStatus.REJECTED for o in placed):
         return None
     return NoTradeReason.ORDERS_REJECTED, "; ".join(

@@ -60,6 +60,17 @@ def remainder_fill(order: Order) -> Fill | None:
     )
 
 
+def as_booked(state: PortfolioState, order: Order) -> Order:
+    """The order and its fills under the product id the bot wrote it ahead with: an order
+    sent on an alias (BTC-USDC, paid in USDC) is the BTC-USD book's, and is booked there."""
+    known = state.open_orders.get(order.client_order_id)
+    if known is None or known.product_id == order.product_id:
+        return order
+    pid = known.product_id
+    fills = tuple(dataclasses.replace(f, product_id=pid) for f in order.fills)
+    return dataclasses.replace(order, product_id=pid, fills=fills)
+
+
 def book(
     state: PortfolioState, order: Order, cooldown_minutes: int, now: datetime
 ) -> PortfolioState:
@@ -71,6 +82,7 @@ def book(
     until they do. After ORPHAN_AFTER what the booked fills lack is booked from the order's
     own totals, so a position is never left unbooked.
     """
+    order = as_booked(state, order)
     trusted = order.fills_mismatch is None
     if trusted:
         for fill in order.fills:
@@ -141,7 +153,7 @@ def reconcile(
         else:
             current = answer
         state = book(state, current, cooldown_minutes, now)
-        seen.append(current)
+        seen.append(as_booked(state, current))
     return state, tuple(seen)
 
 
@@ -252,7 +264,7 @@ def place_all(
     pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
     """Send each planned order once (at once, with a pool); a refused one gives back its trade."""
-    sent = _each(pool, lambda planned: send(account, planned, now), plan)
+    sent = [as_booked(state, o) for o in _each(pool, lambda p: send(account, p, now), plan)]
     for order in sent:
         if order.status is OrderStatus.REJECTED:
             state = uncount_trade(state)
@@ -276,8 +288,9 @@ def confirm(
         waiting = [o for o in latest.values() if o.client_order_id in state.open_orders]
         if not waiting or not wait():
             break
-        for current in _each(pool, lambda o: _read(account, o), waiting):
-            if current is not None and current.status is not OrderStatus.PENDING:
+        for answer in _each(pool, lambda o: _read(account, o), waiting):
+            if answer is not None and answer.status is not OrderStatus.PENDING:
+                current = as_booked(state, answer)
                 state = book(state, current, cooldown_minutes, now)
                 latest[current.client_order_id] = current
     return state, tuple(latest.values())

@@ -31,9 +31,11 @@ from trader.adapters.coinbase.candles import (
     merge,
     missing_windows,
 )
+from trader.adapters.coinbase.convert import Converter
 from trader.adapters.coinbase.credentials import CoinbaseCredentials
 from trader.adapters.coinbase.errors import MalformedResponse
 from trader.adapters.coinbase.mapping import (
+    account_ids_from,
     balances_from,
     candle_from,
     fees_from,
@@ -49,9 +51,11 @@ from trader.domain.models import (
     AccountFills,
     Balance,
     Candle,
+    Conversion,
     FeeRates,
     Fill,
     Order,
+    PlannedConversion,
     PlannedOrder,
     Product,
     Quote,
@@ -120,6 +124,8 @@ class CoinbaseExchange:
         self._orders = OrderClient(
             client, self._io, self._clock, reconcile_lookback, preview=preview_orders
         )
+        self._account_ids: dict[str, str] = {}  # currency -> account uuid, from get_balances
+        self._converter = Converter(self._io, client, lambda: dict(self._account_ids), sleep)
 
     def __repr__(self) -> str:
         mode = "public" if self._public else "authenticated"
@@ -197,7 +203,13 @@ class CoinbaseExchange:
             for body in pages(page, MAX_PAGES)
             for item in _list(body, "accounts", "get_accounts")
         ]
-        return balances_from(accounts)
+        balances = balances_from(accounts)
+        self._account_ids.update(account_ids_from(accounts))
+        return balances
+
+    def convert(self, conversion: PlannedConversion) -> Conversion:
+        """USD <-> USDC: quote, commit, poll (see adapters/coinbase/convert.py)."""
+        return self._converter.convert(conversion)
 
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         """The account's fills whose sequence time is at or after `cursor`, oldest first."""

@@ -115,13 +115,20 @@ def products_from(items: Iterable[Mapping[str, Any]], prefer_quote: str) -> list
     """Spot products, one per USD/USDC alias pair: the one quoted in `prefer_quote` stays."""
     raw = [p for p in items if str(p.get("product_type") or "SPOT") == "SPOT"]
     listed = {str(p.get("product_id")) for p in raw}
-    dropped = set()
+    dropped: set[str] = set()
+    aliases: dict[str, set[str]] = {}  # kept product -> the ids of its book it stands for
     for item in raw:
         pid, alias = str(item.get("product_id")), item.get("alias")
         if alias and alias in listed and alias != pid:
             keep_alias = pid.rsplit("-", 1)[-1] == prefer_quote
-            dropped.add(alias if keep_alias else pid)
-    return [product_from(p) for p in raw if str(p.get("product_id")) not in dropped]
+            kept, gone = (pid, str(alias)) if keep_alias else (str(alias), pid)
+            dropped.add(gone)
+            aliases.setdefault(kept, set()).add(gone)
+    return [
+        dataclasses.replace(product_from(p), aliases=tuple(sorted(aliases.get(pid, ()))))
+        for p in raw
+        if (pid := str(p.get("product_id"))) not in dropped
+    ]
 
 
 def quote_from(book: Mapping[str, Any]) -> Quote | None:
@@ -168,6 +175,17 @@ def balances_from(accounts: Iterable[Mapping[str, Any]]) -> dict[str, Balance]:
         prev_available, prev_hold = totals.get(currency, (ZERO, ZERO))
         totals[currency] = (prev_available + available, prev_hold + hold)
     return {cur: Balance(cur, avail, hold) for cur, (avail, hold) in totals.items()}
+
+
+def account_ids_from(accounts: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Currency -> the uuid of its trading account (what Convert calls from/to_account)."""
+    return {
+        str(acct["currency"]): str(acct["uuid"])
+        for acct in accounts
+        if acct.get("uuid")
+        and acct.get("currency")
+        and "VAULT" not in str(acct.get("type") or "").upper()
+    }
 
 
 def fees_from(summary: Mapping[str, Any]) -> FeeRates:

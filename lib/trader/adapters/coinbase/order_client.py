@@ -104,7 +104,7 @@ class OrderClient:
                     "create_order",
                     self._client.create_order,
                     client_order_id=order.client_order_id,
-                    product_id=order.product_id,
+                    product_id=order.venue_id,
                     side=order.side.value,
                     order_configuration=config,
                     **extra,
@@ -186,7 +186,7 @@ class OrderClient:
             body = self._io.once(
                 "preview_order",
                 self._client.preview_order,
-                product_id=order.product_id,
+                product_id=order.venue_id,
                 side=order.side.value,
                 order_configuration=config,
             )

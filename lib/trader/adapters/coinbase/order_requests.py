@@ -51,7 +51,7 @@ def accepted_order(order: PlannedOrder, body: Mapping[str, Any], now: datetime) 
     order_id = success.get("order_id") or body.get("order_id")
     if not order_id:
         raise MalformedResponse(f"create_order {order.client_order_id}: success without order_id")
-    for key, wanted in (("product_id", order.product_id), ("side", order.side.value)):
+    for key, wanted in (("product_id", order.venue_id), ("side", order.side.value)):
         got = success.get(key)
         if got and got != wanted:
             raise ClientOrderIdConflict(

@@ -39,11 +39,14 @@ from trader.domain.models import (
     AccountFills,
     Balance,
     Candle,
+    Conversion,
+    ConversionStatus,
     FeeRates,
     Fill,
     Order,
     OrderStatus,
     OrderType,
+    PlannedConversion,
     PlannedOrder,
     Product,
     Quote,
@@ -56,6 +59,15 @@ _ORDER_NAMESPACE = uuid.UUID("0b1d5e6a-8f3c-4c2e-9d5b-247000000001")
 _SCAN_BARS = 300  # candles fetched per request when checking a resting order
 # The base a quote-sized buy gets is floored to this grid (Coinbase's filled_size decimals).
 _QUOTE_SIZED_BASE_GRID = Decimal("1e-16")
+
+
+ALIAS_QUOTE = "USDC"  # X-USDC is the X-USD book settled in USDC (Coinbase's unified books)
+
+
+def book_of(product_id: str) -> str:
+    """The book a product id trades on: an X-USDC alias trades the X-USD book."""
+    base, quote = product_id.rsplit("-", 1)
+    return f"{base}-USD" if quote == ALIAS_QUOTE else product_id
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
@@ -91,11 +103,18 @@ class MatchingExchange:
         # Bars used to decide whether a resting limit traded through: the market's own grain.
         self.granularity_s: int = candle_granularity_s or getattr(market, "granularity_s", 300)
         self._checked_until: dict[str, datetime] = {}
+        self._conversions: dict[str, Conversion] = {}
 
     # --- market data: passed through -----------------------------------------------------
 
     def list_products(self) -> Sequence[Product]:
-        return self.market.list_products()
+        """The market's products; each USD book also trades as its USDC alias (as on Coinbase)."""
+        return [
+            dataclasses.replace(p, aliases=(f"{p.base_currency}-{ALIAS_QUOTE}",))
+            if p.quote_currency == "USD" and not p.aliases
+            else p
+            for p in self.market.list_products()
+        ]
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         return self.market.get_quotes(product_ids)
@@ -135,6 +154,26 @@ class MatchingExchange:
     def place_order(self, order: PlannedOrder) -> Order:
         with self._guard:
             return self._place_order_unlocked(order)
+
+    def convert(self, conversion: PlannedConversion) -> Conversion:
+        """USD <-> USDC at 1:1 without fee, at once; the same client id never converts twice."""
+        with self._guard:
+            done = self._conversions.get(conversion.client_id)
+            if done is not None:
+                return done
+            pair = {conversion.from_currency, conversion.to_currency}
+            if pair != {"USD", ALIAS_QUOTE}:
+                raise _reject(f"cannot convert {sorted(pair)}", "INVALID_ARGUMENT")
+            self._settle()
+            self._check_funds(conversion.from_currency, conversion.amount)
+            self._add(conversion.from_currency, -conversion.amount)
+            self._add(conversion.to_currency, conversion.amount)
+            trade_id = f"sim-convert-{len(self._conversions) + 1}"
+            result = Conversion(
+                conversion.client_id, trade_id, ConversionStatus.COMPLETED, conversion.amount
+            )
+            self._conversions[conversion.client_id] = result
+            return result
 
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         if cursor is None:
@@ -190,7 +229,8 @@ class MatchingExchange:
         if existing is not None:
             return existing
         product = self._tradable_product(order)
-        quote = self.market.get_quotes([order.product_id]).get(order.product_id)
+        book = book_of(order.venue_id)
+        quote = self.market.get_quotes([book]).get(book)
         if quote is None:
             raise _reject(f"no quote for {order.product_id}", "INVALID_NO_LIQUIDITY")
         if order.order_type == OrderType.MARKET:
@@ -204,10 +244,16 @@ class MatchingExchange:
 
     def _tradable_product(self, order: PlannedOrder) -> Product:
         product = next(
-            (p for p in self.market.list_products() if p.product_id == order.product_id), None
+            (p for p in self.market.list_products() if p.product_id == book_of(order.venue_id)),
+            None,
         )
         if product is None:
-            raise _reject(f"unknown product {order.product_id}", "INVALID_PRODUCT_ID")
+            raise _reject(f"unknown product {order.venue_id}", "INVALID_PRODUCT_ID")
+        if product.product_id != order.venue_id:  # the alias: same book, other settlement
+            quote_currency = order.venue_id.rsplit("-", 1)[-1]
+            product = dataclasses.replace(
+                product, product_id=order.venue_id, quote_currency=quote_currency
+            )
         if product.cancel_only:
             raise _reject(f"{product.product_id} is cancel-only", "ORDER_ENTRY_DISABLED")
         if not product.is_tradable:
@@ -359,9 +405,11 @@ class MatchingExchange:
     def _new_order(self, order: PlannedOrder, status: OrderStatus) -> Order:
         order_id = str(uuid.uuid5(_ORDER_NAMESPACE, order.client_order_id))
         placed = Order.from_planned(order, status, self._clock.now(), order_id=order_id)
-        # The exchange echoes only the fields of the order type it was sent.
+        # The exchange echoes only the fields of the order type it was sent, and the id it
+        # was sent on (an alias settles in its own quote currency).
         return dataclasses.replace(
             placed,
+            product_id=order.venue_id,
             quote_size=order.quote_size if order.order_type == OrderType.MARKET else None,
             limit_price=order.limit_price if order.order_type == OrderType.LIMIT else None,
         )
@@ -452,7 +500,8 @@ class MatchingExchange:
         cursor = self._checked_until.get(order.client_order_id, order.created_at)
         while cursor < now:
             end = min(cursor + bar * _SCAN_BARS, now)
-            candles = self.market.get_candles(order.product_id, self.granularity_s, cursor, end)
+            book = book_of(order.product_id)
+            candles = self.market.get_candles(book, self.granularity_s, cursor, end)
             for candle in candles:
                 if candle.low < limit if order.side == Side.BUY else candle.high > limit:
                     return candle
