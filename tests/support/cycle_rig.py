@@ -13,8 +13,9 @@ from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAu
 from trader.adapters.sim.matching import MatchingExchange
 from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.domain.config import Config
+from trader.domain.errors import ExchangeError
 from trader.domain.ids import cycle_id_for
-from trader.domain.models import CycleResult, FeeRates, Mode
+from trader.domain.models import CycleResult, FeeRates, Mode, Order
 from trader.domain.state import PortfolioState
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
@@ -88,3 +89,24 @@ def continue_flat(rig: Rig) -> None:
     rig.clock.advance()
     for pid, bars in rig.market.candles.items():
         rig.market.candles[pid] = series(rig.clock.now(), [bars[-1].close] * 48)
+
+
+@dataclass
+class CannotRead:
+    """An exchange that fails every read and cancel of one order (a 503 each time)."""
+
+    inner: MatchingExchange
+    bad: str
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
+        if client_order_id == self.bad:
+            raise ExchangeError("503 from the exchange")
+        return self.inner.get_order(client_order_id, order_id)
+
+    def cancel_order(self, client_order_id: str) -> Order | None:
+        if client_order_id == self.bad:
+            raise ExchangeError("503 from the exchange")
+        return self.inner.cancel_order(client_order_id)

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from cycle_rig import FEES, NOW, Rig, continue_flat, flat_rig, make_rig
+from cycle_rig import FEES, NOW, CannotRead, Rig, continue_flat, flat_rig, make_rig
 from scripted_market import default_config, product, series, tweak
 
 from trader.adapters.memory import InMemoryStateStore
 from trader.adapters.sim.matching import MatchingExchange
-from trader.domain.errors import ExchangeError
 from trader.domain.ids import client_order_id
 from trader.domain.models import (
     Fill,
@@ -149,20 +148,6 @@ def test_reconcile_when_an_acknowledged_order_cannot_be_found_then_it_is_kept_no
     assert seen == ()
 
 
-@dataclass
-class OneBadLookup:
-    inner: MatchingExchange
-    bad: str
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
-        if client_order_id == self.bad:
-            raise ExchangeError("500 from the exchange")
-        return self.inner.get_order(client_order_id, order_id)
-
-
 def test_cycle_when_one_order_cannot_be_read_then_the_cycle_still_runs_its_exits() -> None:
     rig = flat_rig()
     stuck = rig.exchange.place_order(resting_buy(rig))
@@ -174,7 +159,7 @@ def test_cycle_when_one_order_cannot_be_read_then_the_cycle_still_runs_its_exits
     rig.store = InMemoryStateStore(
         PortfolioState(positions={"ETH-USD": losing}, open_orders={stuck.client_order_id: stuck})
     )
-    result = rig.run(exchange=OneBadLookup(rig.exchange, stuck.client_order_id))
+    result = rig.run(exchange=CannotRead(rig.exchange, stuck.client_order_id))
 
     assert result.record["exception"] is None
     (sell,) = result.orders

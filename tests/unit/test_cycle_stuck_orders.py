@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from cycle_rig import FEES, NOW, Rig, continue_flat, flat_rig
+from cycle_rig import FEES, NOW, CannotRead, Rig, continue_flat, flat_rig
 
 from trader.adapters.memory import InMemoryStateStore
 from trader.adapters.sim.matching import MatchingExchange
-from trader.domain.errors import ExchangeError
 from trader.domain.ids import client_order_id
 from trader.domain.models import (
     Intent,
@@ -69,27 +68,6 @@ class KeepsItOpen:
 
     def cancel_order(self, client_order_id: str) -> Order | None:
         return self.inner.get_order(client_order_id)
-
-
-@dataclass
-class CannotRead:
-    """An exchange that fails every read and cancel of one order."""
-
-    inner: MatchingExchange
-    bad: str
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-    def get_order(self, client_order_id: str, order_id: str | None = None) -> Order | None:
-        if client_order_id == self.bad:
-            raise ExchangeError("503 from the exchange")
-        return self.inner.get_order(client_order_id, order_id)
-
-    def cancel_order(self, client_order_id: str) -> Order | None:
-        if client_order_id == self.bad:
-            raise ExchangeError("503 from the exchange")
-        return self.inner.cancel_order(client_order_id)
 
 
 def sold_sol(orders: tuple[Order, ...]) -> Order:
