@@ -203,6 +203,13 @@ class ReconcileConfig(_Model):
     adopt_external_holdings: bool = False  # turn holdings the bot never bought into positions
 
 
+class FundingConfig(_Model):
+    """Two-step buys: coins the bot may sell first when the cash pool cannot pay its buys."""
+
+    sources: tuple[str, ...] = ()  # e.g. [ETH]; empty: buys use cash only
+    margin_pct: Pct = Decimal(1)  # sell this much more than the shortfall (price, fees, grid)
+
+
 class PaperConfig(_Model):
     """PAPER (and DRY_RUN sizing): a simulated account over real market data."""
 
@@ -251,6 +258,7 @@ class Config(_Model):
     execution: ExecutionConfig = ExecutionConfig()
     exits: ExitsConfig = ExitsConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    funding: FundingConfig = FundingConfig()
     paper: PaperConfig = PaperConfig()
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 

@@ -59,6 +59,7 @@ class TradingState(StrEnum):
 class Intent(StrEnum):
     ENTRY = "ENTRY"
     EXIT = "EXIT"
+    FUNDING = "FUNDING"  # a sale of a funding source that pays for this cycle's buys
 
 
 class NoTradeReason(StrEnum):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from trader.domain.config import Config
 from trader.domain.models import (
+    ZERO,
     MarketSnapshot,
     PlannedConversion,
     PlannedOrder,
@@ -17,9 +18,9 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState
 from trader.pipeline.dust import DustLot, close_dust, value_dust
-from trader.pipeline.execution import Dropped, OrderIds, plan_orders
+from trader.pipeline.execution import Dropped, ExecutionPlan, OrderIds, plan_orders
 from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
-from trader.pipeline.funding import Funding, fund_orders
+from trader.pipeline.funding import Funding, fund_orders, funding_sales, funding_value
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import (
     Valuation,
@@ -115,7 +116,30 @@ def _propose(
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
     available = pooled(snap.balances, cfg.cycle.cash_currencies).available
-    return RiskContext(seen.state, seen.valuation, available, snap.fees.taker, snap.as_of)
+    fundable = funding_value(
+        snap.balances, snap.quotes, cfg.funding.sources, cfg.cycle.quote_currency, snap.fees.taker
+    )
+    return RiskContext(seen.state, seen.valuation, available, snap.fees.taker, snap.as_of, fundable)
+
+
+def _with_funding_sales(
+    cfg: Config, plan: ExecutionPlan, snap: MarketSnapshot, ids: OrderIds
+) -> ExecutionPlan:
+    """The plan, led by sales of funding sources when the cash cannot pay its buys."""
+    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+    sales = funding_sales(
+        plan.orders,
+        snap.balances,
+        snap.quotes,
+        available,
+        cfg.funding,
+        cfg.cycle.quote_currency,
+        snap.fees.taker,
+    )
+    if not sales:
+        return plan
+    funded = plan_orders(sales, snap.products, snap.quotes, ZERO, cfg.execution, ids)
+    return ExecutionPlan((*funded.orders, *plan.orders), (*funded.dropped, *plan.dropped))
 
 
 def _funded(
@@ -144,14 +168,10 @@ def decide(
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
     ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
-    plan = plan_orders(
-        [d.proposal for d in decisions if d.approved],
-        snap.products,
-        snap.quotes,
-        cfg.risk.min_notional_quote,
-        cfg.execution,
-        ids,
-    )
+    approved = [d.proposal for d in decisions if d.approved]
+    limits = (cfg.risk.min_notional_quote, cfg.execution)
+    plan = plan_orders(approved, snap.products, snap.quotes, *limits, ids)
+    plan = _with_funding_sales(cfg, plan, snap, ids)
     funding = _funded(cfg, plan.orders, snap, ids)
     no_trade = None
     if not plan.orders:

@@ -48,8 +48,9 @@ class OrderIds:
 
     def for_proposal(self, proposal: Proposal) -> str:
         """The deterministic client_order_id of the proposal's one order this cycle."""
+        leg = 1 if proposal.intent is Intent.FUNDING else 0  # beside an exit of the same coin
         return client_order_id(
-            self.portfolio_id, self.cycle_id, proposal.product_id, proposal.side, 0
+            self.portfolio_id, self.cycle_id, proposal.product_id, proposal.side, leg
         )
 
 
@@ -101,10 +102,9 @@ def _limit_price(
         return min(price, quote.ask - product.tick) if post_only else price
     if post_only:
         return max(round_up(quote.bid * (1 + offset), product.tick), quote.bid + product.tick)
-    if proposal.intent is Intent.EXIT:  # at most the bid, so it always crosses
-        floor = round_up(quote.bid * (1 - cfg.max_slippage_bps / BPS), product.tick)
-        return min(floor, round_down(quote.bid, product.tick))
-    return round_up(quote.bid * (1 + offset), product.tick)
+    # Exits and funding sales: at most the bid, so they always cross.
+    floor = round_up(quote.bid * (1 - cfg.max_slippage_bps / BPS), product.tick)
+    return min(floor, round_down(quote.bid, product.tick))
 
 
 def plan_one(

@@ -1,4 +1,4 @@
-"""Which stablecoin pays for each buy: USD and USDC are one pool of cash.
+"""Who pays for each buy: USD and USDC are one pool of cash, and funding sources top it up.
 
 Coinbase's `X-USD` and `X-USDC` products are one order book under two ids; the id an order
 is placed on decides which balance pays (and which a sale credits). A buy therefore goes to
@@ -13,8 +13,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from trader.domain.models import ZERO, PlannedConversion, PlannedOrder, Product, Side
-from trader.domain.money import round_to_increment
+from trader.domain.config import FundingConfig
+from trader.domain.models import (
+    ZERO,
+    Balance,
+    Intent,
+    PlannedConversion,
+    PlannedOrder,
+    Product,
+    Proposal,
+    Quote,
+    Side,
+)
+from trader.domain.money import HUNDRED, round_to_increment
 
 CENT = Decimal("0.01")
 
@@ -91,3 +102,46 @@ def _fund_one(
     return order, PlannedConversion(
         conversion_id, donor, own, shortfall, reason, order.client_order_id
     )
+
+
+def funding_value(
+    balances: Mapping[str, Balance],
+    quotes: Mapping[str, Quote],
+    sources: Sequence[str],
+    quote_currency: str,
+    taker_fee_rate: Decimal,
+) -> Decimal:
+    """What selling every funding source now would bring, after the taker fee."""
+    total = ZERO
+    for currency in sources:
+        balance, quote = balances.get(currency), quotes.get(f"{currency}-{quote_currency}")
+        if balance is not None and quote is not None:
+            total += balance.available * quote.bid * (1 - taker_fee_rate)
+    return total
+
+
+def funding_sales(
+    plan: Sequence[PlannedOrder],
+    balances: Mapping[str, Balance],
+    quotes: Mapping[str, Quote],
+    cash_available: Decimal,
+    cfg: FundingConfig,
+    quote_currency: str,
+    taker_fee_rate: Decimal,
+) -> tuple[Proposal, ...]:
+    """Sells of funding sources, in the configured order, that cover what the plan's buys
+    need beyond the cash (with `margin_pct` more, for price moves, fees and the size grid)."""
+    need = sum((cost_of(o) for o in plan if o.side is Side.BUY), ZERO) * (1 + taker_fee_rate)
+    short = (need - cash_available) * (1 + cfg.margin_pct / HUNDRED)
+    sales: list[Proposal] = []
+    for currency in cfg.sources:
+        product_id = f"{currency}-{quote_currency}"
+        balance, quote = balances.get(currency), quotes.get(product_id)
+        if short <= 0 or balance is None or quote is None or balance.available <= 0:
+            continue
+        per_unit = quote.bid * (1 - taker_fee_rate)
+        size = min(balance.available, short / per_unit)
+        reason = f"funding: buys need {need:.2f}, cash {cash_available:.2f}"
+        sales.append(Proposal(product_id, Side.SELL, Intent.FUNDING, None, size, reason))
+        short -= size * per_unit
+    return tuple(sales)

@@ -27,6 +27,7 @@ class RiskContext:
     cash_available: Decimal
     taker_fee_rate: Decimal
     now: datetime
+    fundable: Decimal = ZERO  # what selling the funding sources would add (funding.sources)
 
 
 @dataclass(slots=True)
@@ -115,7 +116,7 @@ def _total(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str
 
 def _funds(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
     need = (p.quote_size or ZERO) * (1 + ctx.taker_fee_rate)
-    left = ctx.cash_available - run.spend
+    left = ctx.cash_available + ctx.fundable - run.spend
     if need > left:
         return f"needs {need:.2f} with fees, {left:.2f} available"
     return None

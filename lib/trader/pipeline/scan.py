@@ -40,7 +40,8 @@ def market_request(
     """Quotes for every candidate and holding; candles for the reference and a bounded few."""
     ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
     reference = cfg.regime.reference_product
-    quoted = (reference, *(m.product_id for m in ranked), *sorted(held))
+    sources = (f"{c}-{cfg.cycle.quote_currency}" for c in cfg.funding.sources)
+    quoted = (reference, *(m.product_id for m in ranked), *sorted(held), *sources)
     # The reference is charted anyway (regime); the scan's slots go to the others.
     others = [m for m in ranked if m.product_id != reference]
     scanned = charted(others, cfg.triggers.max_products_with_candles)

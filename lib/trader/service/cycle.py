@@ -25,11 +25,13 @@ from trader.domain.models import (
     Conversion,
     CycleResult,
     Fill,
+    Intent,
     MarketSnapshot,
     Mode,
     NoTradeReason,
     Order,
     OrderStatus,
+    PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import Decision, decide
@@ -286,14 +288,22 @@ def _execute(
     )
     # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
     state = s.deps.store.save(write_ahead(state, plan, s.now), s.lease)
+    # Sales of funding sources first, confirmed, so their proceeds can pay for the buys.
+    funding = tuple(o for o in plan if o.intent is Intent.FUNDING)
+    state, sold = _send(s, account, state, funding) if funding else (state, ())
+    state, placed = _send(s, account, state, tuple(o for o in plan if o not in funding))
+    return state, (*sold, *placed), converted
+
+
+def _send(
+    s: _Session, account: Exchange, state: PortfolioState, plan: tuple[PlannedOrder, ...]
+) -> tuple[PortfolioState, tuple[Order, ...]]:
+    """Place the orders, and in LIVE poll them until settled (bounded)."""
     state, placed = place_all(state, account, plan, s.now, s.cooldown, s.parallel)
-    if s.rules.confirms:
-        attempts = s.cfg.execution.confirm_attempts
-        wait = _waiter(s.deps, s.request, s.cfg)
-        state, placed = confirm(
-            state, account, placed, attempts, wait, s.cooldown, s.now, s.parallel
-        )
-    return state, placed, converted
+    if not s.rules.confirms:
+        return state, placed
+    attempts, wait = s.cfg.execution.confirm_attempts, _waiter(s.deps, s.request, s.cfg)
+    return confirm(state, account, placed, attempts, wait, s.cooldown, s.now, s.parallel)
 
 
 def _all_rejected(placed: tuple[Order, ...]) -> Why | None:
