@@ -30,6 +30,7 @@ LAYER = "TraderLayer"
 LOCAL_ONLY = (
     "trader/__main__.py",
     "trader/entrypoints/cli.py",
+    "trader/entrypoints/liquidation_table.py",
     "trader/entrypoints/runner.py",
     "trader/entrypoints/summary.py",
     "trader/adapters/local",

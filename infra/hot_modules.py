@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # What a cold start and its first cycle import: the handler, then the bootstrap on AWS.
 MODULES = (
     "trader.entrypoints.lambda_cycle",
+    "trader.entrypoints.lambda_liquidate",
     "trader.adapters.aws.audit",
     "trader.adapters.aws.dynamo_lock",
     "trader.adapters.aws.dynamo_state",

@@ -1,11 +1,15 @@
 """Lambda entry point of liquidation to USDC (template.yaml: LiquidateFunction, invoked by hand)."""
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+
+from trader.entrypoints.lambda_liquidate import LiquidateApp
 
 logger = Logger()
+metrics = Metrics()
+app = LiquidateApp(logger=logger, metrics=metrics)  # adapters are built on the first request
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
-    logger.error("liquidation is not implemented yet; nothing was sold", extra={"request": event})
-    return {"ok": False, "error": "NotImplemented: liquidation is not implemented yet"}
+    return app.handle(event, context)

@@ -201,9 +201,20 @@ class AwsClients:
 
 
 def aws_deps(
-    settings: Settings, config: Config, clock: Clock, clients: AwsClients, logger: Any, metrics: Any
+    settings: Settings,
+    config: Config,
+    clock: Clock,
+    clients: AwsClients,
+    logger: Any,
+    metrics: Any,
+    *,
+    keep_candles: bool = True,
 ) -> CycleDeps:
-    """DynamoDB lock and state, S3 + CloudWatch audit, the candle cache in S3 (one cold start)."""
+    """DynamoDB lock and state, S3 + CloudWatch audit, the candle cache in S3 (one cold start).
+
+    `keep_candles=False` (liquidation: no candles) builds no S3 candle cache, so the function
+    needs no access to the bucket's cache/ prefix.
+    """
     from trader.adapters.aws.audit import (
         CloudWatchAuditSink,
         FanoutAuditSink,
@@ -219,7 +230,7 @@ def aws_deps(
     sinks = [S3AuditSink(settings.audit_bucket, clients.s3), CloudWatchAuditSink(logger)]
     on_failure = count_failures_in(metrics) if metrics is not None else None
     cache = None
-    if settings.exchange == "coinbase":  # a cold start resumes the candles of the last cycle
+    if keep_candles and settings.exchange == "coinbase":  # resume the last cycle's candles
         key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
         cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3))
     portfolio = config.cycle.portfolio_id

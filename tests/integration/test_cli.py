@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,98 @@ def test_trading_state_when_active_over_a_drawdown_hold_then_it_says_the_peak_re
     assert done.returncode == 0, done.stderr
     assert "trading state REDUCING -> ACTIVE" in done.stdout
     assert "releases the max_drawdown hold of 2026-03-02T12:00:00+00:00" in done.stdout
+
+
+def paper_account(tmp_path: Path, balances: dict[str, str]) -> Path:
+    """A state file whose PAPER account holds `balances`."""
+    (tmp_path / "data").mkdir()
+    state_file = tmp_path / "data" / ".state.json"
+    paper = {currency: Decimal(amount) for currency, amount in balances.items()}
+    FileStateStore(state_file).save(PortfolioState(paper_balances=paper), None)
+    return state_file
+
+
+def answer_of(stdout: str) -> dict:
+    """The JSON answer `trader liquidate` prints after its tables."""
+    return json.loads(stdout[stdout.index("\n{") :])
+
+
+def test_liquidate_when_plan_only_then_table_and_json_printed_and_nothing_sold(
+    tmp_path: Path,
+) -> None:
+    state_file = paper_account(tmp_path, {"USD": "50", "SOL": "2"})
+    before = state_file.read_text()
+
+    done = run_trader(tmp_path, "liquidate", "--mode", "PAPER", "--request-id", "plan-1")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("liquidation plan-1 (plan only, nothing sent; mode PAPER")
+    assert "sell 2 on SOL-USDC" in done.stdout
+    assert "convert 50 USD->USDC" in done.stdout
+    answer = answer_of(done.stdout)
+    assert (answer["ok"], answer["dry_run"], answer["legs"]) == (True, True, [])
+    assert state_file.read_text() == before  # a plan writes no state
+    record = json.loads((tmp_path / "logs" / "247trader-v2_audit.jsonl").read_text())
+    assert (record["record_type"], record["cycle_id"]) == ("liquidation", "liquidation-plan-1")
+
+
+def test_liquidate_when_executed_in_paper_then_the_paper_account_holds_only_usdc(
+    tmp_path: Path,
+) -> None:
+    state_file = paper_account(tmp_path, {"USD": "50", "SOL": "2", "BTC": "0.01"})
+
+    done = run_trader(
+        tmp_path, "liquidate", "--mode", "PAPER", "--execute", "--confirm", "LIQUIDATE",
+        "--halt-trading", "--request-id", "all-1",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    answer = answer_of(done.stdout)
+    assert [leg["leg"] for leg in answer["legs"]] == ["BTC.0", "SOL.0", "USD.0"]
+    state = json.loads(state_file.read_text())["state"]
+    left = {c: a for c, a in state["paper_balances"].items() if Decimal(a) != 0}
+    assert list(left) == ["USDC"]
+    assert state["trading_state"] == "HALTED"
+
+    again = run_trader(
+        tmp_path, "liquidate", "--mode", "PAPER", "--execute", "--confirm", "LIQUIDATE",
+        "--request-id", "all-1",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert answer_of(again.stdout)["legs"] == []  # the same request sells nothing twice
+
+
+def test_liquidate_when_execute_without_the_confirm_word_then_exit_2_naming_confirm(
+    tmp_path: Path,
+) -> None:
+    done = run_trader(tmp_path, "liquidate", "--execute", "--confirm", "yes")
+
+    assert done.returncode == 2
+    assert "confirm: Input should be 'LIQUIDATE' (got 'yes')" in done.stderr
+    assert not (tmp_path / "logs").exists()  # nothing was built, nothing audited
+
+
+def test_liquidate_when_executed_in_dry_run_mode_then_refused_with_exit_1(tmp_path: Path) -> None:
+    state_file = paper_account(tmp_path, {"SOL": "2"})
+    before = state_file.read_text()
+
+    done = run_trader(tmp_path, "liquidate", "--execute", "--confirm", "LIQUIDATE")
+
+    assert done.returncode == 1
+    assert answer_of(done.stdout)["error"].startswith("refused: the trading mode is DRY_RUN")
+    assert state_file.read_text() == before
+
+
+def test_liquidate_help_when_asked_then_lists_its_options() -> None:
+    done = subprocess.run(
+        [*TRADER, "liquidate", "--help"], capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0
+    for flag in (
+        "--execute", "--confirm", "--target", "--keep", "--min-value", "--max-slippage-bps",
+        "--halt-trading", "--request-id", "--mode", "--exchange", "--config", "--data-dir",
+        "--logs-dir", "--key-file", "--confirm-live",
+    ):  # fmt: skip
+        assert flag in done.stdout
+    assert "--fast" not in done.stdout  # a run option only

@@ -1,5 +1,6 @@
-"""The cycle Lambda on moto: every file in events/, repeated deliveries, malformed events,
-a broken deployment, and the lock released after an exception."""
+"""The cycle Lambda on moto: every scheduled event in events/, repeated deliveries, malformed
+events, a broken deployment, and the lock released after an exception (the liquidation
+Lambda has its own: test_liquidate_handler.py)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def test_handle_when_event_from_a_later_time_then_a_new_cycle_runs(aws):
         ({**event("scheduled.json"), "time": "2026-11-24T04:05:00"}, "time"),  # no timezone
         ({**event("scheduled.json"), "detail-type": "Object Created"}, "detail-type"),
         ({**event("scheduled.json"), "source": "aws.s3"}, "source"),
-        (event("liquidate-all.json"), "time"),
+        (event("liquidate-dry-run.json"), "time"),  # a liquidation request is no cycle
     ],
 )
 def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_written(aws, bad, named):
@@ -189,18 +190,6 @@ def _load_handler_module(path: Path, name: str):
     return module
 
 
-def test_liquidate_handler_when_any_request_then_not_implemented_and_nothing_sold(aws):
-    module = _load_handler_module(REPO / "functions" / "liquidate" / "app.py", "liquidate_app")
-
-    for name in ("liquidate-all.json", "liquidate-one.json"):
-        answer = module.handler(event(name), LambdaContext())
-        assert answer == {
-            "ok": False,
-            "error": "NotImplemented: liquidation is not implemented yet",
-        }
-    assert aws.all_items() == []
-
-
 def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
     aws, monkeypatch, capsys
 ):
@@ -243,9 +232,11 @@ def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
     run(extra_cycles=1, out=out)
 
     text = out.getvalue()
-    # 3 event files + 1 later cycle; the redelivery is audited beside the first record
-    assert "S3 247trader-local-audit: 4 objects" in text
+    # 3 event files + 1 later cycle (the redelivery audited beside the first record), and
+    # the liquidation dry run
+    assert "S3 247trader-local-audit: 5 objects" in text
     assert "duplicate_invocation" in text
+    assert "liquidation-liquidate-2026-11-24-a.jsonl" in text
     assert "LOCK#cycle" in text
     assert text.rstrip().endswith("moto server stopped")
 

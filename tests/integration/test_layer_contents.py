@@ -49,7 +49,8 @@ with mock_aws():
 """
 
 
-def test_cycle_handler_when_layer_lacks_local_only_code_then_a_cycle_still_runs(tmp_path) -> None:
+def run_handler_on_trimmed_layer(tmp_path, function: str, event: str) -> dict:
+    """The handler of functions/<function> on a copy of the package without local-only code."""
     layer = tmp_path / "python"
     shutil.copytree(REPO / "lib" / "trader", layer / "trader")
     finish_build().remove_local_only(layer)
@@ -57,7 +58,7 @@ def test_cycle_handler_when_layer_lacks_local_only_code_then_a_cycle_still_runs(
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
-            [str(layer), str(REPO / "functions/cycle"), str(REPO / "tests/support")]
+            [str(layer), str(REPO / "functions" / function), str(REPO / "tests/support")]
         ),
         "STATE_TABLE": "trader-state",
         "AUDIT_BUCKET": "trader-audit",
@@ -72,7 +73,7 @@ def test_cycle_handler_when_layer_lacks_local_only_code_then_a_cycle_still_runs(
     }
     env.pop("AWS_ENDPOINT_URL", None)
     done = subprocess.run(
-        [sys.executable, "-c", HANDLER_RUN, str(REPO / "events/scheduled.json")],
+        [sys.executable, "-c", HANDLER_RUN, str(REPO / "events" / event)],
         env=env,
         capture_output=True,
         text=True,
@@ -82,6 +83,19 @@ def test_cycle_handler_when_layer_lacks_local_only_code_then_a_cycle_still_runs(
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["trader"].startswith(str(layer))  # the trimmed copy, not the repo's lib/
-    assert out["answer"]["ok"] is True
-    assert not str(out["answer"]["no_trade_reason"] or "").startswith("exception:")
     assert out["local"] == []
+    return out["answer"]
+
+
+def test_cycle_handler_when_layer_lacks_local_only_code_then_a_cycle_still_runs(tmp_path) -> None:
+    answer = run_handler_on_trimmed_layer(tmp_path, "cycle", "scheduled.json")
+
+    assert answer["ok"] is True
+    assert not str(answer["no_trade_reason"] or "").startswith("exception:")
+
+
+def test_liquidate_handler_when_layer_lacks_local_only_code_then_it_plans(tmp_path) -> None:
+    answer = run_handler_on_trimmed_layer(tmp_path, "liquidate", "liquidate-dry-run.json")
+
+    assert answer["ok"] is True, answer["error"]
+    assert answer["plan"] and answer["legs"] == []

@@ -197,3 +197,48 @@ def test_queries_and_dashboard_when_compared_then_same_as_files_in_infra():
 
     assert queries == files
     assert json.loads(dashboard) == json.loads((REPO / "infra" / "dashboard.json").read_text())
+
+
+def _statements(role: str) -> dict[str, dict[str, Any]]:
+    (policy,) = props(role)["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def test_liquidate_role_when_parsed_then_least_privilege_for_what_it_does():
+    statements = _statements("LiquidateFunctionRole")
+
+    assert set(statements) == {
+        "WriteOwnLogs",
+        "LockAndState",
+        "WriteAuditRecords",
+        "ReadCoinbaseKey",
+        "OnFailureDestination",
+        "XRayHasNoResourceLevelPermissions",
+    }
+    # the lock's UpdateItem, the state's Query and its one transaction (put/update/delete
+    # items under a condition check); no scan, no table-level action, no GetItem it never uses
+    assert statements["LockAndState"]["Action"] == [
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+    ]
+    assert statements["LockAndState"]["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    # audit records only: no read, and not the candle cache a liquidation never uses
+    assert statements["WriteAuditRecords"]["Action"] == "s3:PutObject"
+    assert statements["WriteAuditRecords"]["Resource"] == {"Fn::Sub": "${AuditBucket.Arn}/audit/*"}
+    assert statements["ReadCoinbaseKey"]["Action"] == "secretsmanager:GetSecretValue"
+
+
+def test_liquidate_function_when_parsed_then_lock_lease_outlives_it_and_failures_alarm():
+    config = load_config()
+    timeout = props("LiquidateFunction")["Timeout"]
+
+    assert config.cycle.lock_lease_seconds > timeout  # the lease outlives any invocation
+    assert config.liquidation.lock_wait_seconds < timeout
+    failed = props("LiquidationFailedAlarm")
+    assert (failed["MetricName"], failed["Threshold"]) == ("LiquidationFailed", 0)
+    assert failed["Namespace"] == {"Fn::FindInMap": ["Service", "Metrics", "Namespace"]}
+    errors = props("LiquidateErrorsAlarm")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "LiquidateFunction"}}]

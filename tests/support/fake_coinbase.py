@@ -164,6 +164,13 @@ class FakeCoinbase:
     def reject_next_create(self, reason: str, message: str = "rejected by the fake") -> None:
         self.routes.next_create.append(("reject", reason, message))
 
+    def reject_create_after(
+        self, creates: int, reason: str, message: str = "rejected by the fake"
+    ) -> None:
+        """Let the next `creates` new orders through, then refuse the one after with `reason`."""
+        self.routes.next_create.extend([("normal", None, "")] * creates)
+        self.routes.next_create.append(("reject", reason, message))
+
     def partial_fill_next(self, fraction: Decimal) -> None:
         """The next create fills only `fraction` of its size; the rest is cancelled (IOC)."""
         self.routes.next_create.append(("partial", fraction, ""))

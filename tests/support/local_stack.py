@@ -2,8 +2,10 @@
 
 Starts a moto server on 127.0.0.1 (a free port), creates the state table and the audit
 bucket from template.yaml's own definitions, runs the cycle handler in-process on the
-files in events/ and on a few later scheduled events (PAPER mode, simulated exchange),
-prints what was written to DynamoDB and S3, and stops the server.
+scheduled events in events/ and on a few later scheduled events (PAPER mode, simulated
+exchange), then the liquidation handler on events/liquidate-dry-run.json (a plan of the
+paper account, nothing sold), prints what was written to DynamoDB and S3, and stops the
+server.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aws_resources import create_bucket, create_table
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 EVENT_FILES = ("scheduled.json", "scheduled-redelivery.json", "scheduled-later.json")
+LIQUIDATION_FILE = "liquidate-dry-run.json"
 TABLE = "247trader-local-state"
 BUCKET = "247trader-local-audit"
 CREDENTIALS = {
@@ -64,6 +67,7 @@ def run(extra_cycles: int, out: Any = sys.stdout) -> None:
 
     from trader.adapters.clock import SteppingClock
     from trader.entrypoints.lambda_cycle import CycleApp
+    from trader.entrypoints.lambda_liquidate import LiquidateApp
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -80,25 +84,36 @@ def run(extra_cycles: int, out: Any = sys.stdout) -> None:
         first = json.loads((EVENTS / EVENT_FILES[0]).read_text(encoding="utf-8"))
         scheduled = datetime.fromisoformat(first["time"].replace("Z", "+00:00"))
         clock = SteppingClock(scheduled + timedelta(seconds=3), 300)
-        app = CycleApp(
-            logger=Logger(service="247trader-local", level="WARNING"),  # audit lines: see S3
-            environ={
+        wiring: dict[str, Any] = {
+            "logger": Logger(service="247trader-local", level="WARNING"),  # audit lines: see S3
+            "environ": {
                 "STATE_TABLE": TABLE,
                 "AUDIT_BUCKET": BUCKET,
                 "EXCHANGE": "simulated",
                 "TRADING_MODE": "PAPER",
             },
-            clock=clock,
-            clients={"dynamodb": dynamodb, "s3": s3},
-        )
+            "clock": clock,
+            "clients": {"dynamodb": dynamodb, "s3": s3},
+        }
+        app = CycleApp(**wiring)
         for n, (name, event) in enumerate(events(extra_cycles)):
             answer = app.handle(event, LambdaContext(f"local-request-{n}"))
             print(f"{name:28s} -> {json.dumps(answer)}", file=out)
             clock.advance()
+        request = json.loads((EVENTS / LIQUIDATION_FILE).read_text(encoding="utf-8"))
+        planned = LiquidateApp(**wiring).handle(request, LambdaContext("local-liquidation"))
+        print(f"{LIQUIDATION_FILE:28s} -> {json.dumps(brief(planned))}", file=out)
         show(dynamodb, s3, out)
     finally:
         server.stop()
         print("moto server stopped", file=out)
+
+
+def brief(answer: dict[str, Any]) -> dict[str, Any]:
+    """A liquidation answer on one line: what it would sell, and what it would leave."""
+    routed = [p["currency"] for p in answer["plan"] if p["route"]]
+    left = [f"{r['currency']} ({r['reason']})" for r in answer["remaining"]]
+    return {"ok": answer["ok"], "sells": routed, "remaining": left, "error": answer["error"]}
 
 
 def show(dynamodb: Any, s3: Any, out: Any) -> None:
@@ -116,7 +131,10 @@ def show(dynamodb: Any, s3: Any, out: Any) -> None:
     for obj in listing:
         body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
         record = json.loads(body)
-        reason = record.get("no_trade_reason") or f"{len(record['orders']['placed'])} orders"
+        if record.get("record_type") == "liquidation":
+            reason = f"liquidation: {len(record['legs'])} legs, error {record['error']}"
+        else:
+            reason = record.get("no_trade_reason") or f"{len(record['orders']['placed'])} orders"
         print(f"  {obj['Key']}  {obj['Size']} bytes  {reason}", file=out)
 
 

@@ -208,3 +208,16 @@ def test_parse_config_when_regime_multipliers_are_partial_then_the_rest_keep_the
     assert multipliers["trending_up"] == Decimal("0.8")
     assert multipliers["crash"] == Decimal(0)
     assert multipliers["choppy"] == Decimal("0.5")
+
+
+def test_parse_config_when_liquidation_omitted_then_documented_defaults() -> None:
+    liquidation = config().liquidation
+
+    assert liquidation.lock_wait_seconds == 30
+    assert liquidation.confirm_attempts == 10
+    assert liquidation.confirm_interval_seconds == Decimal(1)
+
+
+def test_parse_config_when_liquidation_lock_wait_negative_then_field_named() -> None:
+    message = error_of({"universe": MINIMAL_UNIVERSE, "liquidation": {"lock_wait_seconds": -1}})
+    assert "liquidation.lock_wait_seconds: value -1: " in message

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trader.domain.ids import client_order_id, cycle_id_for, floor_time
+from trader.domain.ids import client_order_id, cycle_id_for, floor_time, liquidation_leg_id
 from trader.domain.models import Side
 
 BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
@@ -82,3 +83,35 @@ keys = st.tuples(names, names, names, st.sampled_from(list(Side)), st.integers(0
 @given(keys, keys)
 def test_client_order_id_when_inputs_differ_then_ids_differ(a: tuple, b: tuple) -> None:
     assert (client_order_id(*a) == client_order_id(*b)) == (a == b)
+
+
+LEG = ("default", "liq-1", "BTC", 0, Decimal("0.01"))
+
+
+def test_liquidation_leg_id_when_same_leg_again_then_same_uuid5_and_trailing_zeros_ignored() -> (
+    None
+):
+    first = liquidation_leg_id(*LEG)
+    assert first == liquidation_leg_id("default", "liq-1", "BTC", 0, Decimal("0.0100"))
+    assert uuid.UUID(first).version == 5
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ("other", "liq-1", "BTC", 0, Decimal("0.01")),
+        ("default", "liq-2", "BTC", 0, Decimal("0.01")),
+        ("default", "liq-1", "SOL", 0, Decimal("0.01")),
+        ("default", "liq-1", "BTC", 1, Decimal("0.01")),
+        # BTC planned again for another amount (a bridge's proceeds): never the first id
+        ("default", "liq-1", "BTC", 0, Decimal("0.00994")),
+    ],
+)
+def test_liquidation_leg_id_when_any_input_differs_then_another_id(changed) -> None:
+    assert liquidation_leg_id(*changed) != liquidation_leg_id(*LEG)
+
+
+def test_liquidation_leg_id_when_compared_with_cycle_ids_then_never_the_same() -> None:
+    # a request named like a cycle id cannot collide with that cycle's orders
+    cycle = client_order_id("default", "liq-1", "BTC-USD", Side.SELL, 0)
+    assert liquidation_leg_id(*LEG) != cycle

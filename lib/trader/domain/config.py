@@ -197,6 +197,17 @@ class ExitsConfig(_Model):
     exit_when_left_universe: bool = False
 
 
+class LiquidationConfig(_Model):
+    """How a liquidation request trades (service/liquidation.py)."""
+
+    # How long a liquidation waits for a running cycle to release the lock before it answers
+    # lock_held, having sold nothing. Bounded by the Lambda's time left as well.
+    lock_wait_seconds: Annotated[int, Field(ge=0, le=600)] = 30
+    # Each leg is confirmed before the next: at most this many polls, this far apart.
+    confirm_attempts: Annotated[int, Field(ge=1, le=60)] = 10
+    confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
+
+
 class ReconcileConfig(_Model):
     """How the state follows the exchange's balances (pipeline/reconciliation.py)."""
 
@@ -259,6 +270,7 @@ class Config(_Model):
     exits: ExitsConfig = ExitsConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     funding: FundingConfig = FundingConfig()
+    liquidation: LiquidationConfig = LiquidationConfig()
     paper: PaperConfig = PaperConfig()
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 

@@ -61,3 +61,7 @@ class InvalidLiquidationRequest(TraderError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class LiquidationRefused(TraderError):
+    """A valid liquidation request this deployment will not execute (DRY_RUN never sends)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from trader.domain.models import Side
 
@@ -32,3 +33,21 @@ def client_order_id(portfolio_id: str, cycle_id: str, product_id: str, side: Sid
 def conversion_stem(portfolio_id: str, cycle_id: str) -> str:
     """uuid5 of (portfolio, cycle, "convert"): the stem of the cycle's conversion ids."""
     return str(uuid.uuid5(_NAMESPACE, f"{portfolio_id}|{cycle_id}|convert"))
+
+
+def liquidation_leg_id(
+    portfolio_id: str, request_id: str, currency: str, leg: int, size: Decimal
+) -> str:
+    """uuid5 of (portfolio, request, currency, leg, size): the client_order_id of a liquidation
+    sell, or the client id of its conversion.
+
+    The same request invoked again plans from the balances left, and the same leg of the same
+    amount gets the same id, so a retry of an order whose outcome was lost is answered with the
+    existing order. The size is part of the key because a retry can plan a currency again for
+    a new amount under the same (currency, leg): BTC sold as `BTC.0`, then BTC received from an
+    `XYZ-BTC` sale whose second leg failed is planned as `BTC.0` once more, and must not be
+    taken for the filled order of the first run.
+    """
+    amount = format(size.normalize(), "f")  # 0.50 and 0.5 are the same amount
+    key = f"{portfolio_id}|liquidation|{request_id}|{currency}|{leg}|{amount}"
+    return str(uuid.uuid5(_NAMESPACE, key))

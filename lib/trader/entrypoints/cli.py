@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,13 @@ from typing import Any
 from trader.adapters.clock import SteppingClock, SystemClock
 from trader.bootstrap import LocalPaths, local_deps
 from trader.domain.config import load_config
-from trader.domain.errors import ConfigError, LiveTradingRefused, StateError
+from trader.domain.errors import (
+    ConfigError,
+    InvalidLiquidationRequest,
+    LiveTradingRefused,
+    StateError,
+)
+from trader.domain.liquidation import parse_liquidation_request
 from trader.domain.models import CycleResult, Mode, TradingState
 from trader.entrypoints.runner import LoopOptions, StopFlag, run_loop, stop_on_signals
 from trader.entrypoints.summary import SessionSummary, cycle_line
@@ -37,10 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trader",
-        description="247trader: run trading cycles locally, with files instead of AWS.",
+        description="247trader: run trading cycles (and liquidations) locally, with files "
+        "instead of AWS.",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     _add_run(sub)
+    _add_liquidate(sub)
     _add_trading_state(sub)
     return parser
 
@@ -65,33 +74,40 @@ def _add_run(sub: Any) -> None:
         help="run a cycle every SECONDS (e.g. 300) until stopped or --cycles is reached",
     )
     run.add_argument("--cycles", type=_positive, metavar="N", help="stop after N cycles")
-    run.add_argument(
-        "--mode",
-        type=str.upper,
-        choices=[m.value for m in Mode],
-        default=Mode.DRY_RUN.value,
-        help="DRY_RUN (default): decide and audit, never place; PAPER: simulated fills on a "
+    _add_mode(
+        run,
+        "DRY_RUN (default): decide and audit, never place; PAPER: simulated fills on a "
         "paper account kept in the state file; LIVE: real Coinbase orders (needs --exchange "
         "coinbase, --key-file and --confirm-live)",
     )
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument(
+        "--fast",
+        action="store_true",
+        help="simulated exchange only: advance the market one bar per cycle without waiting",
+    )
     run.set_defaults(handler=_run)
     _add_sources(run)
 
 
+def _add_mode(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--mode",
+        type=str.upper,
+        choices=[m.value for m in Mode],
+        default=Mode.DRY_RUN.value,
+        help=help_text,
+    )
+
+
 def _add_sources(run: argparse.ArgumentParser) -> None:
-    """Where `run` gets its market, config and key, and where it keeps its files."""
+    """Where a command gets its market, config and key, and where it keeps its files."""
     run.add_argument(
         "--exchange",
         choices=["simulated", "coinbase"],
         default="simulated",
         help="simulated (default): the offline synthetic market, or candle CSVs with "
         "--candles-dir; coinbase: live Coinbase market data (public without a key)",
-    )
-    run.add_argument(
-        "--fast",
-        action="store_true",
-        help="simulated exchange only: advance the market one bar per cycle without waiting",
     )
     run.add_argument(
         "--config", type=Path, metavar="PATH", help="config YAML (default: config/default.yaml)"
@@ -129,6 +145,58 @@ def _add_trading_state(sub: Any) -> None:
     halt.set_defaults(handler=_trading_state)
 
 
+def _add_liquidate(sub: Any) -> None:
+    liq = sub.add_parser(
+        "liquidate",
+        help="sell every holding into USDC (or USD); a plan unless --execute",
+        description="Plan, or with --execute --confirm LIQUIDATE carry out, the sale of every "
+        "holding into --target, except --keep and what is worth less than --min-value. It "
+        "takes the cycle's lock (waiting up to liquidation.lock_wait_seconds for a running "
+        "cycle), prints the plan (and the legs it ran) as a table and as JSON, and appends "
+        "one audit record to logs/247trader-v2_audit.jsonl. The account is the one --mode "
+        "trades on: the paper account of the state file (PAPER; DRY_RUN only plans), or the "
+        "Coinbase account (LIVE). Run the same --request-id again to resume after a failure: "
+        "nothing is sold twice. Exit status: 0 when everything asked was done, 1 when not, "
+        "2 for a bad request or configuration.",
+    )
+    liq.add_argument(
+        "--execute", action="store_true", help="sell for real (default: only print the plan)"
+    )
+    liq.add_argument("--confirm", metavar="WORD", help="must be exactly LIQUIDATE for --execute")
+    liq.add_argument("--target", type=str.upper, default="USDC", help="USDC (default) or USD")
+    liq.add_argument(
+        "--keep", nargs="+", default=[], metavar="CUR", help="currencies to leave as they are"
+    )
+    liq.add_argument(
+        "--min-value", default="1", metavar="N", help="leave holdings worth less (default: 1)"
+    )
+    liq.add_argument(
+        "--max-slippage-bps",
+        type=int,
+        default=100,
+        metavar="N",
+        help="lowest limit price on limit-only books, in bps under the bid (default: 100)",
+    )
+    liq.add_argument(
+        "--halt-trading",
+        action="store_true",
+        help="with --execute: set the trading state HALTED before the first sale",
+    )
+    liq.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="1-64 of A-Z a-z 0-9 . _ - (default: cli-<UTC time>); the same id again resumes",
+    )
+    _add_mode(
+        liq,
+        "the account to liquidate: DRY_RUN (default; plans the paper account, never sends), "
+        "PAPER (the paper account in the state file), LIVE (the Coinbase account: needs "
+        "--exchange coinbase, --key-file and --confirm-live)",
+    )
+    liq.set_defaults(handler=_liquidate)
+    _add_sources(liq)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -136,14 +204,13 @@ def _positive(text: str) -> int:
     return value
 
 
-def _run(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> Settings:
+    """The command line's settings; LIVE only with --confirm-live (and Settings' own checks)."""
     mode = Mode(args.mode)
     if mode is Mode.LIVE and not args.confirm_live:
         raise LiveTradingRefused(
             "--mode LIVE is refused without --confirm-live: it places real orders with real money"
         )
-    if args.fast and args.exchange != "simulated":
-        raise ConfigError("--fast works only with --exchange simulated")
     settings = Settings(
         trading_mode=mode,
         exchange=args.exchange,
@@ -153,6 +220,14 @@ def _run(args: argparse.Namespace) -> int:
         live_trading_confirmed=args.confirm_live,
     )
     settings.check_live()
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.fast and args.exchange != "simulated":
+        raise ConfigError("--fast works only with --exchange simulated")
+    settings = _settings(args)
+    mode = settings.trading_mode
     config = load_config(settings.config_path)
     paths = LocalPaths(args.data_dir, args.logs_dir)
     interval = args.interval or config.cycle.interval_seconds
@@ -176,6 +251,36 @@ def _run(args: argparse.Namespace) -> int:
         )
     print(summary.render(str(paths.audit_file), str(paths.state_file)))
     return 0
+
+
+def _liquidate(args: argparse.Namespace) -> int:
+    from trader.entrypoints.liquidation_table import render
+    from trader.entrypoints.runner import owner_id
+    from trader.service.liquidation import run_liquidation
+
+    clock = SystemClock()
+    raw = {
+        "request_id": args.request_id or f"cli-{clock.now():%Y%m%dT%H%M%SZ}",
+        "dry_run": not args.execute,
+        "confirm": args.confirm,
+        "target": args.target,
+        "keep": args.keep,
+        "min_value": args.min_value,
+        "max_slippage_bps": args.max_slippage_bps,
+        "halt_trading": args.halt_trading,
+    }
+    try:
+        request = parse_liquidation_request(raw)
+    except InvalidLiquidationRequest as exc:
+        print(f"trader: {exc} (see trader liquidate --help)", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(args)
+    config = load_config(settings.config_path)
+    deps = local_deps(settings, config, clock, LocalPaths(args.data_dir, args.logs_dir))
+    answer = run_liquidation(deps, request, owner_id(), mode=settings.trading_mode)
+    print(render(answer, settings.trading_mode, request.target))
+    print(json.dumps(answer, indent=2))
+    return 0 if answer["ok"] else 1
 
 
 def _clock(fast: bool, sim_start: datetime | None, paths: LocalPaths, interval: int) -> Clock:

@@ -88,7 +88,7 @@ class CycleApp:
             cycle_id=cycle_id,
             mode=settings.trading_mode,
             owner=getattr(context, "aws_request_id", None) or f"local-{scheduled.id}",
-            remaining_seconds=_remaining(context),
+            remaining_seconds=remaining_time(context),
         )
         result = run_cycle(deps, request)
         self._emit(result)
@@ -102,25 +102,13 @@ class CycleApp:
 
     def _bootstrap(self) -> tuple[Settings, CycleDeps]:
         if self._built is None:
-            settings = Settings.from_env(self.environ)
-            clients = AwsClients(given=self.clients)
-            clock = self.clock or SystemClock()
-            config = config_for(settings)
-            deps = aws_deps(settings, config, clock, clients, self.logger, self.metrics)
-            built = settings, deps
-            if self.logger is not None:  # the package's own loggers write JSON lines too
-                from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-
-                names = {n for n in logging.root.manager.loggerDict if n.startswith("trader")}
-                copy_config_to_registered_loggers(source_logger=self.logger, include=names)
-            self._built = built
+            self._built = build_on_aws(
+                self.environ, self.clients, self.clock, self.logger, self.metrics
+            )
         return self._built
 
     def _count(self, name: str, value: float = 1) -> None:
-        if self.metrics is not None:
-            from aws_lambda_powertools.metrics import MetricUnit
-
-            self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        count(self.metrics, name, value)
 
     def _emit(self, result: CycleResult) -> None:
         if self.metrics is None:
@@ -159,6 +147,51 @@ class CycleApp:
             metric.add_dimension(name=dimension, value=value)
 
 
+def build_on_aws(
+    environ: Mapping[str, str] | None,
+    clients: Mapping[str, Any],
+    clock: Clock | None,
+    logger: Any,
+    metrics: Any,
+    *,
+    keep_candles: bool = True,
+) -> tuple[Settings, CycleDeps]:
+    """Settings from the environment and the adapters on AWS: once per cold start."""
+    settings = Settings.from_env(environ)
+    config = config_for(settings)
+    deps = aws_deps(
+        settings,
+        config,
+        clock or SystemClock(),
+        AwsClients(given=clients),
+        logger,
+        metrics,
+        keep_candles=keep_candles,
+    )
+    if logger is not None:  # the package's own loggers write JSON lines too
+        from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+        names = {n for n in logging.root.manager.loggerDict if n.startswith("trader")}
+        copy_config_to_registered_loggers(source_logger=logger, include=names)
+    return settings, deps
+
+
+def count(metrics: Any, name: str, value: float = 1) -> None:
+    """Add to a Powertools count metric; no-op without metrics (tests, local runs)."""
+    if metrics is not None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def remaining_time(context: Any) -> Callable[[], float] | None:
+    """The Lambda's time left in seconds, read when asked; None outside Lambda."""
+    get_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if get_ms is None:
+        return None
+    return lambda: get_ms() / 1000
+
+
 def summary(result: CycleResult) -> dict[str, Any]:
     """The handler's small JSON answer."""
     return {
@@ -169,10 +202,3 @@ def summary(result: CycleResult) -> dict[str, Any]:
         "orders": len(result.orders),
         "duration_ms": int((result.finished_at - result.started_at).total_seconds() * 1000),
     }
-
-
-def _remaining(context: Any) -> Callable[[], float] | None:
-    get_ms = getattr(context, "get_remaining_time_in_millis", None)
-    if get_ms is None:
-        return None
-    return lambda: get_ms() / 1000

@@ -32,10 +32,10 @@ def convert_first(
     if not todo:
         return state, plan, ()
     pending = {c.client_id: ConversionStatus.PENDING for c in todo}
-    state = save(state.replace(conversions=_kept({**state.conversions, **pending})))
-    results = tuple(_send(account, c) for c in todo)
+    state = save(state.replace(conversions=kept_conversions({**state.conversions, **pending})))
+    results = tuple(send_conversion(account, c) for c in todo)
     done = {r.client_id: r.status for r in results}
-    state = state.replace(conversions=_kept({**state.conversions, **done}))
+    state = state.replace(conversions=kept_conversions({**state.conversions, **done}))
     unpaid = {
         c.for_order
         for c, r in zip(todo, results, strict=True)
@@ -44,7 +44,8 @@ def convert_first(
     return state, tuple(o for o in plan if o.client_order_id not in unpaid), results
 
 
-def _send(account: Exchange, conversion: PlannedConversion) -> Conversion:
+def send_conversion(account: Exchange, conversion: PlannedConversion) -> Conversion:
+    """One conversion sent once: COMPLETED, FAILED (refused), or STARTED (outcome unknown)."""
     try:
         return account.convert(conversion)
     except OrderRejected as exc:
@@ -62,5 +63,6 @@ def _send(account: Exchange, conversion: PlannedConversion) -> Conversion:
         )
 
 
-def _kept(conversions: dict[str, ConversionStatus]) -> dict[str, ConversionStatus]:
+def kept_conversions(conversions: dict[str, ConversionStatus]) -> dict[str, ConversionStatus]:
+    """The newest CONVERSIONS_KEPT records: enough for any retry, never a growing state."""
     return dict(list(conversions.items())[-CONVERSIONS_KEPT:])
