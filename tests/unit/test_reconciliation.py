@@ -6,9 +6,18 @@ from decimal import Decimal
 
 from pipeline_builders import T0, fill, position, product, quote
 
-from trader.domain.models import AccountFills, Balance, Order, OrderStatus, OrderType, Side
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Intent,
+    Order,
+    OrderStatus,
+    OrderType,
+    PlannedOrder,
+    Side,
+)
 from trader.domain.state import PortfolioState
-from trader.pipeline.reconciliation import Book, reconcile_balances
+from trader.pipeline.reconciliation import Book, reconcile_balances, set_apart_before_buying
 
 D = Decimal
 CASH = frozenset({"USD"})
@@ -126,3 +135,36 @@ def test_drifted_products_when_btc_drifts_then_only_btc_products_named() -> None
     state = PortfolioState(positions={"BTC-USD": position(size="1")})
     result = reconcile_balances(state, book({"BTC": "0.5"}), False)
     assert result.drifted_products(PRODUCTS) == frozenset({"BTC-USD"})
+
+
+def planned(product_id: str, side: Side) -> PlannedOrder:
+    quote_size = D(100) if side is Side.BUY else None
+    base_size = None if side is Side.BUY else D(1)
+    intent = Intent.ENTRY if side is Side.BUY else Intent.EXIT
+    return PlannedOrder("c-1", product_id, side, OrderType.MARKET, intent, base_size, quote_size)
+
+
+def test_set_apart_when_buying_a_coin_never_held_then_what_the_account_holds_is_unbooked() -> None:
+    balances = {"USD": Balance("USD", D(500)), "ETH": Balance("ETH", D("2.5"), D("0.5"))}
+    state = set_apart_before_buying(
+        PortfolioState(), [planned("ETH-USD", Side.BUY)], balances, PRODUCTS
+    )
+    assert state.unbooked == {"ETH": D(3)}  # available 2.5 + hold 0.5: the owner's, not ours
+    # The next reconciliation, once the buy of 0.4 ETH is a position: no drift.
+    bought = state.replace(positions={"ETH-USD": position("ETH-USD", size="0.4")})
+    result = reconcile_balances(bought, book({"ETH": "3.4"}), False)
+    assert result.drift == ()
+    assert result.state.positions["ETH-USD"].size == D("0.4")
+
+
+def test_set_apart_when_the_coin_is_tracked_or_sold_or_not_held_then_nothing_changes() -> None:
+    balances = {"BTC": Balance("BTC", D(1)), "ETH": Balance("ETH", D(2))}
+    tracked = PortfolioState(held_currencies=("BTC",))
+    assert set_apart_before_buying(tracked, [planned("BTC-USD", Side.BUY)], balances, PRODUCTS) is (
+        tracked
+    )
+    plan = [planned("ETH-USD", Side.SELL)]
+    assert set_apart_before_buying(PortfolioState(), plan, balances, PRODUCTS).unbooked == {}
+    plan = [planned("ETH-USD", Side.BUY)]
+    assert set_apart_before_buying(PortfolioState(), plan, {}, PRODUCTS).unbooked == {}
+

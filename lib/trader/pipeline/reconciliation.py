@@ -15,7 +15,10 @@ For the last two the positions follow the exchange: resized with their average e
 or closed when the exchange holds none, the PnL of what left marked `external` (kept apart
 from the realized PnL the loss limits count). Holdings the bot never bought stay out of
 positions unless adopted: the state remembers them as `unbooked`, so they are reported once,
-not every cycle, and they count in equity like every holding.
+not every cycle, and they count in equity like every holding. A coin never held is not
+checked at all, so before the bot first buys one, what the account already holds of it is
+set apart as unbooked (`set_apart_before_buying`): the position is then only what the bot
+bought, and its exit never sells the owner's coins.
 """
 
 from __future__ import annotations
@@ -26,7 +29,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from trader.domain.models import ZERO, AccountFills, Balance, Fill, Position, Product, Quote
+from trader.domain.models import (
+    ZERO,
+    AccountFills,
+    Balance,
+    Fill,
+    PlannedOrder,
+    Position,
+    Product,
+    Quote,
+    Side,
+)
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 
 FILL_NOT_BOOKED = "fill_not_booked"
@@ -123,6 +136,28 @@ def reconcile_balances(
     held = sorted({*checked, *_bases(state.positions, book.products)})
     state = state.replace(held_currencies=tuple(held))
     return Reconciliation(state, checked, tuple(drifts), tuple(adopted), tuple(changes), outside)
+
+
+def set_apart_before_buying(
+    state: PortfolioState,
+    plan: Collection[PlannedOrder],
+    balances: Mapping[str, Balance],
+    products: Mapping[str, Product],
+) -> PortfolioState:
+    """Before the first buy of a coin the bot does not track, what the account holds of it
+    (read this cycle, before the order is sent) becomes unbooked.
+
+    Without it the next reconciliation, which checks the coin once it is a position, would
+    find the owner's holding as a drift and resize the position over it.
+    """
+    tracked = {*state.held_currencies, *state.unbooked, *_bases(state.positions, products)}
+    apart = dict(state.unbooked)
+    for order in plan:
+        currency = base_of(order.product_id, products)
+        balance = balances.get(currency)
+        if order.side is Side.BUY and currency not in tracked and balance and balance.total > 0:
+            apart[currency] = balance.total
+    return state.replace(unbooked=apart) if apart != state.unbooked else state
 
 
 def _read_on(
