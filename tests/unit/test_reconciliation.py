@@ -168,3 +168,30 @@ def test_set_apart_when_the_coin_is_tracked_or_sold_or_not_held_then_nothing_cha
     plan = [planned("ETH-USD", Side.BUY)]
     assert set_apart_before_buying(PortfolioState(), plan, {}, PRODUCTS).unbooked == {}
 
+
+def test_reconcile_when_fills_come_on_a_coin_with_an_order_in_flight_then_they_wait() -> None:
+    # Our buy timed out: no order_id, so its fill cannot be told from a stranger's by id.
+    buying = Order("coid-1", "ETH-USD", Side.BUY, OrderType.MARKET, OrderStatus.UNKNOWN, T0)
+    ours = fill("e-ours", Side.BUY, "50", "2", product_id="ETH-USD")
+    hand = fill("e-hand", Side.SELL, "50", "0.5", product_id="ETH-USD")
+    fills = AccountFills((ours, hand), "2026-11-24T12:05:00Z")
+    before = {"fills": "2026-11-24T12:00:00Z"}
+    state = PortfolioState(open_orders={"coid-1": buying}, cursors=before)
+
+    waiting = reconcile_balances(state, book({"ETH": "1.5"}, fills), False)
+
+    assert waiting.external_fills == ()  # neither is taken for a stranger's yet
+    assert waiting.state.seen_fill_ids == ()  # so the order's own fill can still be booked
+    assert waiting.state.cursors == before  # and both are read again next cycle
+
+    # The order settled meanwhile: its fill is booked (seen); the hand's explains the drift.
+    settled = waiting.state.replace(
+        open_orders={},
+        positions={"ETH-USD": position("ETH-USD", size="2", entry="50")},
+        seen_fill_ids=("e-ours",),
+    )
+    after = reconcile_balances(settled, book({"ETH": "1.5"}, fills), False)
+    assert [f.fill_id for f in after.external_fills] == ["e-hand"]
+    assert [(d.currency, d.cause) for d in after.drift] == [("ETH", "external_trade")]
+    assert after.state.positions["ETH-USD"].size == D("1.5")
+    assert after.state.cursors == {"fills": "2026-11-24T12:05:00Z"}

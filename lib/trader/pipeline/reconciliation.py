@@ -115,10 +115,17 @@ def reconcile_balances(
     """Compare each checked currency's booked size with the exchange's total; follow it.
 
     The fills cursor moves on, and the external fills are remembered as seen, so each is
-    reported once.
+    reported once. A fill on a coin with an order of ours in flight waits (unseen, unreported,
+    the cursor kept) until that order settles: it may be that order's own (an order whose
+    create timed out has no order_id to match its fills by, and a fill remembered as seen
+    would never be booked), and a drift it explains cannot be followed before the order
+    settles, and must then still be put down to it, not to `unknown`.
     """
-    outside = external_fills(state, book.fills.fills if book.fills else ())
-    state = _read_on(state, book.fills, outside)
+    read = external_fills(state, book.fills.fills if book.fills else ())
+    waiting = {base_of(o.product_id, book.products) for o in state.open_orders.values()}
+    later = tuple(f for f in read if base_of(f.product_id, book.products) in waiting)
+    outside = tuple(f for f in read if f not in later)
+    state = _read_on(state, book.fills, outside, later)
     checked = _checked(state, book, adopt_external_holdings)
     drifts: list[Drift] = []
     changes: list[ExternalChange] = []
@@ -161,12 +168,17 @@ def set_apart_before_buying(
 
 
 def _read_on(
-    state: PortfolioState, fills: AccountFills | None, outside: tuple[Fill, ...]
+    state: PortfolioState,
+    fills: AccountFills | None,
+    outside: tuple[Fill, ...],
+    later: tuple[Fill, ...],
 ) -> PortfolioState:
+    """Remember `outside` as seen and move the cursor on; not while fills wait for `later`."""
     if fills is None:
         return state
     seen = (*state.seen_fill_ids, *(f.fill_id for f in outside))[-SEEN_FILL_IDS_KEPT:]
-    return state.replace(cursors={**state.cursors, "fills": fills.cursor}, seen_fill_ids=seen)
+    cursors = state.cursors if later else {**state.cursors, "fills": fills.cursor}
+    return state.replace(cursors=cursors, seen_fill_ids=seen)
 
 
 def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -> set[str]:
