@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from pipeline_builders import T0, fill, position, product, quote
@@ -195,3 +196,16 @@ def test_reconcile_when_fills_come_on_a_coin_with_an_order_in_flight_then_they_w
     assert [(d.currency, d.cause) for d in after.drift] == [("ETH", "external_trade")]
     assert after.state.positions["ETH-USD"].size == D("1.5")
     assert after.state.cursors == {"fills": "2026-11-24T12:05:00Z"}
+
+
+def test_reconcile_when_a_fill_waited_a_day_for_a_stuck_order_then_it_is_read_on() -> None:
+    stuck = Order("coid-1", "ETH-USD", Side.BUY, OrderType.MARKET, OrderStatus.UNKNOWN, T0)
+    old = fill("e-old", Side.SELL, "50", "0.5", product_id="ETH-USD", time=T0 - timedelta(days=1))
+    fills = AccountFills((old,), "2026-11-24T12:05:00Z")
+    state = PortfolioState(open_orders={"coid-1": stuck}, cursors={"fills": "2026-11-23T12:00:00Z"})
+
+    result = reconcile_balances(state, book({"ETH": "0"}, fills), False)
+
+    assert [f.fill_id for f in result.external_fills] == ["e-old"]  # a day is as long as it waits
+    assert result.state.seen_fill_ids == ("e-old",)
+    assert result.state.cursors == {"fills": "2026-11-24T12:05:00Z"}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.models import (
@@ -46,6 +46,7 @@ FILL_NOT_BOOKED = "fill_not_booked"
 EXTERNAL_TRADE = "external_trade"
 UNKNOWN = "unknown"
 DEFAULT_TOLERANCE = Decimal("0.00000001")
+FILLS_WAIT = timedelta(days=1)  # the longest a fill waits for an order in flight on its coin
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +120,16 @@ def reconcile_balances(
     the cursor kept) until that order settles: it may be that order's own (an order whose
     create timed out has no order_id to match its fills by, and a fill remembered as seen
     would never be booked), and a drift it explains cannot be followed before the order
-    settles, and must then still be put down to it, not to `unknown`.
+    settles, and must then still be put down to it, not to `unknown`. It waits FILLS_WAIT at
+    most: an order in flight longer than that is stuck, and the cursor must move on.
     """
     read = external_fills(state, book.fills.fills if book.fills else ())
     waiting = {base_of(o.product_id, book.products) for o in state.open_orders.values()}
-    later = tuple(f for f in read if base_of(f.product_id, book.products) in waiting)
+    later = tuple(
+        f
+        for f in read
+        if base_of(f.product_id, book.products) in waiting and book.now - f.time < FILLS_WAIT
+    )
     outside = tuple(f for f in read if f not in later)
     state = _read_on(state, book.fills, outside, later)
     checked = _checked(state, book, adopt_external_holdings)
