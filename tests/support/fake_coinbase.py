@@ -171,9 +171,11 @@ class FakeCoinbase:
         self.routes.next_create.extend([("normal", None, "")] * creates)
         self.routes.next_create.append(("reject", reason, message))
 
-    def partial_fill_next(self, fraction: Decimal) -> None:
-        """The next create fills only `fraction` of its size; the rest is cancelled (IOC)."""
-        self.routes.next_create.append(("partial", fraction, ""))
+    def partial_fill_next(self, fraction: Decimal, rest_later: bool = False) -> None:
+        """The next create fills only `fraction` of its size; the rest is cancelled (IOC), or
+        with `rest_later` the order stays OPEN and the rest fills at the first request after
+        the clock moved on (tests/support/partial_fills.py)."""
+        self.routes.next_create.append(("partial_rest" if rest_later else "partial", fraction, ""))
 
     def hold_open_next(self) -> None:
         """The next create is accepted and stays OPEN, unfilled, until cancelled."""

@@ -24,6 +24,7 @@ from fake_coinbase_json import (
     quote_sized,
     s,
 )
+from partial_fills import PartialFills
 
 from trader.adapters.sim.matching import MatchingExchange
 from trader.adapters.sim.synthetic import SyntheticMarket
@@ -74,6 +75,7 @@ class Routes:
         self.market = market
         self.slippage_bps = slippage_bps
         self.exchange = exchange
+        self.partials = PartialFills(exchange, clock)  # orders filled in two goes
         self.clock = clock
         self.fees = fees
         self.accounts_page_size = 49
@@ -265,7 +267,7 @@ class Routes:
     # --- orders -----------------------------------------------------------------------------
 
     def all_orders(self) -> dict[str, Order]:
-        merged = {**self.exchange.orders(), **self._held}
+        merged = {**self.partials.orders(), **self._held}
         return {
             coid: dataclasses.replace(o, status=self._overrides.get(coid, o.status))
             for coid, o in merged.items()
@@ -336,6 +338,9 @@ class Routes:
             order = self.exchange.place_order(self._shrunk(planned, arg))
             self._overrides[planned.client_order_id] = OrderStatus.CANCELLED
             return order
+        if kind == "partial_rest":
+            self.partials.fill_next_in_part(arg, rest=True)
+            return self.partials.place_order(planned)
         order = self.exchange.place_order(planned)
         if kind == "hide":
             self._hidden[planned.client_order_id] = int(arg)
@@ -421,7 +426,7 @@ class Routes:
                     order, status=OrderStatus.CANCELLED
                 )
             elif ok:
-                self.exchange.cancel_order(order.client_order_id)
+                self.partials.cancel_order(order.client_order_id)
             reason = "UNKNOWN_CANCEL_FAILURE_REASON" if ok else "INVALID_CANCEL_REQUEST"
             results.append({"success": ok, "failure_reason": reason, "order_id": order_id})
         return 200, {"results": results}

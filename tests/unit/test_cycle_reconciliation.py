@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from cycle_rig import Rig, make_rig
+from cycle_rig import Rig, continue_flat, make_rig
+from scripted_market import series
 
 from trader.domain.models import Intent, OrderType, PlannedOrder, Side
 
@@ -73,3 +74,34 @@ def test_cycle_when_all_sold_by_hand_then_closed_external_and_no_entry_there_tha
     # SOL still rises and signals, but its coin drifted this cycle: no entry until the next.
     assert audit["proposals"]["skipped"]["SOL-USD"] == "balance_drift (external_trade)"
     assert all(o.product_id != "SOL-USD" for o in result.orders)
+
+
+def test_cycle_when_the_account_holds_a_coin_before_the_bot_buys_it_then_that_stays_unbooked() -> (
+    None
+):
+    rig = make_rig()
+    rig.exchange.deposit("SOL", Decimal(1))  # the owner's SOL, there before the bot trades SOL
+    first = rig.run()  # SOL rises: the bot buys some
+    (buy,) = first.orders
+    continue_flat(rig)
+
+    rig.run()
+
+    state = rig.store.load()
+    # The position is what the bot bought; the owner's coin stays outside it, as unbooked.
+    assert state.positions["SOL-USD"].size == buy.filled_size
+    assert state.unbooked == {"SOL": Decimal(1)}
+    assert rig.audit.records[-1]["reconciliation"]["drift"] == []
+    assert rig.exchange.balance_totals()["SOL"] == buy.filled_size + 1
+
+    # A stop loss sells the bot's position only: the owner's 1 SOL is still there after it.
+    rig.clock.advance()
+    last = rig.market.candles["SOL-USD"][-1].close
+    rig.market.candles["SOL-USD"] = series(rig.clock.now(), [last] * 47 + [last * 9 / 10])
+    exit_cycle = rig.run()
+    (sell,) = exit_cycle.orders
+    assert (sell.side, sell.base_size) == (
+        Side.SELL,
+        buy.filled_size.quantize(Decimal("0.0001"), ROUND_DOWN),
+    )
+    assert rig.exchange.balance_totals()["SOL"] >= 1

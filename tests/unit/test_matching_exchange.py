@@ -373,3 +373,30 @@ def test_place_limit_sell_when_marketable_then_fills_at_once_at_the_better_of_li
     # proceeds 499.4001 - fee 2.9964006 = 496.4036994
     assert order.average_filled_price == D("49940.01")
     assert exchange.balance_totals() == {"BTC": D(0), "USD": D("496.4036994")}
+
+
+def test_deposit_when_money_moves_in_and_out_then_totals_follow_and_no_fill_is_reported(
+    exchange: MatchingExchange, clock: SteppingClock
+) -> None:
+    cursor = exchange.get_fills_since(None).cursor
+    exchange.deposit("USD", D("250.50"))
+    exchange.deposit("BTC", D("0.003"))
+    exchange.deposit("USD", D("-0.50"))
+
+    assert exchange.balance_totals() == {"USD": D("10250.00"), "BTC": D("0.003")}
+    assert exchange.get_fills_since(cursor).fills == ()  # a transfer is not a trade
+
+
+def test_deposit_when_withdrawing_more_than_available_then_refused_and_the_hold_kept(
+    market: FakeMarket, clock: SteppingClock
+) -> None:
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    exchange = MatchingExchange(market, clock, fees, D(10), {"USD": D(0), "BTC": D("0.03")})
+    exchange.place_order(limit(Side.SELL, "0.02", "51000.00"))  # 0.02 BTC on hold
+
+    with pytest.raises(ValueError, match=r"0\.01 available"):
+        exchange.deposit("BTC", D("-0.011"))
+    exchange.deposit("BTC", D("-0.01"))
+
+    btc = exchange.get_balances()["BTC"]
+    assert (btc.available, btc.hold) == (D(0), D("0.02"))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from pipeline_builders import T0, fill, position, product, quote
 
-from trader.domain.models import AccountFills, Balance, Order, OrderStatus, OrderType, Side
+from trader.domain.models import (
+    AccountFills,
+    Balance,
+    Intent,
+    Order,
+    OrderStatus,
+    OrderType,
+    PlannedOrder,
+    Side,
+)
 from trader.domain.state import PortfolioState
-from trader.pipeline.reconciliation import Book, reconcile_balances
+from trader.pipeline.reconciliation import Book, reconcile_balances, set_apart_before_buying
 
 D = Decimal
 CASH = frozenset({"USD"})
@@ -126,3 +136,76 @@ def test_drifted_products_when_btc_drifts_then_only_btc_products_named() -> None
     state = PortfolioState(positions={"BTC-USD": position(size="1")})
     result = reconcile_balances(state, book({"BTC": "0.5"}), False)
     assert result.drifted_products(PRODUCTS) == frozenset({"BTC-USD"})
+
+
+def planned(product_id: str, side: Side) -> PlannedOrder:
+    quote_size = D(100) if side is Side.BUY else None
+    base_size = None if side is Side.BUY else D(1)
+    intent = Intent.ENTRY if side is Side.BUY else Intent.EXIT
+    return PlannedOrder("c-1", product_id, side, OrderType.MARKET, intent, base_size, quote_size)
+
+
+def test_set_apart_when_buying_a_coin_never_held_then_what_the_account_holds_is_unbooked() -> None:
+    balances = {"USD": Balance("USD", D(500)), "ETH": Balance("ETH", D("2.5"), D("0.5"))}
+    state = set_apart_before_buying(
+        PortfolioState(), [planned("ETH-USD", Side.BUY)], balances, PRODUCTS
+    )
+    assert state.unbooked == {"ETH": D(3)}  # available 2.5 + hold 0.5: the owner's, not ours
+    # The next reconciliation, once the buy of 0.4 ETH is a position: no drift.
+    bought = state.replace(positions={"ETH-USD": position("ETH-USD", size="0.4")})
+    result = reconcile_balances(bought, book({"ETH": "3.4"}), False)
+    assert result.drift == ()
+    assert result.state.positions["ETH-USD"].size == D("0.4")
+
+
+def test_set_apart_when_the_coin_is_tracked_or_sold_or_not_held_then_nothing_changes() -> None:
+    balances = {"BTC": Balance("BTC", D(1)), "ETH": Balance("ETH", D(2))}
+    tracked = PortfolioState(held_currencies=("BTC",))
+    assert set_apart_before_buying(tracked, [planned("BTC-USD", Side.BUY)], balances, PRODUCTS) is (
+        tracked
+    )
+    plan = [planned("ETH-USD", Side.SELL)]
+    assert set_apart_before_buying(PortfolioState(), plan, balances, PRODUCTS).unbooked == {}
+    plan = [planned("ETH-USD", Side.BUY)]
+    assert set_apart_before_buying(PortfolioState(), plan, {}, PRODUCTS).unbooked == {}
+
+
+def test_reconcile_when_fills_come_on_a_coin_with_an_order_in_flight_then_they_wait() -> None:
+    # Our buy timed out: no order_id, so its fill cannot be told from a stranger's by id.
+    buying = Order("coid-1", "ETH-USD", Side.BUY, OrderType.MARKET, OrderStatus.UNKNOWN, T0)
+    ours = fill("e-ours", Side.BUY, "50", "2", product_id="ETH-USD")
+    hand = fill("e-hand", Side.SELL, "50", "0.5", product_id="ETH-USD")
+    fills = AccountFills((ours, hand), "2026-11-24T12:05:00Z")
+    before = {"fills": "2026-11-24T12:00:00Z"}
+    state = PortfolioState(open_orders={"coid-1": buying}, cursors=before)
+
+    waiting = reconcile_balances(state, book({"ETH": "1.5"}, fills), False)
+
+    assert waiting.external_fills == ()  # neither is taken for a stranger's yet
+    assert waiting.state.seen_fill_ids == ()  # so the order's own fill can still be booked
+    assert waiting.state.cursors == before  # and both are read again next cycle
+
+    # The order settled meanwhile: its fill is booked (seen); the hand's explains the drift.
+    settled = waiting.state.replace(
+        open_orders={},
+        positions={"ETH-USD": position("ETH-USD", size="2", entry="50")},
+        seen_fill_ids=("e-ours",),
+    )
+    after = reconcile_balances(settled, book({"ETH": "1.5"}, fills), False)
+    assert [f.fill_id for f in after.external_fills] == ["e-hand"]
+    assert [(d.currency, d.cause) for d in after.drift] == [("ETH", "external_trade")]
+    assert after.state.positions["ETH-USD"].size == D("1.5")
+    assert after.state.cursors == {"fills": "2026-11-24T12:05:00Z"}
+
+
+def test_reconcile_when_a_fill_waited_a_day_for_a_stuck_order_then_it_is_read_on() -> None:
+    stuck = Order("coid-1", "ETH-USD", Side.BUY, OrderType.MARKET, OrderStatus.UNKNOWN, T0)
+    old = fill("e-old", Side.SELL, "50", "0.5", product_id="ETH-USD", time=T0 - timedelta(days=1))
+    fills = AccountFills((old,), "2026-11-24T12:05:00Z")
+    state = PortfolioState(open_orders={"coid-1": stuck}, cursors={"fills": "2026-11-23T12:00:00Z"})
+
+    result = reconcile_balances(state, book({"ETH": "0"}, fills), False)
+
+    assert [f.fill_id for f in result.external_fills] == ["e-old"]  # a day is as long as it waits
+    assert result.state.seen_fill_ids == ("e-old",)
+    assert result.state.cursors == {"fills": "2026-11-24T12:05:00Z"}

@@ -15,7 +15,10 @@ For the last two the positions follow the exchange: resized with their average e
 or closed when the exchange holds none, the PnL of what left marked `external` (kept apart
 from the realized PnL the loss limits count). Holdings the bot never bought stay out of
 positions unless adopted: the state remembers them as `unbooked`, so they are reported once,
-not every cycle, and they count in equity like every holding.
+not every cycle, and they count in equity like every holding. A coin never held is not
+checked at all, so before the bot first buys one, what the account already holds of it is
+set apart as unbooked (`set_apart_before_buying`): the position is then only what the bot
+bought, and its exit never sells the owner's coins.
 """
 
 from __future__ import annotations
@@ -23,16 +26,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trader.domain.models import ZERO, AccountFills, Balance, Fill, Position, Product, Quote
+from trader.domain.models import (
+    ZERO,
+    AccountFills,
+    Balance,
+    Fill,
+    PlannedOrder,
+    Position,
+    Product,
+    Quote,
+    Side,
+)
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 
 FILL_NOT_BOOKED = "fill_not_booked"
 EXTERNAL_TRADE = "external_trade"
 UNKNOWN = "unknown"
 DEFAULT_TOLERANCE = Decimal("0.00000001")
+FILLS_WAIT = timedelta(days=1)  # the longest a fill waits for an order in flight on its coin
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +116,22 @@ def reconcile_balances(
     """Compare each checked currency's booked size with the exchange's total; follow it.
 
     The fills cursor moves on, and the external fills are remembered as seen, so each is
-    reported once.
+    reported once. A fill on a coin with an order of ours in flight waits (unseen, unreported,
+    the cursor kept) until that order settles: it may be that order's own (an order whose
+    create timed out has no order_id to match its fills by, and a fill remembered as seen
+    would never be booked), and a drift it explains cannot be followed before the order
+    settles, and must then still be put down to it, not to `unknown`. It waits FILLS_WAIT at
+    most: an order in flight longer than that is stuck, and the cursor must move on.
     """
-    outside = external_fills(state, book.fills.fills if book.fills else ())
-    state = _read_on(state, book.fills, outside)
+    read = external_fills(state, book.fills.fills if book.fills else ())
+    waiting = {base_of(o.product_id, book.products) for o in state.open_orders.values()}
+    later = tuple(
+        f
+        for f in read
+        if base_of(f.product_id, book.products) in waiting and book.now - f.time < FILLS_WAIT
+    )
+    outside = tuple(f for f in read if f not in later)
+    state = _read_on(state, book.fills, outside, later)
     checked = _checked(state, book, adopt_external_holdings)
     drifts: list[Drift] = []
     changes: list[ExternalChange] = []
@@ -125,13 +151,40 @@ def reconcile_balances(
     return Reconciliation(state, checked, tuple(drifts), tuple(adopted), tuple(changes), outside)
 
 
-def _read_on(
-    state: PortfolioState, fills: AccountFills | None, outside: tuple[Fill, ...]
+def set_apart_before_buying(
+    state: PortfolioState,
+    plan: Collection[PlannedOrder],
+    balances: Mapping[str, Balance],
+    products: Mapping[str, Product],
 ) -> PortfolioState:
+    """Before the first buy of a coin the bot does not track, what the account holds of it
+    (read this cycle, before the order is sent) becomes unbooked.
+
+    Without it the next reconciliation, which checks the coin once it is a position, would
+    find the owner's holding as a drift and resize the position over it.
+    """
+    tracked = {*state.held_currencies, *state.unbooked, *_bases(state.positions, products)}
+    apart = dict(state.unbooked)
+    for order in plan:
+        currency = base_of(order.product_id, products)
+        balance = balances.get(currency)
+        if order.side is Side.BUY and currency not in tracked and balance and balance.total > 0:
+            apart[currency] = balance.total
+    return state.replace(unbooked=apart) if apart != state.unbooked else state
+
+
+def _read_on(
+    state: PortfolioState,
+    fills: AccountFills | None,
+    outside: tuple[Fill, ...],
+    later: tuple[Fill, ...],
+) -> PortfolioState:
+    """Remember `outside` as seen and move the cursor on; not while fills wait for `later`."""
     if fills is None:
         return state
     seen = (*state.seen_fill_ids, *(f.fill_id for f in outside))[-SEEN_FILL_IDS_KEPT:]
-    return state.replace(cursors={**state.cursors, "fills": fills.cursor}, seen_fill_ids=seen)
+    cursors = state.cursors if later else {**state.cursors, "fills": fills.cursor}
+    return state.replace(cursors=cursors, seen_fill_ids=seen)
 
 
 def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -> set[str]:

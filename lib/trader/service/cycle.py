@@ -37,7 +37,12 @@ from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import Decision, decide
 from trader.pipeline.exits import orders_blocking_exits
 from trader.pipeline.portfolio import busy_products
-from trader.pipeline.reconciliation import Book, Reconciliation, reconcile_balances
+from trader.pipeline.reconciliation import (
+    Book,
+    Reconciliation,
+    reconcile_balances,
+    set_apart_before_buying,
+)
 from trader.pipeline.scan import market_request
 from trader.ports import (
     AuditSink,
@@ -189,6 +194,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
         decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
+        state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)
         state, orders, trace.conversions = _execute(s, account, state, decision)
         trace.placed, why = orders, _all_rejected(orders)
     if why is not None:

@@ -175,6 +175,17 @@ class MatchingExchange:
             self._conversions[conversion.client_id] = result
             return result
 
+    def deposit(self, currency: str, amount: Decimal) -> None:
+        """Money moved in (positive) or out (negative) from outside the exchange, as a transfer
+        on the website would. A simulator and test facility: the Exchange port has no such
+        call, and the bot never moves funds. A withdrawal takes only what is available."""
+        with self._guard:
+            self._settle()
+            available = self._totals.get(currency, ZERO) - self._holds().get(currency, ZERO)
+            if amount < 0 and -amount > available:
+                raise ValueError(f"cannot withdraw {-amount} {currency}: {available} available")
+            self._add(currency, amount)
+
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         if cursor is None:
             return AccountFills((), to_jsonable(self._clock.now()))
