@@ -19,7 +19,8 @@ from typing import Any, cast
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
-from trader.domain.errors import LockHeld
+from trader.domain.errors import LockHeld, StateCorrupt
+from trader.domain.ids import cycle_time
 from trader.domain.lease import LockLease
 from trader.domain.models import (
     Conversion,
@@ -171,7 +172,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     """The steps in order; the one place their results are recorded for the audit."""
     state = trace.state = s.deps.store.load()
     trace.loaded_fill_ids = frozenset(state.seen_fill_ids)
-    if state.last_cycle_id is not None and s.request.cycle_id <= state.last_cycle_id:
+    if _already_done(s.request.cycle_id, state.last_cycle_id):
         detail = f"cycle {s.request.cycle_id} is not after {state.last_cycle_id}"
         trace.stop(NoTradeReason.DUPLICATE_INVOCATION, detail)
         return ()
@@ -195,6 +196,18 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
         trace.stop(*why)
     trace.state = _save_cycle(s, account, state)
     return orders
+
+
+def _already_done(cycle_id: str, last_cycle_id: str | None) -> bool:
+    """True when the state already holds this cycle or a later one (compared as times: the
+    strings of years below 1000 sort wrong)."""
+    if last_cycle_id is None:
+        return False
+    try:
+        last = cycle_time(last_cycle_id)
+    except ValueError:
+        raise StateCorrupt(f"last_cycle_id: {last_cycle_id!r} is not a cycle id") from None
+    return cycle_time(cycle_id) <= last
 
 
 def _open_account(s: _Session, state: PortfolioState) -> Exchange:
