@@ -74,3 +74,10 @@ class Settings(BaseModel):
             )
         if self.trading_mode is Mode.LIVE and self.exchange != "coinbase":
             raise LiveTradingRefused("LIVE trading needs EXCHANGE=coinbase")
+
+
+def config_path_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """CONFIG_PATH alone: the local command honours it as the Lambda does (without --config)."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_NAMES["config_path"])
+    return Path(value) if value else None

@@ -21,9 +21,17 @@ from trader.domain.state import PortfolioState
 TRADER = [sys.executable, "-m", "trader"]
 
 
-def run_trader(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_trader(
+    cwd: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*TRADER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        [*TRADER, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -88,6 +96,38 @@ def test_run_when_the_config_is_invalid_then_exit_2_naming_field_and_value(tmp_p
     assert str(config) in done.stderr
 
 
+def test_run_once_when_the_cycle_fails_then_exit_1_with_the_one_line_reason(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "data" / ".state.json"
+    state_file.parent.mkdir()
+    state_file.write_text("[]")  # valid JSON, not a state
+
+    done = run_trader(tmp_path, "run", "--once")
+
+    assert done.returncode == 1
+    failed = [x for x in done.stderr.splitlines() if x.startswith("trader: cycle ")]
+    assert len(failed) == 1
+    assert " failed: exception:StateCorrupt: " in failed[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_run_when_config_path_is_set_and_no_config_option_then_that_file_is_used(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bad.yaml"
+    default = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    config.write_text(
+        default.read_text().replace("max_trades_per_day: 30", "max_trades_per_day: -1")
+    )
+
+    done = run_trader(tmp_path, "run", "--once", env={"CONFIG_PATH": str(config)})
+
+    assert done.returncode == 2  # the Lambda's variable, read by the local command too
+    assert "risk.max_trades_per_day: value -1" in done.stderr
+    assert not (tmp_path / "logs").exists()  # no cycle ran
+
+
 def test_run_when_the_state_file_is_corrupt_then_audited_naming_it_and_left_untouched(
     tmp_path: Path,
 ) -> None:
@@ -97,11 +137,15 @@ def test_run_when_the_state_file_is_corrupt_then_audited_naming_it_and_left_unto
 
     done = run_trader(tmp_path, "run", "--once")
 
-    # The cycle itself never crashes: it audits exception:StateCorrupt and exits 0 ...
-    assert done.returncode == 0
+    # The cycle itself never crashes: it audits exception:StateCorrupt, says so in one line
+    # (no traceback) and exits 1 ...
+    assert done.returncode == 1
     record = json.loads((tmp_path / "logs" / "247trader-v2_audit.jsonl").read_text())
     assert record["no_trade_reason"] == "exception:StateCorrupt"
     assert "data/.state.json is corrupt" in record["exception"]["message"]
+    reason = f"trader: cycle {record['cycle_id']} failed: exception:StateCorrupt: "
+    assert reason + record["exception"]["message"] in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
     # ... and the damaged file is left exactly as it was, for a human to inspect.
     assert state_file.read_text() == '{"fence": 1, "state": {"schema_version": 1, "vers'
 
@@ -147,7 +191,8 @@ def test_help_when_asked_then_lists_the_commands() -> None:
         [*TRADER, "run", "--help"], capture_output=True, text=True, check=False, env=os.environ
     )
     assert done.returncode == 0
-    for flag in ("--once", "--interval", "--mode", "--exchange", "--fast", "--cycles"):
+    flags = ("--once", "--interval", "--mode", "--exchange", "--fast", "--cycles", "--traceback")
+    for flag in flags:
         assert flag in done.stdout
 
 

@@ -78,10 +78,9 @@ def test_handle_when_scheduled_event_then_one_cycle_audited_in_s3_and_state_save
 
 
 def test_handle_when_same_event_delivered_twice_then_second_is_duplicate_and_trades_nothing(aws):
-    app, clock = app_for(aws)
+    app, _ = app_for(aws)
     first = app.handle(event("scheduled.json"), LambdaContext("req-1"))
     version_after_first = aws.item("PORTFOLIO#default", "STATE")["version"]
-    clock.advance()
 
     second = app.handle(event("scheduled-redelivery.json"), LambdaContext("req-2"))
 
@@ -118,6 +117,9 @@ def test_handle_when_event_from_a_later_time_then_a_new_cycle_runs(aws):
         ({**event("scheduled.json"), "detail-type": "Object Created"}, "detail-type"),
         ({**event("scheduled.json"), "source": "aws.s3"}, "source"),
         (event("liquidate-dry-run.json"), "time"),  # a liquidation request is no cycle
+        ({**event("scheduled.json"), "time": 1795493100}, "time"),  # unix seconds of 04:05
+        ({**event("scheduled.json"), "time": 1795493100.0}, "time"),
+        ({**event("scheduled.json"), "time": "1795493100"}, "time"),
     ],
 )
 def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_written(aws, bad, named):
@@ -133,6 +135,65 @@ def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_writt
     assert audit_objects(aws) == {}
     assert metrics.serialize_metric_set()["HandlerErrors"] == [1.0]
     metrics.clear_metrics()
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "2026-11-25T04:05:00Z",  # a day ahead: would be last_cycle_id until tomorrow
+        "9999-12-31T23:59:59Z",  # for ever
+        "0999-06-01T00:00:00Z",  # its old id 9990601T0000Z sorted above every real one
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: no cycle id at all
+        "9999-12-31T23:59:00-01:00",  # after year 9999 in UTC
+        "2026-11-24T03:59:59Z",  # 304 s before the clock (04:05:03): over one interval late
+        "2026-11-24T04:05:09Z",  # 6 s after the clock: over 5 s early
+    ],
+)
+def test_handle_when_event_dated_outside_the_window_then_refused_and_nothing_written(aws, when):
+    metrics = Metrics(namespace="247trader-test", service="handler-test")
+    app, _ = app_for(aws, metrics=metrics)
+
+    answer = app.handle({**event("scheduled.json"), "time": when}, LambdaContext())
+
+    assert answer["ok"] is False
+    assert answer["error"].startswith("EventRefused: event time ")
+    # the window, clock 04:05:03 less one interval (300 s) to plus 5 s
+    assert "2026-11-24T04:00:03Z .. 2026-11-24T04:05:08Z" in answer["error"]
+    assert aws.all_items() == []  # no lock, no state
+    assert audit_objects(aws) == {}
+    assert metrics.serialize_metric_set()["EventRefused"] == [1.0]
+    metrics.clear_metrics()
+
+
+@pytest.mark.parametrize(
+    ("when", "cycle_id"),
+    [
+        ("2026-11-24T04:00:03Z", "20261124T0400Z"),  # exactly one interval late
+        ("2026-11-24T04:05:08Z", "20261124T0405Z"),  # exactly 5 s early
+    ],
+)
+def test_handle_when_event_dated_at_the_edges_of_the_window_then_the_cycle_runs(
+    aws, when, cycle_id
+):
+    app, _ = app_for(aws)
+
+    answer = app.handle({**event("scheduled.json"), "time": when}, LambdaContext())
+
+    assert answer["ok"] is True
+    assert answer["cycle_id"] == cycle_id
+
+
+def test_handle_when_a_future_event_came_first_then_the_genuine_cycle_still_runs(aws):
+    app, _ = app_for(aws)
+    app.handle({**event("scheduled.json"), "time": "2026-11-25T04:05:00Z"}, LambdaContext("r1"))
+
+    answer = app.handle(event("scheduled.json"), LambdaContext("req-2"))
+
+    assert answer["ok"] is True
+    assert answer["no_trade_reason"] != "duplicate_invocation"
+    assert aws.item("PORTFOLIO#default", "STATE")["body"]["M"]["last_cycle_id"] == {
+        "S": "20261124T0405Z"
+    }
 
 
 def test_handle_when_live_not_confirmed_then_refused_without_touching_aws(aws):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from bad_states import BAD_IDS, BAD_STATES
 
 from trader.adapters.aws.dynamo_state import DynamoStateStore, set_trading_state
 from trader.domain.errors import StateConflict, StateCorrupt
@@ -251,3 +253,14 @@ def test_save_when_lock_item_deleted_and_token_restarts_then_older_token_is_refu
 
     assert restarted.token == 1
     assert snapshot(aws) == before
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_STATES, ids=BAD_IDS)
+def test_load_when_an_invariant_is_broken_then_state_corrupt_naming_the_field(aws, bad, message):
+    store_for(aws).save(bad, None)  # a save writes what it is given; the load is the gate
+    items = aws.all_items()
+
+    with pytest.raises(StateCorrupt, match=re.escape(message)):
+        store_for(aws).load()
+
+    assert aws.all_items() == items

@@ -97,9 +97,11 @@ def run(extra_cycles: int, out: Any = sys.stdout) -> None:
         }
         app = CycleApp(**wiring)
         for n, (name, event) in enumerate(events(extra_cycles)):
+            at = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+            while clock.now() < at:  # the clock of each event's delivery (a redelivery's too)
+                clock.advance()
             answer = app.handle(event, LambdaContext(f"local-request-{n}"))
             print(f"{name:28s} -> {json.dumps(answer)}", file=out)
-            clock.advance()
         request = json.loads((EVENTS / LIQUIDATION_FILE).read_text(encoding="utf-8"))
         planned = LiquidateApp(**wiring).handle(request, LambdaContext("local-liquidation"))
         print(f"{LIQUIDATION_FILE:28s} -> {json.dumps(brief(planned))}", file=out)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from trader.domain import models
 from trader.domain.codec import from_jsonable, parse_utc, to_jsonable
-from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
+from trader.domain.state import PortfolioState, decode_state, state_from_dict, state_to_dict
 
 D = Decimal
 DOMAIN_TYPES = [
@@ -105,7 +105,7 @@ def test_state_dict_round_trip_when_any_state_then_equal_and_schema_first(
 ) -> None:
     encoded = json.loads(json.dumps(state_to_dict(state)))
     assert next(iter(encoded)) == "schema_version"
-    assert state_from_dict(encoded) == state
+    assert decode_state(encoded) == state  # the codec; invariants: test_state_invariants.py
 
 
 def test_to_jsonable_when_decimal_then_plain_string_keeping_scale() -> None:

@@ -334,6 +334,35 @@ def test_run_cycle_when_the_same_event_comes_twice_then_duplicate_invocation_and
     assert len(rig.exchange.orders()) == 1
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "9990601T0000Z",  # year 999 as strftime wrote it: sorts above every real id as text
+        "09990601T0000Z",  # the same, zero-padded as cycle ids are now
+    ],
+)
+def test_run_cycle_when_the_state_holds_a_cycle_of_year_999_then_todays_cycle_runs(
+    stored: str,
+) -> None:
+    rig = make_rig()
+    rig.start_with(PortfolioState(last_cycle_id=stored))
+
+    result = rig.run(cycle_id="20260302T1200Z")
+
+    assert result.no_trade_reason != "duplicate_invocation"  # 0999 is long past
+    assert rig.store.load().last_cycle_id == "20260302T1200Z"
+
+
+def test_run_cycle_when_the_state_holds_a_later_cycle_then_duplicate_invocation() -> None:
+    rig = make_rig()
+    rig.start_with(PortfolioState(last_cycle_id="20260302T1205Z"))
+
+    result = rig.run(cycle_id="20260302T1200Z")
+
+    assert result.no_trade_reason == "duplicate_invocation"
+    assert rig.exchange.orders() == {}
+
+
 @dataclass
 class RejectingExchange:
     """Answers every order with the exchange's 'no'; everything else goes to `inner`."""

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trader.domain.ids import client_order_id, cycle_id_for, floor_time, liquidation_leg_id
+from trader.domain.ids import (
+    client_order_id,
+    cycle_id_for,
+    cycle_time,
+    floor_time,
+    liquidation_leg_id,
+)
 from trader.domain.models import Side
 
 BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
@@ -115,3 +121,42 @@ def test_liquidation_leg_id_when_compared_with_cycle_ids_then_never_the_same() -
     # a request named like a cycle id cannot collide with that cycle's orders
     cycle = client_order_id("default", "liq-1", "BTC-USD", Side.SELL, 0)
     assert liquidation_leg_id(*LEG) != cycle
+
+
+def test_cycle_id_for_when_the_year_is_below_1000_then_zero_padded_to_four_digits() -> None:
+    assert cycle_id_for(datetime(999, 6, 1, 0, 2, tzinfo=UTC), 300) == "09990601T0000Z"
+    assert cycle_id_for(datetime(1, 1, 1, 0, 7, tzinfo=UTC), 300) == "00010101T0005Z"
+
+
+@pytest.mark.parametrize(
+    ("cycle_id", "expected"),
+    [
+        ("20261124T0405Z", datetime(2026, 11, 24, 4, 5, tzinfo=UTC)),
+        ("09990601T0000Z", datetime(999, 6, 1, tzinfo=UTC)),
+        ("9990601T0000Z", datetime(999, 6, 1, tzinfo=UTC)),  # the unpadded id of older versions
+        ("99991231T2355Z", datetime(9999, 12, 31, 23, 55, tzinfo=UTC)),
+    ],
+)
+def test_cycle_time_when_a_cycle_id_then_the_start_it_names(
+    cycle_id: str, expected: datetime
+) -> None:
+    assert cycle_time(cycle_id) == expected
+
+
+@pytest.mark.parametrize("bad", ["x", "round001", "20261324T0405Z", "2026-11-24T04:05Z", ""])
+def test_cycle_time_when_not_a_cycle_id_then_value_error(bad: str) -> None:
+    with pytest.raises(ValueError):
+        cycle_time(bad)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    )
+)
+def test_cycle_ids_when_sorted_as_text_then_in_time_order(moment: datetime) -> None:
+    real = cycle_id_for(datetime(2026, 11, 24, 4, 5, tzinfo=UTC), 300)
+    other = cycle_id_for(moment, 300)
+    assert (other < real) == (cycle_time(other) < cycle_time(real))

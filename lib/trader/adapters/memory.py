@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
-from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
+from trader.domain.state import PortfolioState, decode_state, state_from_dict, state_to_dict
 from trader.service.audit import audit_line
 
 
 def _stored_form(state: PortfolioState) -> str:
     """The state as JSON text, after proving it reads back equal to itself."""
     text = json.dumps(state_to_dict(state), sort_keys=True)
-    decoded = state_from_dict(json.loads(text))
-    if decoded != state:
+    decoded = decode_state(json.loads(text))
+    if decoded != state and repr(decoded) != repr(state):  # NaN != NaN, yet reads back
         raise ValueError(
             "state does not survive a JSON round trip (a field holds a value of the wrong type)"
         )
@@ -44,7 +45,12 @@ class InMemoryStateStore:
             raise self.fail_on_load
         with self._mutex:
             text = self._text
-        return PortfolioState() if text is None else state_from_dict(json.loads(text))
+        if text is None:
+            return PortfolioState()
+        try:
+            return state_from_dict(json.loads(text))
+        except (ValueError, TypeError, KeyError) as exc:  # as the file and DynamoDB stores do
+            raise StateCorrupt(f"in-memory state cannot be read: {exc}") from exc
 
     def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
         if self.fail_on_save is not None:

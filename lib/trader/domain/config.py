@@ -25,6 +25,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EventWindow(_Model):
+    """How far a scheduled event's time may lie from the clock (Lambda): outside, refused."""
+
+    late_seconds: Annotated[int, Field(ge=0, le=86_400)] | None = None  # None: one interval
+    early_seconds: Annotated[int, Field(ge=0, le=300)] = 5
+
+
 class CycleConfig(_Model):
     interval_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
     portfolio_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "default"
@@ -35,6 +42,7 @@ class CycleConfig(_Model):
     min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
     lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
     request_threads: Annotated[int, Field(ge=1, le=64)] = 16  # the snapshot's parallel requests
+    event_window: EventWindow = EventWindow()
     # Quote currencies counted as one pool of cash (sizing, equity, funding); None: USD and
     # USDC when the quote currency is USD (Coinbase's books for the two are one), else alone.
     quote_pool: tuple[str, ...] | None = None

@@ -23,6 +23,10 @@ class LockHeld(TraderError):
     """Another cycle holds the lock."""
 
 
+class LockLost(TraderError):
+    """Our lease expired or was taken over; we may no longer write."""
+
+
 class StateError(TraderError):
     """Base of state-store failures."""
 

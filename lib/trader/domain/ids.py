@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ from decimal import Decimal
 from trader.domain.models import Side
 
 _NAMESPACE = uuid.UUID("6f1c4a8e-2d47-4b1e-9a47-247247247247")
+_CYCLE_ID = re.compile(r"([0-9]{1,4})([0-9]{4}T[0-9]{4}Z)", re.ASCII)
 
 
 def floor_time(moment: datetime, interval_seconds: int) -> datetime:
@@ -20,8 +22,24 @@ def floor_time(moment: datetime, interval_seconds: int) -> datetime:
 
 
 def cycle_id_for(scheduled: datetime, interval_seconds: int) -> str:
-    """The cycle id of a scheduled time, e.g. 2026-11-24T04:05:00Z -> '20261124T0405Z'."""
-    return floor_time(scheduled, interval_seconds).strftime("%Y%m%dT%H%MZ")
+    """The cycle id of a scheduled time, e.g. 2026-11-24T04:05:00Z -> '20261124T0405Z'.
+
+    The year is zero-padded to four digits (strftime's %Y is not, below 1000), so ids sort as
+    their times do; ValueError or OverflowError when the floored time leaves years 1-9999."""
+    start = floor_time(scheduled, interval_seconds)
+    return f"{start.year:04d}{start:%m%dT%H%MZ}"
+
+
+def cycle_time(cycle_id: str) -> datetime:
+    """The start of the cycle an id names: cycle_id_for's inverse. ValueError if not an id.
+
+    Also reads the unpadded ids of years below 1000 that older versions wrote ('9990601T0000Z'
+    is 0999-06-01), so a state holding one compares as the past it is, not the far future."""
+    match = _CYCLE_ID.fullmatch(cycle_id)
+    if match is None:
+        raise ValueError(f"{cycle_id!r} is not a cycle id (YYYYMMDDTHHMMZ)")
+    year, rest = match.groups()
+    return datetime.strptime(f"{int(year):04d}{rest}", "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
 
 def client_order_id(portfolio_id: str, cycle_id: str, product_id: str, side: Side, leg: int) -> str:

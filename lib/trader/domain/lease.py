@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from trader.domain.codec import to_jsonable
-from trader.domain.errors import LockHeld, StateConflict
+from trader.domain.errors import LockHeld, LockLost, StateConflict
 from trader.domain.state import PortfolioState
 
 
@@ -66,3 +66,14 @@ def grant_lease(
 def holds(holder: LockLease | None, lease: LockLease) -> bool:
     """True when `lease` is still the one on record (same owner and token)."""
     return holder is not None and (holder.owner, holder.token) == (lease.owner, lease.token)
+
+
+def check_lease(lease: LockLease, now: datetime, margin_seconds: int) -> None:
+    """LockLost unless `lease` runs at least `margin_seconds` past `now`: asked before the
+    write-ahead save and before each create, so no order is sent on a lease about to lapse."""
+    if lease.expires_at - timedelta(seconds=margin_seconds) <= now:
+        raise LockLost(
+            f"the lease of {lease.owner!r} (token {lease.token}) expires at "
+            f"{to_jsonable(lease.expires_at)}, less than {margin_seconds} s after "
+            f"{to_jsonable(now)}; nothing more is written or sent"
+        )

@@ -84,7 +84,13 @@ def state_to_dict(state: PortfolioState) -> dict[str, Any]:
 
 
 def state_from_dict(data: dict[str, Any]) -> PortfolioState:
-    """Raises ValueError/TypeError/KeyError on malformed input; stores wrap that in StateCorrupt."""
+    """Raises ValueError/TypeError/KeyError on malformed input or a broken invariant
+    (check_state); stores wrap that in StateCorrupt."""
+    return check_state(decode_state(data))
+
+
+def decode_state(data: dict[str, Any]) -> PortfolioState:
+    """The state as written, invariants unchecked (a save's round trip)."""
     if not isinstance(data, dict):
         raise TypeError(f"state must be a JSON object, got {type(data).__name__}")
     schema = data.get("schema_version")
@@ -92,3 +98,56 @@ def state_from_dict(data: dict[str, Any]) -> PortfolioState:
         raise ValueError(f"unsupported state schema_version {schema!r}")
     body = {k: v for k, v in data.items() if k != "schema_version"}
     return from_jsonable(PortfolioState, body)
+
+
+# Amounts that may be negative (they must still be finite), and prices that must be positive;
+# every other Decimal of the state is a size, balance or fee: finite and not negative.
+_SIGNED = frozenset({"realized_pnl_today", "realized_pnl_total", "external_pnl_total"})
+_POSITIVE = frozenset({"avg_entry_price", "limit_price", "price"})
+_KEYED_BY = {"positions": "product_id", "open_orders": "client_order_id"}
+
+
+def check_state(state: PortfolioState) -> PortfolioState:
+    """`state` when its invariants hold, else ValueError naming the field and its value, e.g.
+    `positions.BTC-USD.size: NaN` (the stores report it as StateCorrupt).
+
+    A NaN paper balance made phantom orders, a price of 0 divided by zero, an infinite size
+    crashed the summary: a state that breaks them is refused when read, never traded on."""
+    _check_fields(state, "")
+    return state
+
+
+def _check_fields(value: Any, path: str) -> None:
+    for f in dataclasses.fields(value):
+        _check(f.name, getattr(value, f.name), f"{path}{f.name}")
+
+
+def _check(name: str, value: Any, path: str) -> None:
+    if isinstance(value, Decimal):
+        _check_amount(name, value, path)
+    elif isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise ValueError(f"{path}: {value} must not be negative")
+    elif dataclasses.is_dataclass(value):
+        _check_fields(value, f"{path}.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_key(name, key, item, f"{path}.{key}")
+            _check(name, item, f"{path}.{key}")
+    elif isinstance(value, tuple):
+        for index, item in enumerate(value):
+            _check(name, item, f"{path}.{index}")
+
+
+def _check_amount(name: str, value: Decimal, path: str) -> None:
+    if not value.is_finite():
+        raise ValueError(f"{path}: {value}")
+    if name in _POSITIVE and value <= 0:
+        raise ValueError(f"{path}: {value} must be positive")
+    if name not in _SIGNED and value < 0:
+        raise ValueError(f"{path}: {value} must not be negative")
+
+
+def _check_key(name: str, key: str, item: Any, path: str) -> None:
+    field_name = _KEYED_BY.get(name)
+    if field_name is not None and getattr(item, field_name) != key:
+        raise ValueError(f"{path}: holds {field_name} {getattr(item, field_name)!r}")

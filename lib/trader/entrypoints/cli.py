@@ -23,9 +23,9 @@ from trader.domain.errors import (
 from trader.domain.liquidation import parse_liquidation_request
 from trader.domain.models import CycleResult, Mode, TradingState
 from trader.entrypoints.runner import LoopOptions, StopFlag, run_loop, stop_on_signals
-from trader.entrypoints.summary import SessionSummary, cycle_line
+from trader.entrypoints.summary import SessionSummary, cycle_line, failure
 from trader.ports import Clock
-from trader.settings import Settings
+from trader.settings import Settings, config_path_from_env
 
 EXIT_USAGE = 2
 
@@ -33,12 +33,22 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    formatter = logging.Formatter if getattr(args, "traceback", False) else _OneLineFormatter
+    handler.setFormatter(formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         return int(args.handler(args))
     except (ConfigError, StateError) as exc:
         print(f"trader: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines without tracebacks: a failed cycle is told in one line (and in its audit)."""
+
+    def formatException(self, _ei: Any) -> str:
+        return ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +72,10 @@ def _add_run(sub: Any) -> None:
             "Run trading cycles. Each cycle takes the file lock, loads data/.state.json, "
             "reconciles orders, takes a market snapshot, decides, places orders according "
             "to --mode, saves the state and appends one audit record to "
-            "logs/247trader-v2_audit.jsonl. SIGINT/SIGTERM finish the current cycle, then stop."
+            "logs/247trader-v2_audit.jsonl. SIGINT/SIGTERM finish the current cycle, then stop. "
+            "Exit status: 0 when every cycle ran (traded or not), 1 when a cycle failed "
+            "(one line each on stderr: trader: cycle ID failed: exception:TYPE: message), "
+            "2 for a bad configuration or command line."
         ),
     )
     when = run.add_mutually_exclusive_group()
@@ -110,7 +123,10 @@ def _add_sources(run: argparse.ArgumentParser) -> None:
         "--candles-dir; coinbase: live Coinbase market data (public without a key)",
     )
     run.add_argument(
-        "--config", type=Path, metavar="PATH", help="config YAML (default: config/default.yaml)"
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config YAML (default: $CONFIG_PATH if set, else config/default.yaml)",
     )
     run.add_argument("--candles-dir", type=Path, metavar="DIR", help="replay candle CSVs from DIR")
     run.add_argument(
@@ -130,6 +146,11 @@ def _add_sources(run: argparse.ArgumentParser) -> None:
         "--confirm-live",
         action="store_true",
         help="the explicit confirmation LIVE needs, on top of --mode LIVE",
+    )
+    run.add_argument(
+        "--traceback",
+        action="store_true",
+        help="log the traceback of a failure (default: one line; the audit has the message)",
     )
 
 
@@ -215,7 +236,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         trading_mode=mode,
         exchange=args.exchange,
         sim_candles_dir=args.candles_dir,
-        config_path=args.config,
+        config_path=args.config or config_path_from_env(),
         coinbase_key_file=args.key_file,
         live_trading_confirmed=args.confirm_live,
     )
@@ -236,11 +257,14 @@ def _run(args: argparse.Namespace) -> int:
     deps = local_deps(settings, config, clock, paths)
     max_cycles = args.cycles if (args.interval or args.cycles) else 1
     summary = SessionSummary()
+    failed: list[str] = []
 
     def report(result: CycleResult) -> None:
         summary.add(result)
         if not args.quiet:
             print(cycle_line(result), flush=True)
+        if why := failure(result):
+            failed.append(why)
 
     stop = StopFlag()
     with stop_on_signals(stop):
@@ -250,7 +274,9 @@ def _run(args: argparse.Namespace) -> int:
             f"\n{stop.signal_name} received: the cycle in progress finished; shutting down cleanly."
         )
     print(summary.render(str(paths.audit_file), str(paths.state_file)))
-    return 0
+    for why in failed:
+        print(f"trader: {why}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _liquidate(args: argparse.Namespace) -> int:

@@ -5,6 +5,11 @@ first event of a cold start (never at import), then turns each EventBridge sched
 event into one `run_cycle` and a small JSON summary. Nothing escapes `handle`: a
 malformed event or a broken deployment is logged, counted and answered with ok=false.
 
+Event times: an event dated outside `cycle.event_window` around the clock (default: up to
+one interval late, 5 s early) is refused before anything is locked, read or written
+(EventRefused, counted as `EventRefused` and `HandlerErrors`): a time far in the future saved
+as last_cycle_id would turn every genuine cycle after it into `duplicate_invocation`.
+
 Repeated deliveries: the cycle id comes from the event's scheduled `time`, and the cycle
 answers `duplicate_invocation` when the stored state's last_cycle_id is not older. That
 record is written in the same conditional, fenced transaction as the cycle's own state,
@@ -15,14 +20,17 @@ keep a second record beside the state, with its own window and failure modes).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trader.adapters.clock import SystemClock
 from trader.bootstrap import AwsClients, aws_deps, config_for
+from trader.domain.config import CycleConfig
 from trader.domain.errors import TraderError
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult
@@ -37,6 +45,10 @@ class MalformedEvent(TraderError):
     """The invocation event is not an EventBridge scheduled event; nothing was traded."""
 
 
+class EventRefused(TraderError):
+    """A scheduled event dated outside the window around the clock; nothing was written."""
+
+
 class ScheduledEvent(BaseModel):
     """The fields of an EventBridge scheduled event that the cycle relies on."""
 
@@ -46,6 +58,17 @@ class ScheduledEvent(BaseModel):
     source: Literal["aws.events"]
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
     time: AwareDatetime
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # EventBridge writes ISO-8601 text; pydantic alone would take unix numbers too.
+        if not isinstance(value, str) or not _ISO_TIME.match(value):
+            raise ValueError(f"must be ISO-8601 text like 2026-11-24T04:05:00Z, got {value!r}")
+        return value
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}", re.ASCII)
 
 
 def parse_scheduled_event(event: Any) -> ScheduledEvent:
@@ -74,14 +97,14 @@ class CycleApp:
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:
             scheduled = parse_scheduled_event(event)
-        except MalformedEvent as exc:
-            return self._refuse(exc)
-        try:
-            built = self._bootstrap()
+            settings, deps = self._bootstrap()
         except Exception as exc:  # noqa: BLE001 (a broken deployment must not raise: rule 4)
             return self._refuse(exc)
-        settings, deps = built
-        cycle_id = cycle_id_for(scheduled.time, deps.config.cycle.interval_seconds)
+        try:
+            cycle_id = accepted_cycle_id(scheduled.time, deps.clock.now(), deps.config.cycle)
+        except EventRefused as exc:
+            self._count("EventRefused")
+            return self._refuse(exc)
         if self.logger is not None:
             self.logger.append_keys(cycle_id=cycle_id, scheduled_event_id=scheduled.id)
         request = CycleRequest(
@@ -145,6 +168,31 @@ class CycleApp:
             name=name, unit=MetricUnit.Count, value=1, namespace=self.metrics.namespace
         ) as metric:
             metric.add_dimension(name=dimension, value=value)
+
+
+def accepted_cycle_id(scheduled: datetime, now: datetime, cfg: CycleConfig) -> str:
+    """The cycle id of an event dated within the window around the clock; else EventRefused.
+
+    A time far off would be saved as last_cycle_id: one in the future would answer every
+    genuine cycle after it `duplicate_invocation` (no exits, no stop loss) until then."""
+    interval, window = cfg.interval_seconds, cfg.event_window
+    late = timedelta(seconds=interval if window.late_seconds is None else window.late_seconds)
+    early = timedelta(seconds=window.early_seconds)
+    if not now - late <= scheduled <= now + early:
+        raise EventRefused(
+            f"event time {scheduled.isoformat()} is outside the accepted window "
+            f"{_iso(now - late)} .. {_iso(now + early)} (clock {_iso(now)}: up to "
+            f"{late.total_seconds():.0f} s late, {early.total_seconds():.0f} s early); "
+            "nothing was written"
+        )
+    try:
+        return cycle_id_for(scheduled, interval)
+    except (ValueError, OverflowError) as exc:  # years 1 and 9999 have no room to floor
+        raise EventRefused(f"event time {scheduled.isoformat()}: {exc}") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def build_on_aws(

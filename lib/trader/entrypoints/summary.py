@@ -35,6 +35,15 @@ def cycle_line(result: CycleResult, width: int = 70) -> str:
     return f"{head} TRADED {fills or 'order(s) resting on the book'}"
 
 
+def failure(result: CycleResult) -> str | None:
+    """One line for a cycle that failed (NO_TRADE `exception:{Type}`), else None."""
+    reason = result.no_trade_reason or ""
+    if not reason.startswith("exception:"):
+        return None
+    message = (result.record.get("exception") or {}).get("message")
+    return f"cycle {result.cycle_id} failed: {reason}" + (f": {message}" if message else "")
+
+
 @dataclass(slots=True)
 class SessionSummary:
     cycles: int = 0

@@ -19,8 +19,9 @@ from typing import Any, cast
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
-from trader.domain.errors import LockHeld
-from trader.domain.lease import LockLease
+from trader.domain.errors import LockHeld, StateCorrupt
+from trader.domain.ids import cycle_time
+from trader.domain.lease import LockLease, check_lease
 from trader.domain.models import (
     Conversion,
     CycleResult,
@@ -176,7 +177,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     """The steps in order; the one place their results are recorded for the audit."""
     state = trace.state = s.deps.store.load()
     trace.loaded_fill_ids = frozenset(state.seen_fill_ids)
-    if state.last_cycle_id is not None and s.request.cycle_id <= state.last_cycle_id:
+    if _already_done(s.request.cycle_id, state.last_cycle_id):
         detail = f"cycle {s.request.cycle_id} is not after {state.last_cycle_id}"
         trace.stop(NoTradeReason.DUPLICATE_INVOCATION, detail)
         return ()
@@ -201,6 +202,18 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
         trace.stop(*why)
     trace.state = _save_cycle(s, account, state)
     return orders
+
+
+def _already_done(cycle_id: str, last_cycle_id: str | None) -> bool:
+    """True when the state already holds this cycle or a later one (compared as times: the
+    strings of years below 1000 sort wrong)."""
+    if last_cycle_id is None:
+        return False
+    try:
+        last = cycle_time(last_cycle_id)
+    except ValueError:
+        raise StateCorrupt(f"last_cycle_id: {last_cycle_id!r} is not a cycle id") from None
+    return cycle_time(cycle_id) <= last
 
 
 def _open_account(s: _Session, state: PortfolioState) -> Exchange:
@@ -293,6 +306,7 @@ def _execute(
         state, account, plan, decision.conversions, lambda st: s.deps.store.save(st, s.lease)
     )
     # Write-ahead: the orders (and their trade counts) are in the state before they are sent.
+    _check_lease(s)
     state = s.deps.store.save(write_ahead(state, plan, s.now), s.lease)
     # Sales of funding sources first, confirmed, so their proceeds can pay for the buys.
     funding = tuple(o for o in plan if o.intent is Intent.FUNDING)
@@ -305,7 +319,8 @@ def _send(
     s: _Session, account: Exchange, state: PortfolioState, plan: tuple[PlannedOrder, ...]
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
     """Place the orders, and in LIVE poll them until settled (bounded)."""
-    state, placed = place_all(state, account, plan, s.now, s.cooldown, s.parallel)
+    guard = lambda: _check_lease(s)  # noqa: E731
+    state, placed = place_all(state, account, plan, s.now, s.cooldown, s.parallel, guard)
     if not s.rules.confirms:
         return state, placed
     attempts, wait = s.cfg.execution.confirm_attempts, _waiter(s.deps, s.request, s.cfg)
@@ -328,6 +343,12 @@ def _save_cycle(s: _Session, account: Exchange, state: PortfolioState) -> Portfo
         state = keep_paper_account(cast(PaperAccount, account), state, s.cooldown, s.now)
     state = state.replace(last_cycle_id=s.request.cycle_id, last_cycle_at=s.now)
     return s.deps.store.save(state, s.lease)
+
+
+def _check_lease(s: _Session) -> None:
+    """LockLost when the lease lapses within the time a send needs (fencing covers the saves;
+    this and the deterministic client_order_id cover the sends)."""
+    check_lease(s.lease, s.deps.clock.now(), s.cfg.cycle.min_remaining_seconds_to_trade)
 
 
 def _time_left(request: CycleRequest, cfg: Config) -> bool:

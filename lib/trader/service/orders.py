@@ -262,9 +262,16 @@ def place_all(
     now: datetime,
     cooldown_minutes: int,
     pool: Executor | None = None,
+    before_send: Callable[[], None] = lambda: None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    """Send each planned order once (at once, with a pool); a refused one gives back its trade."""
-    sent = [as_booked(state, o) for o in _each(pool, lambda p: send(account, p, now), plan)]
+    """Send each planned order once (at once, with a pool); a refused one gives back its trade.
+    `before_send` runs before each create and may raise to stop it (the lease check)."""
+
+    def send_one(planned: PlannedOrder) -> Order:
+        before_send()
+        return send(account, planned, now)
+
+    sent = [as_booked(state, o) for o in _each(pool, send_one, plan)]
     for order in sent:
         if order.status is OrderStatus.REJECTED:
             state = uncount_trade(state)

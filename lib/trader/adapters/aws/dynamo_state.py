@@ -31,7 +31,7 @@ from trader.domain.codec import from_jsonable, to_jsonable
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
 from trader.domain.lease import LockLease
 from trader.domain.models import ZERO, Order, Position, TradingState
-from trader.domain.state import STATE_SCHEMA_VERSION, PortfolioState
+from trader.domain.state import STATE_SCHEMA_VERSION, PortfolioState, check_state
 
 TTL_ATTRIBUTE = "ttl"
 STATE_SK = "STATE"
@@ -229,7 +229,7 @@ def _state_from_items(items: list[dict[str, Any]]) -> PortfolioState:
     }
     day = by_sk.get(_day_sk(body.day)) if body.day else None
     hour = by_sk.get(_hour_sk(body.hour)) if body.hour else None
-    return body.replace(
+    state = body.replace(
         version=int(head["version"]),
         trading_state=TradingState(head["trading_state"]),
         positions=positions,
@@ -238,6 +238,7 @@ def _state_from_items(items: list[dict[str, Any]]) -> PortfolioState:
         realized_pnl_today=Decimal(day["realized_pnl"]) if day else ZERO,
         trades_this_hour=int(hour["trades"]) if hour else 0,
     )
+    return check_state(state)
 
 
 def _items_for(state: PortfolioState) -> dict[str, dict[str, Any]]:

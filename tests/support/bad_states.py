@@ -1,0 +1,53 @@
+"""States that break an invariant, each with the message naming the field (state invariants)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from trader.domain.models import Order, OrderStatus, OrderType, Position, Side
+from trader.domain.state import PortfolioState
+
+T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
+D = Decimal
+
+
+def position(size: str = "0.5", price: str = "60000", pid: str = "BTC-USD") -> Position:
+    return Position(pid, D(size), D(price), T0)
+
+
+def order(limit_price: str) -> Order:
+    return Order(
+        "c-1", "ETH-USD", Side.BUY, OrderType.LIMIT, OrderStatus.OPEN, T0,
+        base_size=D("0.1"), limit_price=D(limit_price),
+    )  # fmt: skip
+
+
+BAD_STATES = [
+    (PortfolioState(paper_balances={"USD": D("NaN")}), "paper_balances.USD: NaN"),
+    (PortfolioState(positions={"BTC-USD": position(size="NaN")}), "positions.BTC-USD.size: NaN"),
+    (
+        PortfolioState(positions={"BTC-USD": position(size="Infinity")}),
+        "positions.BTC-USD.size: Infinity",
+    ),
+    (
+        PortfolioState(positions={"BTC-USD": position(size="-0.5")}),
+        "positions.BTC-USD.size: -0.5 must not be negative",
+    ),
+    (
+        PortfolioState(positions={"BTC-USD": position(price="0")}),
+        "positions.BTC-USD.avg_entry_price: 0 must be positive",
+    ),
+    (
+        PortfolioState(positions={"ETH-USD": position()}),
+        "positions.ETH-USD: holds product_id 'BTC-USD'",
+    ),
+    (PortfolioState(day=T0.date(), trades_today=-1), "trades_today: -1 must not be negative"),
+    (PortfolioState(fees_total=D("-0.01")), "fees_total: -0.01 must not be negative"),
+    (PortfolioState(realized_pnl_total=D("-Infinity")), "realized_pnl_total: -Infinity"),
+    (
+        PortfolioState(open_orders={"c-1": order(limit_price="0")}),
+        "open_orders.c-1.limit_price: 0 must be positive",
+    ),
+]
+BAD_IDS = [message.split(":")[0] for _, message in BAD_STATES]
