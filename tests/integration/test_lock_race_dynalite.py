@@ -141,6 +141,7 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
     from trader.adapters.sim.exchange import build_simulated_exchange
     from trader.adapters.sim.paper import SimulatedPaperAccounts
     from trader.domain.config import load_config
+    from trader.domain.ids import cycle_id_for
     from trader.domain.models import Mode
     from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
@@ -150,7 +151,8 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
     store, audit = InMemoryStateStore(), ListAuditSink()
     clients = [dynalite_client(endpoint) for _ in range(THREADS)]
 
-    for round_no in range(15):
+    first = clock.now()
+    for _ in range(15):
         attempts: list = []
         all_tried = threading.Event()
         deps = [
@@ -168,7 +170,7 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
             for c in clients
         ]
         barrier = threading.Barrier(THREADS)
-        cycle_id = f"round{round_no:03d}"
+        cycle_id = cycle_id_for(clock.now(), 300)  # a real cycle id: the state compares them
 
         def invoke(index: int, deps=deps, barrier=barrier, cycle_id=cycle_id):
             barrier.wait()
@@ -180,9 +182,9 @@ def test_run_cycle_when_16_invocations_race_then_one_cycle_runs_and_15_audit_loc
         clock.advance()
 
         reasons = sorted(str(r.no_trade_reason) for r in results)
-        assert reasons.count("lock_held") == THREADS - 1, f"round {round_no}: {reasons}"
+        assert reasons.count("lock_held") == THREADS - 1, f"cycle {cycle_id}: {reasons}"
     # every round's one cycle saved its id (a PAPER write-ahead save may come first, with the
     # previous id, or None in the very first round)
     saved_ids = {s.last_cycle_id for s in store.saves} - {None}
-    assert saved_ids == {f"round{n:03d}" for n in range(15)}
+    assert saved_ids == {cycle_id_for(first + timedelta(minutes=5 * n), 300) for n in range(15)}
     assert len(audit.records) == 15 * THREADS
