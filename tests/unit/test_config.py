@@ -221,3 +221,80 @@ def test_parse_config_when_liquidation_omitted_then_documented_defaults() -> Non
 def test_parse_config_when_liquidation_lock_wait_negative_then_field_named() -> None:
     message = error_of({"universe": MINIMAL_UNIVERSE, "liquidation": {"lock_wait_seconds": -1}})
     assert "liquidation.lock_wait_seconds: value -1: " in message
+
+
+# --- issue 10, finding 5: no silent last-wins, no contradictions, no megabyte messages ------
+
+
+def test_load_config_when_a_section_appears_twice_then_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "universe:\n  tiers: [{name: core, match_all: true, position_size_pct: 5}]\n"
+        "risk:\n  max_total_exposure_pct: 40\n"
+        "risk:\n  max_total_exposure_pct: 100\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    # the second `risk:` is on line 5; the first on line 3
+    assert "'risk' appears twice" in message and "first on line 3" in message
+
+
+def test_parse_config_when_per_asset_exposure_above_total_then_refused() -> None:
+    message = error_of(
+        config_dict(risk={"max_total_exposure_pct": 20, "max_exposure_per_asset_pct": 30})
+    )
+    assert "max_exposure_per_asset_pct 30 is above max_total_exposure_pct 20" in message
+
+
+def test_parse_config_when_a_product_is_in_two_tiers_then_refused_naming_both() -> None:
+    tiers = [
+        {"name": "core", "products": ["BTC-USD"], "position_size_pct": 5},
+        {"name": "alts", "products": ["ETH-USD", "BTC-USD"], "position_size_pct": 3},
+    ]
+    message = error_of(config_dict(universe={"tiers": tiers}))
+    assert "product BTC-USD is in two tiers: core and alts" in message
+
+
+def test_parse_config_when_two_tiers_match_all_then_refused() -> None:
+    tiers = [
+        {"name": "a", "match_all": True, "position_size_pct": 5},
+        {"name": "b", "match_all": True, "position_size_pct": 3},
+    ]
+    assert "at most one tier may have match_all, got ['a', 'b']" in error_of(
+        config_dict(universe={"tiers": tiers})
+    )
+
+
+@pytest.mark.parametrize("reference", ["BTC", "BTC-EUR", "-USD"])
+def test_parse_config_when_reference_product_not_a_cash_product_then_refused(
+    reference: str,
+) -> None:
+    message = error_of(config_dict(regime={"reference_product": reference}))
+    assert f"regime.reference_product {reference!r} must be BASE-QUOTE" in message
+
+
+@pytest.mark.parametrize("quote", ["", "usd", "U"])
+def test_parse_config_when_quote_currency_empty_or_malformed_then_refused(quote: str) -> None:
+    assert "cycle.quote_currency" in error_of(config_dict(cycle={"quote_currency": quote}))
+
+
+def test_load_config_when_an_alias_bomb_is_invalid_then_the_message_stays_short(
+    tmp_path: Path,
+) -> None:
+    # Nine levels of nine aliases: 9**9 strings if printed in full.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(["bombs:", *(f"  {line}" for line in levels), "cycle: *a8", ""]))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(str(caught.value)) < 2_000
+
+
+def config_dict(**sections: Any) -> dict[str, Any]:
+    """A valid config's sections, with `sections` replacing whole sections."""
+    base: dict[str, Any] = {
+        "universe": {"tiers": [{"name": "core", "match_all": True, "position_size_pct": 5}]}
+    }
+    return {**base, **sections}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+from collections.abc import Hashable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +16,8 @@ from trader.domain.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "config" / "default.yaml"
 
+MAX_CONFIG_BYTES = 1_000_000
+MAX_ERRORS_SHOWN = 20
 Pct = Annotated[Decimal, Field(ge=0, le=100)]
 PositivePct = Annotated[Decimal, Field(gt=0, le=100)]
 Money = Annotated[Decimal, Field(ge=0)]
@@ -35,7 +39,7 @@ class EventWindow(_Model):
 class CycleConfig(_Model):
     interval_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
     portfolio_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "default"
-    quote_currency: str = "USD"
+    quote_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "USD"
     candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 300
     lookback_bars: Bars = 48
     max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
@@ -89,6 +93,17 @@ class UniverseConfig(_Model):
         names = [t.name for t in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError(f"tier names must be unique, got {names}")
+        catch_all = [t.name for t in self.tiers if t.match_all]
+        if len(catch_all) > 1:
+            raise ValueError(f"at most one tier may have match_all, got {catch_all}")
+        seen: dict[str, str] = {}
+        for tier in self.tiers:
+            for product in tier.products:
+                if product in seen:
+                    raise ValueError(
+                        f"product {product} is in two tiers: {seen[product]} and {tier.name}"
+                    )
+                seen[product] = tier.name
         return self
 
 
@@ -169,6 +184,15 @@ class RiskConfig(_Model):
     max_drawdown_pct: PositivePct | None = Decimal(15)
     cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
     min_notional_quote: Money = Decimal(10)
+
+    @model_validator(mode="after")
+    def _asset_within_total(self) -> RiskConfig:
+        if self.max_exposure_per_asset_pct > self.max_total_exposure_pct:
+            raise ValueError(
+                f"max_exposure_per_asset_pct {self.max_exposure_per_asset_pct} is above "
+                f"max_total_exposure_pct {self.max_total_exposure_pct}"
+            )
+        return self
 
 
 class ExecutionConfig(_Model):
@@ -282,16 +306,29 @@ class Config(_Model):
     paper: PaperConfig = PaperConfig()
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 
+    @model_validator(mode="after")
+    def _reference_is_a_cash_product(self) -> Config:
+        reference = self.regime.reference_product
+        base, _, quote = reference.partition("-")
+        if not base or quote not in self.cycle.cash_currencies:
+            raise ValueError(
+                f"regime.reference_product {reference!r} must be BASE-QUOTE with the quote in "
+                f"{sorted(self.cycle.cash_currencies)}"
+            )
+        return self
+
 
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate a YAML config; raise ConfigError naming the file, field and value."""
     source = Path(path) if path else DEFAULT_CONFIG_PATH
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        if source.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES} bytes; not a config")
+        raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"{source}: not valid YAML ({_clip(str(exc), 300)})") from exc
     return parse_config(raw, source=str(source))
 
 
@@ -306,9 +343,51 @@ def parse_config(raw: Any, source: str = "<config>") -> Config:
 
 def _describe(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid configuration"]
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS_SHOWN]:
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         value = err.get("input")
-        shown = "missing" if err["type"] == "missing" else f"value {value!r}"
-        lines.append(f"  {field}: {shown}: {err['msg']}")
+        shown = "missing" if err["type"] == "missing" else f"value {_clip(_SHORT.repr(value))}"
+        lines.append(f"  {field}: {shown}: {_clip(err['msg'], 300)}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        lines.append(f"  ... and {len(errors) - MAX_ERRORS_SHOWN} more")
     return "\n".join(lines)
+
+
+def _short_repr() -> reprlib.Repr:
+    """repr that stops early: a bad value is never expanded in full (an alias bomb would
+    take minutes and gigabytes)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxtuple = 2, 4, 4, 4
+    short.maxstring = short.maxother = 60
+    return short
+
+
+_SHORT = _short_repr()
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """A bad value is shown, never all of it (an alias bomb expands to megabytes)."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key repeated in one mapping is an error, not last-wins (a
+    second `risk:` section would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader refuses an unhashable key itself, naming it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {_clip(_SHORT.repr(key))} appears twice in one mapping (first on line "
+                    f"{seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
