@@ -8,20 +8,7 @@ from decimal import Decimal
 
 import pytest
 from coinbase.rest import RESTClient
-from fake_coinbase_env import KEY_NAME, coinbase_env, throwaway_key
 from requests.exceptions import HTTPError
-
-
-@pytest.fixture
-def env():
-    with coinbase_env() as e:
-        yield e
-
-
-@pytest.fixture
-def client(env):
-    pem, _ = throwaway_key()
-    return RESTClient(api_key=KEY_NAME, api_secret=pem, timeout=5)
 
 
 def test_convert_when_usd_to_usdc_quoted_and_committed_then_balances_move(env, client):

@@ -28,12 +28,6 @@ from trader.service.orders import reconcile, send
 ATTEMPTS = 3  # RetryPolicy() default: the first try and two retries
 
 
-@pytest.fixture
-def env():
-    with coinbase_env() as e:
-        yield e
-
-
 READ_FAULTS = [
     (Fault.http(401, "UNAUTHENTICATED", "Unauthorized"), AuthError, 1),
     (

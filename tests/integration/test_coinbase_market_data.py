@@ -17,12 +17,6 @@ from trader.domain.models import Balance, FeeRates
 FIVE_MIN = 300
 
 
-@pytest.fixture
-def env():
-    with coinbase_env() as e:
-        yield e
-
-
 def test_list_products_when_called_then_one_request_and_fields_mapped(env):
     products = {p.product_id: p for p in env.exchange.list_products()}
 

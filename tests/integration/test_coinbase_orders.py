@@ -7,18 +7,12 @@ from decimal import Decimal
 
 import pytest
 from fake_coinbase import Fault
-from fake_coinbase_env import coinbase_env, limit_order, market_buy
+from fake_coinbase_env import limit_order, market_buy
 from fake_coinbase_json import fill_json
 
 from trader.adapters.coinbase.order_client import OrderNotVisible
 from trader.domain.errors import OrderRejected
 from trader.domain.models import Intent, OrderStatus, OrderType, PlannedOrder, Side
-
-
-@pytest.fixture
-def env():
-    with coinbase_env() as e:
-        yield e
 
 
 def _create_bodies(env):

@@ -8,23 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from coinbase.rest import RESTClient
-from fake_coinbase_env import KEY_NAME, coinbase_env, throwaway_key
 
 D = Decimal
-
-
-@pytest.fixture
-def env():
-    with coinbase_env() as e:
-        yield e
-
-
-@pytest.fixture
-def client(env):
-    pem, _ = throwaway_key()
-    return RESTClient(api_key=KEY_NAME, api_secret=pem, timeout=5)
 
 
 def _balance(client: RESTClient, currency: str) -> tuple[Decimal, Decimal]:
