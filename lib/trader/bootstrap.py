@@ -138,6 +138,29 @@ def _credentials(settings: Settings, secrets: SecretProvider | None) -> Coinbase
     return None
 
 
+def secrets_provider(clients: Mapping[str, Any]) -> SecretProvider:
+    """Powertools' SecretsProvider (on the given "secretsmanager" client in tests); kept with
+    the adapters it built, so its cache lasts between invocations of a warm container."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=clients.get("secretsmanager"))
+
+
+def key_fingerprint(secrets: SecretProvider, secret_id: str) -> str | None:
+    """A digest of the stored Coinbase secret, read through the provider's cache (Powertools:
+    at most once every SECRET_MAX_AGE_S); None when it cannot be read. Never the key itself."""
+    import hashlib
+
+    from trader.adapters.coinbase.credentials import SECRET_MAX_AGE_S
+
+    try:
+        raw = secrets.get(secret_id, max_age=SECRET_MAX_AGE_S)
+    except Exception:  # noqa: BLE001 - unreadable now: keep the adapters built with the last key
+        return None
+    text = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+    return hashlib.sha256(text).hexdigest()
+
+
 def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPaths) -> CycleDeps:
     """Files instead of AWS: the state file, a file lock, the JSONL audit log, the candle cache."""
     from trader.adapters.local.files import FileCycleLock, FileStateStore, JsonlAuditSink
@@ -209,6 +232,7 @@ def aws_deps(
     metrics: Any,
     *,
     keep_candles: bool = True,
+    secrets: SecretProvider | None = None,
 ) -> CycleDeps:
     """DynamoDB lock and state, S3 + CloudWatch audit, the candle cache in S3 (one cold start).
 
@@ -236,7 +260,7 @@ def aws_deps(
     portfolio = config.cycle.portfolio_id
     return CycleDeps(
         config=config,
-        exchange=build_exchange(settings, config, clock, candle_cache=cache),
+        exchange=build_exchange(settings, config, clock, secrets, candle_cache=cache),
         store=DynamoStateStore(settings.state_table, clients.dynamodb, portfolio_id=portfolio),
         lock=DynamoCycleLock(settings.state_table, clients.dynamodb),
         audit=FanoutAuditSink(sinks, on_failure=on_failure),

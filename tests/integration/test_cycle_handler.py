@@ -263,7 +263,9 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_SERVICE_NAME": "247trader",
+        # A service name of its own: Powertools loggers of one name share one handler, bound
+        # to the stdout of the first test that made it (another test's capture).
+        "POWERTOOLS_SERVICE_NAME": "247trader-cycle-module",
         "POWERTOOLS_METRICS_NAMESPACE": "247trader",
     }.items():
         monkeypatch.setenv(name, value)
@@ -281,7 +283,7 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
     assert any(line.get("Cycles") == [1.0] or line.get("Cycles") == 1.0 for line in emf)
     audit_lines = [line for line in lines if line.get("record_type") == "audit"]
     assert audit_lines[0]["cycle_id"] == "20261124T0405Z"
-    assert audit_lines[0]["service"] == "247trader"
+    assert audit_lines[0]["service"] == "247trader-cycle-module"
 
 
 def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():

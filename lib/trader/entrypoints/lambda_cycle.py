@@ -24,12 +24,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trader.adapters.clock import SystemClock
-from trader.bootstrap import AwsClients, aws_deps, config_for
+from trader.bootstrap import AwsClients, aws_deps, config_for, key_fingerprint, secrets_provider
 from trader.domain.config import CycleConfig
 from trader.domain.errors import TraderError
 from trader.domain.ids import cycle_id_for
@@ -37,6 +37,9 @@ from trader.domain.models import CycleResult
 from trader.ports import Clock
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 from trader.settings import Settings
+
+if TYPE_CHECKING:
+    from trader.adapters.coinbase.credentials import SecretProvider
 
 log = logging.getLogger("trader.aws")
 
@@ -92,7 +95,7 @@ class CycleApp:
     environ: Mapping[str, str] | None = None  # None: os.environ (through Settings)
     clock: Clock | None = None  # None: the system clock
     clients: Mapping[str, Any] = field(default_factory=dict)  # "dynamodb"/"s3" for tests
-    _built: tuple[Settings, CycleDeps] | None = None
+    _built: Built | None = None
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:
@@ -124,11 +127,11 @@ class CycleApp:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def _bootstrap(self) -> tuple[Settings, CycleDeps]:
-        if self._built is None:
+        if not still_current(self._built):
             self._built = build_on_aws(
                 self.environ, self.clients, self.clock, self.logger, self.metrics
             )
-        return self._built
+        return self._built.settings, self._built.deps
 
     def _count(self, name: str, value: float = 1) -> None:
         count(self.metrics, name, value)
@@ -195,6 +198,37 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What a warm container keeps: settings, adapters, and the digest of the Coinbase key
+    they were built with (None: no secret configured, or none readable)."""
+
+    settings: Settings
+    deps: CycleDeps
+    key: str | None
+    secrets: SecretProvider | None = None  # its cache lives as long as the adapters
+
+
+def still_current(built: Built | None) -> bool:
+    """Built, and the Coinbase key in Secrets Manager is the one the adapters use.
+
+    Key rotation: the secret is re-read through Powertools' cache (at most once every
+    SECRET_MAX_AGE_S), so a key stored in a fresh stack or replaced is used within minutes,
+    without a redeploy. An unreadable secret keeps the adapters built with the last key."""
+    if built is None:
+        return False
+    secret_id = built.settings.coinbase_secret_id
+    if not secret_id:
+        return True
+    if built.secrets is None:
+        return True
+    current = key_fingerprint(built.secrets, secret_id)
+    if current is None or current == built.key:
+        return True
+    log.warning("the Coinbase key in %s changed: rebuilding the adapters with it", secret_id)
+    return False
+
+
 def build_on_aws(
     environ: Mapping[str, str] | None,
     clients: Mapping[str, Any],
@@ -203,10 +237,12 @@ def build_on_aws(
     metrics: Any,
     *,
     keep_candles: bool = True,
-) -> tuple[Settings, CycleDeps]:
-    """Settings from the environment and the adapters on AWS: once per cold start."""
+) -> Built:
+    """Settings from the environment and the adapters on AWS: once per cold start (and again
+    when the Coinbase key changes)."""
     settings = Settings.from_env(environ)
     config = config_for(settings)
+    secrets = secrets_provider(clients) if settings.coinbase_secret_id else None
     deps = aws_deps(
         settings,
         config,
@@ -215,13 +251,15 @@ def build_on_aws(
         logger,
         metrics,
         keep_candles=keep_candles,
+        secrets=secrets,
     )
     if logger is not None:  # the package's own loggers write JSON lines too
         from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
         names = {n for n in logging.root.manager.loggerDict if n.startswith("trader")}
         copy_config_to_registered_loggers(source_logger=logger, include=names)
-    return settings, deps
+    key = key_fingerprint(secrets, settings.coinbase_secret_id) if secrets else None
+    return Built(settings, deps, key, secrets)
 
 
 def count(metrics: Any, name: str, value: float = 1) -> None:

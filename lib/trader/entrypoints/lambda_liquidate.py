@@ -21,7 +21,13 @@ from typing import Any
 
 from trader.domain.errors import InvalidLiquidationRequest
 from trader.domain.liquidation import parse_liquidation_request
-from trader.entrypoints.lambda_cycle import build_on_aws, count, remaining_time
+from trader.entrypoints.lambda_cycle import (
+    Built,
+    build_on_aws,
+    count,
+    remaining_time,
+    still_current,
+)
 from trader.ports import Clock
 from trader.service.cycle import CycleDeps
 from trader.service.liquidation import run_liquidation
@@ -42,7 +48,7 @@ class LiquidateApp:
     clock: Clock | None = None  # None: the system clock
     clients: Mapping[str, Any] = field(default_factory=dict)  # "dynamodb"/"s3" for tests
     sleep: Callable[[float], None] | None = None  # None: time.sleep (tests wait for nothing)
-    _built: tuple[Settings, CycleDeps] | None = None
+    _built: Built | None = None
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:
@@ -63,8 +69,8 @@ class LiquidateApp:
         return answer
 
     def _bootstrap(self) -> tuple[Settings, CycleDeps]:
-        if self._built is None:
-            settings, deps = build_on_aws(
+        if not still_current(self._built):
+            built = build_on_aws(
                 self.environ,
                 self.clients,
                 self.clock,
@@ -73,9 +79,11 @@ class LiquidateApp:
                 keep_candles=False,
             )
             if self.sleep is not None:
-                deps = dataclasses.replace(deps, sleep=self.sleep)
-            self._built = settings, deps
-        return self._built
+                built = dataclasses.replace(
+                    built, deps=dataclasses.replace(built.deps, sleep=self.sleep)
+                )
+            self._built = built
+        return self._built.settings, self._built.deps
 
     def _refuse(self, exc: Exception, request_id: str | None) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {exc}"

@@ -68,15 +68,17 @@ def coinbase_credentials_from_secret(secret_json: str) -> tuple[str, str]:
 
 
 def load_credentials(
-    secret_id: str, provider: SecretProvider | None = None, max_age_s: int = SECRET_MAX_AGE_S
+    secret_id: str, provider: SecretProvider | None = None, max_age_s: int | None = None
 ) -> CoinbaseCredentials:
-    """Read the key from Secrets Manager (cached by Powertools for `max_age_s`) and validate it."""
+    """Read the key from Secrets Manager (cached by Powertools for `max_age_s`, default
+    SECRET_MAX_AGE_S) and validate it. Readers of one provider must agree on the age: a
+    cached value keeps the age it was stored with."""
     if not secret_id:
         raise CredentialsError("COINBASE_SECRET_ID is empty")
     if provider is None:
         provider = SecretsProvider()
     try:
-        raw = provider.get(secret_id, max_age=max_age_s)
+        raw = provider.get(secret_id, max_age=SECRET_MAX_AGE_S if max_age_s is None else max_age_s)
     except Exception as exc:  # noqa: BLE001 - any provider failure becomes one typed error
         raise CredentialsError(
             f"cannot read Coinbase secret {secret_id!r} ({type(exc).__name__})"
