@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trader.domain.errors import LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
@@ -21,6 +21,7 @@ ENV_NAMES = {
     "coinbase_secret_id": "COINBASE_SECRET_ID",
     "live_trading_confirmed": "LIVE_TRADING_CONFIRMED",
     "config_path": "CONFIG_PATH",
+    "lambda_timeout_seconds": "LAMBDA_TIMEOUT_SECONDS",
 }
 
 
@@ -38,6 +39,9 @@ class Settings(BaseModel):
     coinbase_key_file: Path | None = None  # local runs only: the CDP key JSON on disk
     live_trading_confirmed: bool = False
     config_path: Path | None = None
+    # The function's Timeout (template.yaml sets it beside it): the lock's lease is checked
+    # against it at start-up. None outside Lambda.
+    lambda_timeout_seconds: Annotated[int, Field(ge=1, le=900)] | None = None
 
     @field_validator("trading_mode", mode="before")
     @classmethod

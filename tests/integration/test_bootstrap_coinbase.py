@@ -15,7 +15,7 @@ from moto import mock_aws
 from trader.adapters.clock import SystemClock
 from trader.bootstrap import build_exchange
 from trader.domain.config import load_config
-from trader.domain.errors import ConfigError, LiveTradingRefused
+from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
 from trader.settings import Settings
 
@@ -112,6 +112,18 @@ def test_settings_when_nothing_is_set_then_dry_run_on_coinbase() -> None:
     settings = Settings.from_env({})
     assert settings.trading_mode is Mode.DRY_RUN
     assert settings.exchange == "coinbase"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "901", "120.5"])
+def test_settings_when_the_lambda_timeout_is_not_a_whole_number_of_seconds_then_refused(
+    value: str,
+) -> None:
+    with pytest.raises(SettingsError, match=f"LAMBDA_TIMEOUT_SECONDS='{value}'"):
+        Settings.from_env({"LAMBDA_TIMEOUT_SECONDS": value})
+
+
+def test_settings_when_the_lambda_timeout_is_set_then_read_as_seconds() -> None:
+    assert Settings.from_env({"LAMBDA_TIMEOUT_SECONDS": "120"}).lambda_timeout_seconds == 120
 
 
 @pytest.mark.parametrize("mode", [Mode.DRY_RUN, Mode.PAPER, Mode.LIVE])

@@ -54,7 +54,7 @@ CRASH_POINTS = {
 }
 SENT = {"after_create", "during_confirm", "after_fills", "before_final_save", "after_final_save"}
 STEP = Decimal("0.3")  # % a bar SOL rises: make_rig's momentum
-LEASE_BARS = 2  # lock_lease_seconds (600) in 5-minute bars: the dead cycle's lock has expired
+LEASE_BARS = 1  # the very next cycle: the dead one's lease (180 s) has lapsed by then
 
 
 class ProcessDied(BaseException):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from aws_lambda_powertools.metrics import Metrics
 
 from trader.adapters.clock import SteppingClock
@@ -45,6 +46,7 @@ def app_for(aws, metrics=None, **env_changes) -> tuple[CycleApp, SteppingClock]:
         "AUDIT_BUCKET": aws.bucket,
         "EXCHANGE": "simulated",
         "TRADING_MODE": "PAPER",
+        "LAMBDA_TIMEOUT_SECONDS": "120",  # as template.yaml sets it
         **env_changes,
     }
     clock = SteppingClock(SCHEDULED_AT, 300)
@@ -217,6 +219,56 @@ def test_handle_when_state_table_not_set_then_settings_error_and_no_cycle(aws):
     }
 
 
+def config_with(tmp_path: Path, section: str, **fields) -> Path:
+    """The default config with `fields` changed in `section`, as a file."""
+    raw = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    raw[section].update(fields)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lease", "timeout", "bounds"),
+    [
+        ("140", "120", "between 150 s"),  # lapses before a timed-out run has stopped
+        ("180", "250", "between 280 s"),  # the Timeout was raised, the lease not
+    ],
+)
+def test_handle_when_the_lease_does_not_fit_the_timeout_then_refused_and_nothing_written(
+    aws, tmp_path, lease, timeout, bounds
+):
+    metrics = Metrics(namespace="247trader-test", service="handler-test")
+    config = config_with(tmp_path, "cycle", lock_lease_seconds=int(lease))
+    app, _ = app_for(aws, metrics=metrics, CONFIG_PATH=str(config), LAMBDA_TIMEOUT_SECONDS=timeout)
+
+    answer = app.handle(event("scheduled.json"), LambdaContext())
+
+    assert answer["ok"] is False
+    assert answer["error"].startswith(f"ConfigError: cycle.lock_lease_seconds is {lease} s;")
+    assert f"a Lambda timeout of {timeout} s" in answer["error"]
+    assert bounds in answer["error"]
+    assert aws.all_items() == []  # no lock, no state
+    assert audit_objects(aws) == {}
+    assert metrics.serialize_metric_set()["HandlerErrors"] == [1.0]
+    metrics.clear_metrics()
+
+
+def test_handle_when_the_invocation_has_more_time_than_the_lease_then_refused_before_the_lock(
+    aws,
+):
+    app, _ = app_for(aws, LAMBDA_TIMEOUT_SECONDS="")  # not told: the context still is
+    # 200 s left + 30 s margin against the 180 s lease: the lock could lapse mid-run
+    answer = app.handle(event("scheduled.json"), LambdaContext(remaining_ms=200_000))
+
+    assert answer["ok"] is False
+    assert (
+        "cycle.lock_lease_seconds is 180 s but this invocation has 200 s left" in (answer["error"])
+    )
+    assert aws.all_items() == []
+    assert audit_objects(aws) == {}
+
+
 def test_handle_when_lock_held_by_another_invocation_then_lock_held_audited(aws):
     from trader.adapters.aws.dynamo_lock import DynamoCycleLock
 
@@ -260,6 +312,7 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
         "AUDIT_BUCKET": aws.bucket,
         "EXCHANGE": "simulated",
         "TRADING_MODE": "DRY_RUN",
+        "LAMBDA_TIMEOUT_SECONDS": "120",  # as template.yaml sets it
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

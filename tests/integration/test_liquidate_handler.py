@@ -83,6 +83,7 @@ def app_for(aws, config_path: Path, metrics=None, **env_changes) -> tuple[Liquid
         "AUDIT_BUCKET": aws.bucket,
         "EXCHANGE": "simulated",
         "TRADING_MODE": "PAPER",
+        "LAMBDA_TIMEOUT_SECONDS": "300",  # as template.yaml sets it
         "CONFIG_PATH": str(config_path),
         **env_changes,
     }
@@ -206,6 +207,27 @@ def test_liquidate_handler_when_bad_request_then_error_names_it_and_nothing_is_t
     metrics.clear_metrics()
 
 
+def test_liquidate_handler_when_its_lease_outlasts_one_interval_past_the_timeout_then_refused(
+    aws, store, config_path
+):
+    raw = yaml.safe_load(config_path.read_text())
+    raw["liquidation"]["lock_lease_seconds"] = 600  # was the shared lease: 300 s past it
+    config_path.write_text(yaml.safe_dump(raw))
+    metrics = Metrics(namespace="247trader-test", service="liquidate-test")
+    app, _ = app_for(aws, config_path, metrics=metrics)
+
+    answer = app.handle(event("liquidate-execute.json"), LambdaContext())
+
+    assert answer["ok"] is False
+    assert answer["error"].startswith("ConfigError: liquidation.lock_lease_seconds is 600 s;")
+    assert "between 330 s" in answer["error"] and "and 570 s" in answer["error"]
+    assert store.load().paper_balances == PAPER  # nothing sold
+    assert aws.item("LOCK#cycle", "LOCK") is None  # no lock taken
+    assert audit_objects(aws) == {}
+    assert metrics.serialize_metric_set()["LiquidationFailed"] == [1.0]
+    metrics.clear_metrics()
+
+
 def test_liquidate_handler_when_a_cycle_holds_the_lock_then_lock_held_after_a_bounded_wait(
     aws, store, config_path
 ):
@@ -252,6 +274,7 @@ def test_liquidate_handler_module_when_invoked_with_events_then_answers_and_emit
         "AUDIT_BUCKET": aws.bucket,
         "EXCHANGE": "simulated",
         "TRADING_MODE": "PAPER",
+        "LAMBDA_TIMEOUT_SECONDS": "300",  # as template.yaml sets it
         "CONFIG_PATH": str(config_path),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",

@@ -37,6 +37,7 @@ def app_for(aws, metrics: Metrics | None = None) -> tuple[CycleApp, SteppingCloc
         "AUDIT_BUCKET": aws.bucket,
         "EXCHANGE": "simulated",
         "TRADING_MODE": "PAPER",
+        "LAMBDA_TIMEOUT_SECONDS": "120",  # as template.yaml sets it
     }
     clock = SteppingClock(SCHEDULED_AT, 300)
     clients = {"dynamodb": aws.dynamodb, "s3": aws.s3}

@@ -52,12 +52,20 @@ def test_functions_when_parsed_then_one_at_a_time_and_never_retried_with_failure
         assert destination == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
 
 
-def test_cycle_function_when_parsed_then_timeout_under_interval_and_lock_lease_longer():
-    timeout = props("CycleFunction")["Timeout"]
-    lease = load_config().cycle.lock_lease_seconds
+def test_functions_when_parsed_then_each_tells_its_timeout_and_its_lease_fits_it():
+    config = load_config()
+    cycle, liquidate = props("CycleFunction"), props("LiquidateFunction")
+    for function in (cycle, liquidate):  # start-up checks the lease against this value
+        told = function["Environment"]["Variables"]["LAMBDA_TIMEOUT_SECONDS"]
+        assert told == str(function["Timeout"])
 
-    assert timeout < 300  # well under the 5-minute schedule
-    assert lease > timeout  # safety rule 3: the lease outlives any invocation
+    assert cycle["Timeout"] < 300  # well under the 5-minute schedule
+    # Safety rule 3, with 30 s to spare each side: the lease outlives any invocation, and
+    # one that timed out lets the next cycle (300 s after its start) take the lock.
+    assert cycle["Timeout"] + 30 <= config.cycle.lock_lease_seconds <= 300 - 30
+    # a liquidation (started at any time) that timed out holds back at most one cycle
+    lease = config.liquidation.lock_lease_seconds
+    assert liquidate["Timeout"] + 30 <= lease <= liquidate["Timeout"] + 300 - 30
 
 
 def test_functions_when_parsed_then_arm64_current_python_and_handlers_exist():
@@ -235,7 +243,7 @@ def test_liquidate_function_when_parsed_then_lock_lease_outlives_it_and_failures
     config = load_config()
     timeout = props("LiquidateFunction")["Timeout"]
 
-    assert config.cycle.lock_lease_seconds > timeout  # the lease outlives any invocation
+    assert config.liquidation.lock_lease_seconds > timeout  # outlives any invocation
     assert config.liquidation.lock_wait_seconds < timeout
     failed = props("LiquidationFailedAlarm")
     assert (failed["MetricName"], failed["Threshold"]) == ("LiquidationFailed", 0)

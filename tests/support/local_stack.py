@@ -91,6 +91,7 @@ def run(extra_cycles: int, out: Any = sys.stdout) -> None:
                 "AUDIT_BUCKET": BUCKET,
                 "EXCHANGE": "simulated",
                 "TRADING_MODE": "PAPER",
+                "LAMBDA_TIMEOUT_SECONDS": "120",  # as template.yaml sets it
             },
             "clock": clock,
             "clients": {"dynamodb": dynamodb, "s3": s3},

@@ -1,11 +1,13 @@
-"""Start many lock acquisitions at the same instant, from threads."""
+"""Lock doubles: many acquisitions at the same instant, from threads; a lease nearly spent."""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from trader.domain.errors import LockHeld
+from trader.domain.lease import LockLease
 from trader.ports import CycleLock
 
 
@@ -27,3 +29,18 @@ def race_acquires(lock: CycleLock, threads: int, now: datetime) -> list[str]:
     for worker in workers:
         worker.join()
     return outcomes
+
+
+@dataclass
+class ShortLeaseLock:
+    """Grants leases that run `seconds` only, whatever was asked (a lease nearly spent)."""
+
+    seconds: int
+    inner: CycleLock
+
+    def acquire(self, owner: str, now: datetime, lease_seconds: int) -> LockLease:
+        lease = self.inner.acquire(owner, now, lease_seconds)
+        return replace(lease, expires_at=now + timedelta(seconds=self.seconds))
+
+    def release(self, lease: LockLease) -> None:
+        self.inner.release(lease)

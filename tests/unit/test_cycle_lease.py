@@ -3,31 +3,14 @@ lapses (or is about to) ends exception:LockLost, audited, with no order sent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-
 from cycle_rig import make_rig
+from lock_race import ShortLeaseLock
 
 from trader.adapters.clock import SteppingClock
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore
 from trader.domain.lease import LockLease
 from trader.domain.models import Mode
 from trader.domain.state import PortfolioState
-
-
-@dataclass
-class ShortLeaseLock:
-    """Grants leases that run `seconds` only, whatever was asked (a lease nearly spent)."""
-
-    seconds: int
-    inner: InMemoryCycleLock
-
-    def acquire(self, owner: str, now: datetime, lease_seconds: int) -> LockLease:
-        lease = self.inner.acquire(owner, now, lease_seconds)
-        return replace(lease, expires_at=now + timedelta(seconds=self.seconds))
-
-    def release(self, lease: LockLease) -> None:
-        self.inner.release(lease)
 
 
 class SlowSaveStore(InMemoryStateStore):
@@ -59,7 +42,7 @@ def test_run_cycle_when_the_lease_lapses_before_the_write_ahead_then_lock_lost_a
 
 def test_run_cycle_when_the_lease_lapses_during_the_write_ahead_then_no_create_is_sent():
     rig = make_rig()
-    rig.store = SlowSaveStore(rig.clock, 2)  # 600 s: the whole 600 s lease
+    rig.store = SlowSaveStore(rig.clock, 1)  # 300 s: past the whole 180 s lease
 
     result = rig.run(Mode.LIVE)
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from liquidation_rig import NOW, RefusingExchange, rig_config, sim_rig
+from lock_race import ShortLeaseLock
 
 from trader.domain.errors import AuditError, StateConflict
 from trader.domain.ids import liquidation_leg_id
@@ -306,3 +307,40 @@ def test_liquidate_when_the_audit_sink_fails_then_still_answered_and_lock_releas
     assert answer["ok"] is True  # the sale happened; the failed record is logged (and counted)
     assert answer["legs"][0]["status"] == "FILLED"
     assert rig.lock.holder is None
+
+
+class SlowCreateExchange(RefusingExchange):
+    """The simulated account whose first create takes 600 s (the 360 s lease lapses)."""
+
+    def __init__(self, inner, clock) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(inner, refuse_at=0)
+        self.clock = clock
+
+    def place_order(self, order):  # type: ignore[no-untyped-def]
+        placed = super().place_order(order)
+        if self._creates == 1:
+            self.clock.advance(2)
+        return placed
+
+
+def test_liquidate_when_the_lease_lapses_after_a_leg_then_lock_lost_and_no_further_leg() -> None:
+    rig, account = sim_rig()
+    rig.exchange = SlowCreateExchange(account, rig.clock)
+
+    answer = rig.liquidate()
+
+    assert answer["ok"] is False
+    assert answer["error"].startswith("lock_lost: the lease of 'operator' (token 1) expires at")
+    assert [leg["leg"] for leg in answer["legs"]] == ["BTC.0"]
+    assert len(account.orders()) == 1  # the first sell only
+    assert rig.lock.holder is None
+
+
+def test_liquidate_when_the_lease_is_nearly_spent_then_lock_lost_and_nothing_sold() -> None:
+    rig, account = sim_rig()
+    rig.lock = ShortLeaseLock(10, rig.lock)  # type: ignore[assignment]  # 10 s left, 20 needed
+
+    answer = rig.liquidate()
+
+    assert answer["error"].startswith("lock_lost:")
+    assert account.orders() == {}

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trader.domain.errors import ConfigError
+from trader.domain.lease import LEASE_MARGIN_SECONDS
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "config" / "default.yaml"
 
@@ -44,12 +45,26 @@ class CycleConfig(_Model):
     lookback_bars: Bars = 48
     max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
     min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
-    lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
+    # Outlives the Lambda timeout (120 s) and ends before the next cycle: bootstrap checks
+    # both against LAMBDA_TIMEOUT_SECONDS; here, that it ends before the next cycle.
+    lock_lease_seconds: Annotated[int, Field(ge=30)] = 180
     request_threads: Annotated[int, Field(ge=1, le=64)] = 16  # the snapshot's parallel requests
     event_window: EventWindow = EventWindow()
     # Quote currencies counted as one pool of cash (sizing, equity, funding); None: USD and
     # USDC when the quote currency is USD (Coinbase's books for the two are one), else alone.
     quote_pool: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _lease_ends_before_the_next_cycle(self) -> CycleConfig:
+        # A run that died keeps the lock for its whole lease: it must not hold back the next.
+        longest = self.interval_seconds - LEASE_MARGIN_SECONDS
+        if self.lock_lease_seconds > longest:
+            raise ValueError(
+                f"lock_lease_seconds {self.lock_lease_seconds} must be at most {longest} "
+                f"(interval_seconds {self.interval_seconds} - {LEASE_MARGIN_SECONDS} s): a run "
+                "that died would otherwise hold back the next cycle"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pool_holds_the_quote(self) -> CycleConfig:
@@ -235,6 +250,9 @@ class LiquidationConfig(_Model):
     # How long a liquidation waits for a running cycle to release the lock before it answers
     # lock_held, having sold nothing. Bounded by the Lambda's time left as well.
     lock_wait_seconds: Annotated[int, Field(ge=0, le=600)] = 30
+    # Its own lease: the liquidation function's timeout (300 s) is not the cycle's. Bootstrap
+    # checks it against LAMBDA_TIMEOUT_SECONDS (DESIGN.md, 'lease').
+    lock_lease_seconds: Annotated[int, Field(ge=30, le=3600)] = 360
     # Each leg is confirmed before the next: at most this many polls, this far apart.
     confirm_attempts: Annotated[int, Field(ge=1, le=60)] = 10
     confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)

@@ -2,6 +2,9 @@
 
 A lease has an owner and a fencing token that strictly increases with every acquisition; a
 save is refused when the state moved since it was read or a newer lease has written.
+
+On Lambda a lease must outlive the function's timeout (a run never sends on a lapsed lease)
+and end soon after it (a run that timed out holds no cycle back): `check_lease_fits`.
 """
 
 from __future__ import annotations
@@ -10,8 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from trader.domain.codec import to_jsonable
-from trader.domain.errors import LockHeld, LockLost, StateConflict
+from trader.domain.errors import ConfigError, LockHeld, LockLost, StateConflict
 from trader.domain.state import PortfolioState
+
+# Between a Lambda's end and its lease's: clock skew between hosts, the lock's own round
+# trip, the scheduler's delay of the next event.
+LEASE_MARGIN_SECONDS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +83,41 @@ def check_lease(lease: LockLease, now: datetime, margin_seconds: int) -> None:
             f"the lease of {lease.owner!r} (token {lease.token}) expires at "
             f"{to_jsonable(lease.expires_at)}, less than {margin_seconds} s after "
             f"{to_jsonable(now)}; nothing more is written or sent"
+        )
+
+
+def check_lease_fits(
+    setting: str,
+    lease_seconds: int,
+    timeout_seconds: int,
+    interval_seconds: int,
+    *,
+    scheduled: bool,
+) -> None:
+    """ConfigError unless timeout + margin <= lease <= longest, where longest is one interval
+    less the margin for the scheduled cycle (its next run starts one interval after it) and
+    the timeout plus that for a run started by hand (a liquidation that timed out holds the
+    cycles back for less than one interval)."""
+    shortest = timeout_seconds + LEASE_MARGIN_SECONDS
+    longest = interval_seconds - LEASE_MARGIN_SECONDS + (0 if scheduled else timeout_seconds)
+    if shortest <= lease_seconds <= longest:
+        return
+    held_back = "the next cycle" if scheduled else "more than one cycle"
+    raise ConfigError(
+        f"{setting} is {lease_seconds} s; with a Lambda timeout of {timeout_seconds} s and a "
+        f"cycle every {interval_seconds} s it must lie between {shortest} s (the timeout + "
+        f"{LEASE_MARGIN_SECONDS} s: a shorter lease may lapse while the run still sends) and "
+        f"{longest} s (longer, a run that timed out would hold back {held_back})"
+        + ("; no lease fits: shorten the timeout" if shortest > longest else "")
+    )
+
+
+def check_lease_outlives(setting: str, lease_seconds: int, remaining_seconds: float) -> None:
+    """ConfigError when this invocation may run past its lease (a Timeout raised without
+    LAMBDA_TIMEOUT_SECONDS following it): checked at every invocation, before the lock."""
+    if remaining_seconds + LEASE_MARGIN_SECONDS > lease_seconds:
+        raise ConfigError(
+            f"{setting} is {lease_seconds} s but this invocation has {remaining_seconds:.0f} s "
+            f"left (+ {LEASE_MARGIN_SECONDS} s margin): the lease could lapse while it still "
+            "sends; raise the lease or set LAMBDA_TIMEOUT_SECONDS to the function's Timeout"
         )

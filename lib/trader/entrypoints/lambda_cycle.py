@@ -10,6 +10,11 @@ one interval late, 5 s early) is refused before anything is locked, read or writ
 (EventRefused, counted as `EventRefused` and `HandlerErrors`): a time far in the future saved
 as last_cycle_id would turn every genuine cycle after it into `duplicate_invocation`.
 
+The lease: on a cold start the function's lease (`cycle.lock_lease_seconds`, or
+`liquidation.lock_lease_seconds`) is checked against LAMBDA_TIMEOUT_SECONDS, and at every
+invocation against the time the context has left; a lease that could lapse mid-run, or hold
+back the next cycle after a timeout, refuses the invocation like a bad config.
+
 Repeated deliveries: the cycle id comes from the event's scheduled `time`, and the cycle
 answers `duplicate_invocation` when the stored state's last_cycle_id is not older. That
 record is written in the same conditional, fenced transaction as the cycle's own state,
@@ -30,9 +35,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from trader.adapters.clock import SystemClock
 from trader.bootstrap import AwsClients, aws_deps, config_for, key_fingerprint, secrets_provider
-from trader.domain.config import CycleConfig
+from trader.domain.config import Config, CycleConfig
 from trader.domain.errors import TraderError
 from trader.domain.ids import cycle_id_for
+from trader.domain.lease import check_lease_fits, check_lease_outlives
 from trader.domain.models import CycleResult
 from trader.ports import Clock
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     from trader.adapters.coinbase.credentials import SecretProvider
 
 log = logging.getLogger("trader.aws")
+Function = Literal["cycle", "liquidation"]  # which function's lease and adapters
 
 
 class MalformedEvent(TraderError):
@@ -101,6 +108,7 @@ class CycleApp:
         try:
             scheduled = parse_scheduled_event(event)
             settings, deps = self._bootstrap()
+            check_lease_covers(deps.config, "cycle", context)
         except Exception as exc:  # noqa: BLE001 (a broken deployment must not raise: rule 4)
             return self._refuse(exc)
         try:
@@ -236,12 +244,18 @@ def build_on_aws(
     logger: Any,
     metrics: Any,
     *,
-    keep_candles: bool = True,
+    function: Function = "cycle",
 ) -> Built:
     """Settings from the environment and the adapters on AWS: once per cold start (and again
-    when the Coinbase key changes)."""
+    when the Coinbase key changes). The liquidation keeps no candles; each function's lease
+    is checked against its timeout."""
     settings = Settings.from_env(environ)
     config = config_for(settings)
+    if settings.lambda_timeout_seconds is not None:
+        setting, lease = lease_of(config, function)
+        interval = config.cycle.interval_seconds
+        timeout = settings.lambda_timeout_seconds
+        check_lease_fits(setting, lease, timeout, interval, scheduled=function == "cycle")
     secrets = secrets_provider(clients) if settings.coinbase_secret_id else None
     deps = aws_deps(
         settings,
@@ -250,7 +264,7 @@ def build_on_aws(
         AwsClients(given=clients),
         logger,
         metrics,
-        keep_candles=keep_candles,
+        keep_candles=function == "cycle",
         secrets=secrets,
     )
     if logger is not None:  # the package's own loggers write JSON lines too
@@ -260,6 +274,19 @@ def build_on_aws(
         copy_config_to_registered_loggers(source_logger=logger, include=names)
     key = key_fingerprint(secrets, settings.coinbase_secret_id) if secrets else None
     return Built(settings, deps, key, secrets)
+
+
+def lease_of(config: Config, function: Function) -> tuple[str, int]:
+    """The setting that holds `function`'s lease, and its seconds."""
+    section = config.cycle if function == "cycle" else config.liquidation
+    return f"{function}.lock_lease_seconds", section.lock_lease_seconds
+
+
+def check_lease_covers(config: Config, function: Function, context: Any) -> None:
+    """ConfigError when this invocation's time left could outlast its lease (no context: none)."""
+    remaining = remaining_time(context)
+    if remaining is not None:
+        check_lease_outlives(*lease_of(config, function), remaining())
 
 
 def count(metrics: Any, name: str, value: float = 1) -> None:

@@ -24,6 +24,7 @@ from trader.domain.liquidation import parse_liquidation_request
 from trader.entrypoints.lambda_cycle import (
     Built,
     build_on_aws,
+    check_lease_covers,
     count,
     remaining_time,
     still_current,
@@ -59,6 +60,7 @@ class LiquidateApp:
             self.logger.append_keys(request_id=request.request_id)
         try:
             settings, deps = self._bootstrap()
+            check_lease_covers(deps.config, "liquidation", context)
         except Exception as exc:  # noqa: BLE001 (a broken deployment must not raise)
             return self._refuse(exc, request.request_id)
         owner = getattr(context, "aws_request_id", None) or f"local-{request.request_id}"
@@ -76,7 +78,7 @@ class LiquidateApp:
                 self.clock,
                 self.logger,
                 self.metrics,
-                keep_candles=False,
+                function="liquidation",
             )
             if self.sleep is not None:
                 built = dataclasses.replace(

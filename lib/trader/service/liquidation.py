@@ -28,8 +28,8 @@ from decimal import Decimal
 from typing import Any, cast
 
 from trader.domain.config import Config
-from trader.domain.errors import ExchangeError, LiquidationRefused, LockHeld
-from trader.domain.lease import LockLease
+from trader.domain.errors import ExchangeError, LiquidationRefused, LockHeld, LockLost
+from trader.domain.lease import LockLease, check_lease
 from trader.domain.liquidation import LiquidationRequest
 from trader.domain.models import ZERO, Mode, TradingState
 from trader.domain.money import HUNDRED
@@ -136,7 +136,7 @@ def _acquire_waiting(
     waited = 0.0
     while True:
         try:
-            return deps.lock.acquire(owner, deps.clock.now(), cfg.cycle.lock_lease_seconds)
+            return deps.lock.acquire(owner, deps.clock.now(), cfg.liquidation.lock_lease_seconds)
         except LockHeld as exc:
             step = min(LOCK_POLL_SECONDS, budget - waited)
             if step <= 0:
@@ -325,10 +325,16 @@ def _available(account: Exchange, currency: str) -> Decimal:
 
 
 def _time_short(run: _Run) -> str | None:
-    """Why no new order may go out now (too little Lambda time left), or None."""
+    """Why no new order may go out now (too little Lambda time or lease left), or None: the
+    leg's client id covers a resend, the lease that no other run sends meanwhile."""
+    needed = run.cfg.cycle.min_remaining_seconds_to_trade
+    try:
+        check_lease(run.lease, run.deps.clock.now(), needed)
+    except LockLost as exc:
+        return f"lock_lost: {exc}"
     if run.remaining_seconds is None:
         return None
-    left, needed = run.remaining_seconds(), run.cfg.cycle.min_remaining_seconds_to_trade
+    left = run.remaining_seconds()
     if left >= needed:
         return None
     return f"insufficient_time: {left:.0f} s left, {needed} s needed to place an order safely"
