@@ -169,7 +169,7 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
     if settings.exchange == "coinbase":
         from trader.adapters.local.blob import FileBlob
 
-        cache = candle_cache_on(FileBlob(paths.candle_cache_file))
+        cache = candle_cache_on(FileBlob(paths.candle_cache_file), clock)
     return CycleDeps(
         config=config,
         exchange=build_exchange(settings, config, clock, candle_cache=cache),
@@ -182,10 +182,10 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
     )
 
 
-def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:
+def candle_cache_on(blob: BlobStore, clock: Clock) -> PersistentCandleCache:
     from trader.adapters.coinbase.candle_store import PersistentCandleCache
 
-    return PersistentCandleCache(blob)
+    return PersistentCandleCache(blob, clock)
 
 
 def paper_accounts(config: Config, clock: Clock) -> PaperAccounts:
@@ -256,7 +256,7 @@ def aws_deps(
     cache = None
     if keep_candles and settings.exchange == "coinbase":  # resume the last cycle's candles
         key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
-        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3))
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3), clock)
     portfolio = config.cycle.portfolio_id
     return CycleDeps(
         config=config,

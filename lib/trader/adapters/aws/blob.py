@@ -11,12 +11,17 @@ class S3Blob:
     def __init__(self, bucket: str, key: str, client: Any) -> None:
         self.bucket, self.key, self._client = bucket, key, client
 
-    def read(self) -> bytes | None:
+    def read(self, max_bytes: int) -> bytes | None:
+        """At most `max_bytes` + 1 bytes (more means too large); None when there is no object."""
         try:
             answer = self._client.get_object(Bucket=self.bucket, Key=self.key)
         except self._client.exceptions.NoSuchKey:
             return None
-        return bytes(answer["Body"].read())
+        body = answer["Body"]
+        try:
+            return bytes(body.read(max_bytes + 1))
+        finally:
+            body.close()
 
     def write(self, data: bytes) -> None:
         self._client.put_object(

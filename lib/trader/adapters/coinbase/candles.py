@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from trader.domain.codec import to_jsonable
 from trader.domain.models import Candle
 
 GRANULARITY_NAMES = {
@@ -120,6 +121,53 @@ def merge(
         ordered = ordered[-max_bars:]
         lo = ordered[0].start
     return CandleSeries(lo, hi, ordered)
+
+
+def series_problem(series: CandleSeries, granularity_s: int, now: datetime) -> str | None:
+    """Why `series` cannot be a series of closed `granularity_s` bars known at `now`, or None:
+    edges on the grid, not after the clock, every bar inside them, on the grid, ascending,
+    with sane prices and volume. A cache read back is checked before it is believed."""
+    if granularity_s not in GRANULARITY_NAMES:
+        return f"granularity {granularity_s} s is not one Coinbase serves"
+    start, end = to_jsonable(series.start), to_jsonable(series.end)
+    if not _on_grid(series.start, granularity_s) or not _on_grid(series.end, granularity_s):
+        return f"series {start} .. {end} is not on the {granularity_s} s grid"
+    if series.end < series.start:
+        return f"series ends at {end}, before it starts at {start}"
+    if series.end > now:  # a series known into the future would never be fetched again
+        return f"series ends at {end}, after the clock {to_jsonable(now)}"
+    previous = None
+    for index, bar in enumerate(series.candles):
+        problem = _bar_problem(bar, previous, series, granularity_s)
+        if problem is not None:
+            return f"bar {index}: {problem}"
+        previous = bar.start
+    return None
+
+
+def _bar_problem(
+    bar: Candle, previous: datetime | None, series: CandleSeries, granularity_s: int
+) -> str | None:
+    start = to_jsonable(bar.start)
+    if not _on_grid(bar.start, granularity_s) or (previous is not None and bar.start <= previous):
+        return f"start {start} is not on the grid after the bar before"
+    if not series.start <= bar.start < series.end:
+        return f"start {start} is outside the series"
+    for name in ("open", "high", "low", "close"):
+        price = getattr(bar, name)
+        if not price.is_finite() or price <= 0:
+            return f"{name} {price} is not a finite positive price"
+    if bar.high < max(bar.open, bar.close):
+        return f"high {bar.high} is below open {bar.open} or close {bar.close}"
+    if bar.low > min(bar.open, bar.close):
+        return f"low {bar.low} is above open {bar.open} or close {bar.close}"
+    if not bar.volume.is_finite() or bar.volume < 0:
+        return f"volume {bar.volume} is not finite and >= 0"
+    return None
+
+
+def _on_grid(moment: datetime, granularity_s: int) -> bool:
+    return _floor(moment, granularity_s) == moment
 
 
 def _pages(

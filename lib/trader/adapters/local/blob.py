@@ -13,9 +13,11 @@ class FileBlob:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def read(self) -> bytes | None:
+    def read(self, max_bytes: int) -> bytes | None:
+        """At most `max_bytes` + 1 bytes (more means too large); None when there is no file."""
         try:
-            return self.path.read_bytes()
+            with self.path.open("rb") as handle:
+                return handle.read(max_bytes + 1)
         except FileNotFoundError:
             return None
 
