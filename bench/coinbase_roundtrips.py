@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
@@ -27,11 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from fake_coinbase import FakeCoinbase, Recorded  # noqa: E402
 from fake_coinbase_env import START, RecordingSleep, build_exchange, throwaway_key  # noqa: E402
+from wide_market import simulator  # noqa: E402
 
 from trader.adapters.clock import SteppingClock  # noqa: E402
 from trader.adapters.coinbase.exchange import CoinbaseExchange  # noqa: E402
 from trader.adapters.coinbase.transport import RateLimiter  # noqa: E402
-from trader.domain.config import SimProduct, SimulatorConfig, load_config  # noqa: E402
+from trader.domain.config import SimulatorConfig  # noqa: E402
 
 GRANULARITY = 300
 LOOKBACK_BARS = 48
@@ -45,24 +45,6 @@ class Row:
     requests: int
     round_trips: int
     wall_s: float
-
-
-def simulator(n: int) -> SimulatorConfig:
-    base = load_config().simulator
-    products = tuple(
-        SimProduct(
-            product_id=f"P{i:03d}-USD",
-            start_price=Decimal(10 + i),
-            volatility_pct=Decimal("0.5"),
-            volume_24h_quote=Decimal(50_000_000),
-            spread_bps=Decimal(5),
-            base_increment=Decimal("0.001"),
-            quote_increment=Decimal("0.01"),
-            base_min_size=Decimal("0.01"),
-        )
-        for i in range(n)
-    )
-    return base.model_copy(update={"products": products})
 
 
 def critical_path(requests: list[Recorded]) -> int:

@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import responses  # noqa: E402
-from coinbase_roundtrips import critical_path, naive, prepare_market, simulator  # noqa: E402
+from coinbase_roundtrips import critical_path, naive, prepare_market  # noqa: E402
 from fake_coinbase import FakeCoinbase  # noqa: E402
 from fake_coinbase_env import START, RecordingSleep, build_exchange, throwaway_key  # noqa: E402
+from wide_market import config_for  # noqa: E402
 
 from trader.adapters.clock import SteppingClock  # noqa: E402
 from trader.adapters.memory import (  # noqa: E402
@@ -34,7 +35,6 @@ from trader.adapters.memory import (  # noqa: E402
     ListAuditSink,
 )
 from trader.adapters.sim.paper import SimulatedPaperAccounts  # noqa: E402
-from trader.domain.config import Config, load_config  # noqa: E402
 from trader.domain.ids import cycle_id_for  # noqa: E402
 from trader.domain.models import Mode  # noqa: E402
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle  # noqa: E402
@@ -50,24 +50,6 @@ class Row:
     round_trips: int
     wall_s: float
     orders: int
-
-
-def config_for(n: int) -> Config:
-    """Every synthetic P###-USD product is eligible; P000-USD is the regime's reference."""
-    base = load_config()
-    universe = base.universe.model_copy(
-        update={
-            "tiers": (base.universe.tiers[-1].model_copy(update={"min_volume_24h_quote": 0}),),
-            "max_products": max(n, 1),
-        }
-    )
-    return base.model_copy(
-        update={
-            "universe": universe,
-            "regime": base.regime.model_copy(update={"reference_product": "P000-USD"}),
-            "simulator": simulator(n),
-        }
-    )
 
 
 def one_cycle(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,8 +42,10 @@ class CoinbaseCycleRig:
         cycle_id: str | None = None,
         exchange: Exchange | None = None,
         store: StateStore | None = None,
+        remaining_seconds: Callable[[], float] | None = None,
     ) -> CycleResult:
-        """One LIVE cycle at the clock's time (or as `cycle_id`)."""
+        """One LIVE cycle at the clock's time (or as `cycle_id`); `remaining_seconds` is the
+        Lambda's time left (None: unbounded)."""
         deps = CycleDeps(
             self.config,
             exchange or self.env.exchange,
@@ -54,7 +57,7 @@ class CoinbaseCycleRig:
             sleep=lambda _s: None,
         )
         cid = cycle_id or cycle_id_for(self.env.clock.now(), 300)
-        return run_cycle(deps, CycleRequest(cid, Mode.LIVE, "test"))
+        return run_cycle(deps, CycleRequest(cid, Mode.LIVE, "test", remaining_seconds))
 
     def run_until_trade(self, limit: int = 24, **kwargs: object) -> CycleResult:
         """Cycles a bar apart until one places an order."""

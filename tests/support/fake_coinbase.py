@@ -193,6 +193,19 @@ class FakeCoinbase:
         """A repeated client_order_id gets `success: false, DUPLICATE_CLIENT_ORDER_ID`."""
         self.routes.duplicate_as_failure = True
 
+    def set_book(
+        self, product_id: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+    ) -> None:
+        """Best bid/ask shows this book for `product_id`: (price, size) levels, best first,
+        stamped with the clock; a side may be empty, as Coinbase shows a thin market. Fills
+        stay the matcher's."""
+        levels = lambda side: [{"price": p, "size": q} for p, q in side]  # noqa: E731
+        self.routes.books[product_id] = {
+            "product_id": product_id,
+            "bids": levels(bids),
+            "asks": levels(asks),
+        }
+
     def add_candle_gap(self, product_id: str, start_ts: int) -> None:
         self.routes.gaps.add((product_id, start_ts))
 

@@ -82,6 +82,7 @@ class Routes:
         self.extra_currencies: tuple[str, ...] = ("USDC",)
         self.next_create: list[tuple[str, Any, str]] = []
         self.gaps: set[tuple[str, int]] = set()
+        self.books: dict[str, dict[str, Any]] = {}  # product_id -> the book's sides shown instead
         self.duplicate_as_failure = False  # answer a repeated id with DUPLICATE_CLIENT_ORDER_ID
         self._configs: dict[str, dict[str, Any]] = {}  # client_order_id -> order_configuration
         self._overrides: dict[str, OrderStatus] = {}  # client_order_id -> status shown
@@ -150,7 +151,13 @@ class Routes:
     def best_bid_ask(self, q: Query, _b: Any) -> Answer:
         ids = q.get("product_ids") or [p.product_id for p in self.products_now()]
         quotes = self.market.get_quotes(ids)
-        return 200, {"pricebooks": [pricebook_json(quotes[i]) for i in ids if i in quotes]}
+        now = iso(self.clock.now())
+        books = [
+            {**self.books[i], "time": now} if i in self.books else pricebook_json(quotes[i])
+            for i in ids
+            if i in quotes
+        ]
+        return 200, {"pricebooks": books}
 
     def product_book(self, q: Query, _b: Any) -> Answer:
         pid = q.get("product_id", [""])[0]
