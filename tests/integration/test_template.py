@@ -236,9 +236,8 @@ def test_liquidate_function_when_parsed_then_lock_lease_outlives_it_and_failures
 
     assert config.cycle.lock_lease_seconds > timeout  # the lease outlives any invocation
     assert config.liquidation.lock_wait_seconds < timeout
-    failed = props("LiquidationFailedAlarm")
-    assert (failed["MetricName"], failed["Threshold"]) == ("LiquidationFailed", 0)
-    assert failed["Namespace"] == {"Fn::FindInMap": ["Service", "Metrics", "Namespace"]}
+    failed = props("NeedsOperatorAlarm")  # a failed liquidation counts NeedsOperator
+    assert (failed["MetricName"], failed["Threshold"]) == ("NeedsOperator", 0)
     errors = props("LiquidateErrorsAlarm")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "LiquidateFunction"}}]
 
