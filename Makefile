@@ -20,7 +20,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/trader run --exchange simulated --mode PAPER --fast --cycles 288
 
-## test: lint (ruff, import contract, dead code, sizes, cfn-lint), then every test (what CI runs)
+## test: lint (ruff, import contract, dead code, sizes), cfn-lint, sam validate --lint, checkov,
+## then every test (what CI runs)
 test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
 

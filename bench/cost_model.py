@@ -25,6 +25,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import math
 import os
 import sys
@@ -206,13 +207,30 @@ def measure(cycles: int) -> Measured:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             module = load_handler()
+            restore = log_to(out, os.environ["POWERTOOLS_SERVICE_NAME"])
             module.app.clock = env.clock
             module.app.clients = {"dynamodb": aws.dynamodb, "s3": aws.s3}
             run_cycle(module, env, out)  # cold: bootstrap, key, clients (the INIT assumption)
             recorded.reset()
             rows = [run_cycle(module, env, out) for _ in range(cycles)]
+            restore()
         cpu, requests, trips, logs = (list(column) for column in zip(*rows, strict=True))
         return Measured(cycles, cpu, requests, trips, logs, env.fake.orders_created(), recorded)
+
+
+def log_to(stream: io.StringIO, service: str) -> Callable[[], None]:
+    """Point the service's Powertools log handler at `stream` (it keeps the stdout it first
+    found, maybe closed by now); returns what puts the old streams back."""
+    handlers = [h for h in logging.getLogger(service).handlers if hasattr(h, "stream")]
+    old = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = stream
+
+    def restore() -> None:
+        for handler, previous in zip(handlers, old, strict=True):
+            handler.stream = previous
+
+    return restore
 
 
 def run_cycle(module: Any, env: Any, out: io.StringIO) -> tuple[float, int, int, int]:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_resources import load_template
-from emf import Metric, metric_values, metrics_emitted, needs_operator_kinds
+from emf import Metric, log_to_this_stdout, metric_values, metrics_emitted, needs_operator_kinds
 
 from trader.adapters.aws.dynamo_state import set_trading_state
 from trader.adapters.clock import SteppingClock
@@ -98,12 +96,6 @@ def handlers(aws, monkeypatch):
     return cycle, liquidate
 
 
-def _log_to_this_stdout() -> None:
-    """Powertools keeps one logger per service name, writing where it first found stdout."""
-    for handler in logging.getLogger(SERVICE["ServiceName"]).handlers:
-        handler.setStream(sys.stdout)
-
-
 def test_alarms_when_handlers_run_through_every_outcome_then_each_watches_an_emitted_metric(
     aws, handlers, monkeypatch, capsys
 ):
@@ -121,7 +113,7 @@ def test_alarms_when_handlers_run_through_every_outcome_then_each_watches_an_emi
         out.append(capsys.readouterr().out)
         return metric_values(out[-1])
 
-    _log_to_this_stdout()
+    log_to_this_stdout(SERVICE["ServiceName"])
     capsys.readouterr()
     assert run(cycle.handler, at("04:05"), "c1") == [(outcome("ok"), 1.0)]
     assert run(cycle.handler, at("04:05"), "c2") == [(outcome("stuck"), 1.0)]  # duplicate

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.metrics import Metrics
-from emf import Metric, metric_values
+from emf import Metric, log_to_this_stdout, metric_values
 
 from trader.adapters.clock import SteppingClock
 from trader.entrypoints.lambda_cycle import CycleApp
@@ -277,6 +277,7 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
         monkeypatch.setenv(name, value)
     module = _load_handler_module(REPO / "functions" / "cycle" / "app.py", "cycle_app")
     module.app.clock = SteppingClock(SCHEDULED_AT, 300)
+    log_to_this_stdout("247trader")
 
     answer = module.handler(event("scheduled.json"), LambdaContext())
 

@@ -7,6 +7,8 @@ Each EMF line declares, per dimension set, the metrics CloudWatch extracts from 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,16 @@ class Metric:
     @classmethod
     def of(cls, namespace: str, name: str, **dimensions: str) -> Metric:
         return cls(namespace, name, tuple(sorted(dimensions.items())))
+
+
+def log_to_this_stdout(service: str) -> None:
+    """Point the Powertools logger of `service` at the current sys.stdout (capsys's, in a test).
+
+    Powertools keeps one handler per service name, writing to the stdout it found when the
+    first Logger of that name was made: another test's capture, closed by now."""
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stdout  # not setStream: it flushes the old, closed one
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
