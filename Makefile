@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench cost clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/trader run --exchange simulated --mode PAPER --fast --cycles 288
 
-## test: lint (ruff, import contract, dead code, sizes, cfn-lint), then every test (what CI runs)
+## test: lint (ruff, import contract, dead code, sizes), cfn-lint, sam validate --lint, checkov,
+## then every test (what CI runs)
 test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
 
@@ -36,6 +37,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/cycle_roundtrips.py
 	$(BIN)/python bench/coinbase_roundtrips.py
+
+## cost: the monthly AWS bill at one cycle per 5 minutes, from a measured run (fails over $2)
+cost: $(STAMP)
+	$(BIN)/python bench/cost_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info .aws-sam .cache

@@ -252,7 +252,7 @@ def aws_deps(
     if not settings.state_table or not settings.audit_bucket:
         raise SettingsError("STATE_TABLE and AUDIT_BUCKET must both be set on AWS")
     sinks = [S3AuditSink(settings.audit_bucket, clients.s3), CloudWatchAuditSink(logger)]
-    on_failure = count_failures_in(metrics) if metrics is not None else None
+    on_failure = count_failures_in(metrics, logger) if metrics is not None else None
     cache = None
     if keep_candles and settings.exchange == "coinbase":  # resume the last cycle's candles
         key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"

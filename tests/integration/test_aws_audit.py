@@ -10,6 +10,7 @@ import logging
 import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import Metrics
+from emf import Metric, metric_values
 
 from trader.adapters.aws.audit import (
     CloudWatchAuditSink,
@@ -151,7 +152,9 @@ def test_write_when_every_sink_fails_then_audit_error_names_them(aws):
         fanout.write(record())
 
 
-def test_count_failures_in_when_a_sink_fails_then_audit_sink_failures_metric_is_one(aws):
+def test_count_failures_in_when_a_sink_fails_then_needs_operator_counted_and_named(
+    aws, capsys, caplog
+):
     metrics = Metrics(namespace="247trader-test", service="audit-test")
     fanout = FanoutAuditSink(
         [S3AuditSink("no-such-bucket", client=aws.s3), CloudWatchAuditSink(captured_logger()[0])],
@@ -160,9 +163,9 @@ def test_count_failures_in_when_a_sink_fails_then_audit_sink_failures_metric_is_
 
     fanout.write(record())
 
-    emf = metrics.serialize_metric_set()
-    assert emf["AuditSinkFailures"] == [1.0]
-    metrics.clear_metrics()
+    needs = Metric.of("247trader-test", "NeedsOperator", service="audit-test")
+    assert metric_values(capsys.readouterr().out) == [(needs, 1.0)]
+    assert "needs operator: audit_sink_failed: S3AuditSink: AuditError" in caplog.text
 
 
 def test_write_when_cycle_id_already_audited_then_first_record_kept_and_second_beside_it(aws):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aws_lambda_powertools.metrics import Metrics
+from emf import Metric, log_to_this_stdout, metric_values
 
 from trader.adapters.clock import SteppingClock
 from trader.entrypoints.lambda_cycle import CycleApp
@@ -34,6 +35,11 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._remaining_ms
+
+
+FAILED_OUTCOME = Metric.of(
+    "247trader-test", "CycleOutcome", service="handler-test", outcome="failed"
+)
 
 
 def event(name: str) -> dict:
@@ -124,7 +130,9 @@ def test_handle_when_event_from_a_later_time_then_a_new_cycle_runs(aws):
         ({**event("scheduled.json"), "time": "1795493100"}, "time"),
     ],
 )
-def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_written(aws, bad, named):
+def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_written(
+    aws, capsys, bad, named
+):
     metrics = Metrics(namespace="247trader-test", service="handler-test")
     app, _ = app_for(aws, metrics=metrics)
 
@@ -135,8 +143,7 @@ def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_writt
     assert named in answer["error"]
     assert aws.all_items() == []
     assert audit_objects(aws) == {}
-    assert metrics.serialize_metric_set()["HandlerErrors"] == [1.0]
-    metrics.clear_metrics()
+    assert metric_values(capsys.readouterr().out) == [(FAILED_OUTCOME, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +158,9 @@ def test_handle_when_event_malformed_then_clear_error_no_trade_and_nothing_writt
         "2026-11-24T04:05:09Z",  # 6 s after the clock: over 5 s early
     ],
 )
-def test_handle_when_event_dated_outside_the_window_then_refused_and_nothing_written(aws, when):
+def test_handle_when_event_dated_outside_the_window_then_refused_and_nothing_written(
+    aws, capsys, when
+):
     metrics = Metrics(namespace="247trader-test", service="handler-test")
     app, _ = app_for(aws, metrics=metrics)
 
@@ -163,8 +172,7 @@ def test_handle_when_event_dated_outside_the_window_then_refused_and_nothing_wri
     assert "2026-11-24T04:00:03Z .. 2026-11-24T04:05:08Z" in answer["error"]
     assert aws.all_items() == []  # no lock, no state
     assert audit_objects(aws) == {}
-    assert metrics.serialize_metric_set()["EventRefused"] == [1.0]
-    metrics.clear_metrics()
+    assert metric_values(capsys.readouterr().out) == [(FAILED_OUTCOME, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +244,7 @@ def config_with(tmp_path: Path, section: str, **fields) -> Path:
     ],
 )
 def test_handle_when_the_lease_does_not_fit_the_timeout_then_refused_and_nothing_written(
-    aws, tmp_path, lease, timeout, bounds
+    aws, capsys, tmp_path, lease, timeout, bounds
 ):
     metrics = Metrics(namespace="247trader-test", service="handler-test")
     config = config_with(tmp_path, "cycle", lock_lease_seconds=int(lease))
@@ -250,8 +258,7 @@ def test_handle_when_the_lease_does_not_fit_the_timeout_then_refused_and_nothing
     assert bounds in answer["error"]
     assert aws.all_items() == []  # no lock, no state
     assert audit_objects(aws) == {}
-    assert metrics.serialize_metric_set()["HandlerErrors"] == [1.0]
-    metrics.clear_metrics()
+    assert metric_values(capsys.readouterr().out) == [(FAILED_OUTCOME, 1.0)]
 
 
 def test_handle_when_the_invocation_has_more_time_than_the_lease_then_refused_before_the_lock(
@@ -316,27 +323,25 @@ def test_cycle_handler_module_when_invoked_then_summary_and_emf_metrics_printed(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        # A service name of its own: Powertools loggers of one name share one handler, bound
-        # to the stdout of the first test that made it (another test's capture).
-        "POWERTOOLS_SERVICE_NAME": "247trader-cycle-module",
+        "POWERTOOLS_SERVICE_NAME": "247trader",
         "POWERTOOLS_METRICS_NAMESPACE": "247trader",
     }.items():
         monkeypatch.setenv(name, value)
     module = _load_handler_module(REPO / "functions" / "cycle" / "app.py", "cycle_app")
     module.app.clock = SteppingClock(SCHEDULED_AT, 300)
+    log_to_this_stdout("247trader")
 
     answer = module.handler(event("scheduled.json"), LambdaContext())
 
     assert answer["ok"] is True
     assert answer["mode"] == "DRY_RUN"
-    lines = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
-    emf = [line for line in lines if "_aws" in line]
-    assert any(line.get("Cycles") == [1.0] or line.get("Cycles") == 1.0 for line in emf)
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    ok = Metric.of("247trader", "CycleOutcome", service="247trader", outcome="ok")
+    assert metric_values(out) == [(ok, 1.0)]  # one count a cycle, nothing else
     audit_lines = [line for line in lines if line.get("record_type") == "audit"]
     assert audit_lines[0]["cycle_id"] == "20261124T0405Z"
-    assert audit_lines[0]["service"] == "247trader-cycle-module"
+    assert audit_lines[0]["service"] == "247trader"
 
 
 def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
@@ -357,7 +362,9 @@ def test_local_stack_when_run_then_writes_state_and_audit_and_stops_server():
     assert text.rstrip().endswith("moto server stopped")
 
 
-def test_cycle_handler_when_a_booked_coin_is_not_on_the_exchange_then_balance_drift_counted(aws):
+def test_cycle_handler_when_a_booked_coin_is_not_on_the_exchange_then_drift_needs_operator(
+    aws, capsys, caplog
+):
     from trader.adapters.aws.dynamo_state import DynamoStateStore
     from trader.domain.models import Position
     from trader.domain.state import PortfolioState
@@ -371,10 +378,11 @@ def test_cycle_handler_when_a_booked_coin_is_not_on_the_exchange_then_balance_dr
     answer = app.handle(event("scheduled.json"), LambdaContext())
 
     assert answer["ok"] is True
-    assert metrics.serialize_metric_set()["BalanceDrift"] == [1.0]
+    needs = Metric.of("247trader-test", "NeedsOperator", service="handler-test")
+    assert (needs, 1.0) in metric_values(capsys.readouterr().out)
+    assert "needs operator: reconciliation_drift: BTC" in caplog.text
     assert store.load().positions == {}  # the simulated account holds no BTC: closed
     (record,) = audit_objects(aws).values()
     assert record["reconciliation"]["drift"] == [
         {"currency": "BTC", "booked": "1", "exchange": "0", "cause": "unknown"}
     ]
-    metrics.clear_metrics()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aws_lambda_powertools.metrics import Metrics
+from emf import Metric, metric_values, needs_operator_kinds
 
 from trader.adapters.aws.dynamo_lock import DynamoCycleLock
 from trader.adapters.aws.dynamo_state import DynamoStateStore
@@ -133,7 +134,7 @@ def test_liquidate_handler_when_dry_run_event_then_plan_answered_and_nothing_tra
 
 
 def test_liquidate_handler_when_execute_event_then_usdc_audited_in_s3_and_trading_halted(
-    aws, store, config_path
+    aws, store, config_path, capsys
 ):
     metrics = Metrics(namespace="247trader-test", service="liquidate-test")
     app, _ = app_for(aws, config_path, metrics=metrics)
@@ -152,10 +153,7 @@ def test_liquidate_handler_when_execute_event_then_usdc_audited_in_s3_and_tradin
     assert record["request"]["confirm"] == "LIQUIDATE"
     assert record["legs"] == answer["legs"]
     assert aws.item("LOCK#cycle", "LOCK").get("owner") is None  # released
-    emitted = metrics.serialize_metric_set()
-    assert emitted["LiquidationFailed"] == [0.0]
-    assert emitted["LiquidationLegs"] == [5.0]
-    metrics.clear_metrics()
+    assert metric_values(capsys.readouterr().out) == []  # a liquidation done needs no one
 
 
 def test_liquidate_handler_when_same_execute_event_again_then_nothing_more_is_sold(
@@ -188,7 +186,7 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("bad", "named"), BAD_REQUESTS)
 def test_liquidate_handler_when_bad_request_then_error_names_it_and_nothing_is_touched(
-    aws, config_path, bad, named
+    aws, config_path, capsys, bad, named
 ):
     metrics = Metrics(namespace="247trader-test", service="liquidate-test")
     app, _ = app_for(aws, config_path, metrics=metrics)
@@ -203,12 +201,12 @@ def test_liquidate_handler_when_bad_request_then_error_names_it_and_nothing_is_t
     assert aws.all_items() == []  # no state, no lock
     assert audit_objects(aws) == {}
     assert app._built is None  # nothing was even built
-    assert metrics.serialize_metric_set()["LiquidationFailed"] == [1.0]
-    metrics.clear_metrics()
+    needs = Metric.of("247trader-test", "NeedsOperator", service="liquidate-test")
+    assert metric_values(capsys.readouterr().out) == [(needs, 1.0)]
 
 
 def test_liquidate_handler_when_its_lease_outlasts_one_interval_past_the_timeout_then_refused(
-    aws, store, config_path
+    aws, capsys, store, config_path
 ):
     raw = yaml.safe_load(config_path.read_text())
     raw["liquidation"]["lock_lease_seconds"] = 600  # was the shared lease: 300 s past it
@@ -224,8 +222,8 @@ def test_liquidate_handler_when_its_lease_outlasts_one_interval_past_the_timeout
     assert store.load().paper_balances == PAPER  # nothing sold
     assert aws.item("LOCK#cycle", "LOCK") is None  # no lock taken
     assert audit_objects(aws) == {}
-    assert metrics.serialize_metric_set()["LiquidationFailed"] == [1.0]
-    metrics.clear_metrics()
+    needs = Metric.of("247trader-test", "NeedsOperator", service="liquidate-test")
+    assert metric_values(capsys.readouterr().out) == [(needs, 1.0)]
 
 
 def test_liquidate_handler_when_a_cycle_holds_the_lock_then_lock_held_after_a_bounded_wait(
@@ -296,11 +294,11 @@ def test_liquidate_handler_module_when_invoked_with_events_then_answers_and_emit
     assert done["ok"] is True and len(done["legs"]) == 5
     assert refused["ok"] is False and "confirm" in refused["error"]
     assert json.loads(json.dumps(done)) == done
-    lines = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
-    failed = [line["LiquidationFailed"] for line in lines if "LiquidationFailed" in line]
-    assert failed in ([[0.0], [0.0], [1.0]], [0.0, 0.0, 1.0])  # EMF: a value or a list
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    needs = Metric.of("247trader", "NeedsOperator", service="247trader-liquidate-test")
+    assert metric_values(out) == [(needs, 1.0)]  # the refused request only
+    assert needs_operator_kinds(out) == ["liquidation_failed"]
     records = [line for line in lines if line.get("record_type") == "liquidation"]
     assert [r["request_id"] for r in records] == ["liquidate-2026-11-24-a"] * 2
     assert store.load().trading_state is TradingState.HALTED

@@ -1,5 +1,5 @@
 """The max-drawdown hold on AWS (moto): the cycle handler trips it, DynamoDB keeps REDUCING,
-the `ProtectionTripped` metric is emitted once, and the operator's switch releases it."""
+NeedsOperator (`protection_tripped`) is counted once, and the operator's switch releases it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from aws_lambda_powertools.metrics import Metrics
+from emf import Metric, metric_values
 
 from trader.adapters.aws.dynamo_state import DynamoStateStore, set_trading_state
 from trader.adapters.clock import SteppingClock
@@ -51,17 +52,8 @@ def audit_records(aws) -> dict[str, dict[str, Any]]:
     return {r["cycle_id"]: r for r in (json.loads(b.read()) for b in bodies)}
 
 
-def emf_lines(text: str) -> list[dict]:
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    return [line for line in lines if "_aws" in line]
-
-
-def tripped_metrics(text: str) -> list[dict]:
-    return [line for line in emf_lines(text) if "ProtectionTripped" in line]
-
-
 def test_handle_when_equity_is_far_below_its_peak_then_reducing_stored_audited_and_counted(
-    aws, capsys
+    aws, capsys, caplog
 ):
     # PAPER starts with 10,000 of paper cash; a 100,000 peak is a 90 % drawdown.
     store = DynamoStateStore(aws.table, aws.dynamodb)
@@ -75,14 +67,17 @@ def test_handle_when_equity_is_far_below_its_peak_then_reducing_stored_audited_a
     assert answer["ok"] is True
     assert aws.item("PORTFOLIO#default", "STATE")["trading_state"] == {"S": "REDUCING"}
     assert audit_records(aws)["20261124T0405Z"]["protections"]["tripped"] == "max_drawdown"
-    (tripped,) = tripped_metrics(capsys.readouterr().out)
-    assert tripped["protection"] == "max_drawdown"
-    assert tripped["ProtectionTripped"] == [1.0]
+    needs = Metric.of("247trader-test", "NeedsOperator", service="protect-test")
+    assert (needs, 1.0) in metric_values(capsys.readouterr().out)
+    assert "needs operator: protection_tripped: max_drawdown" in caplog.text
 
-    # The next cycle is held, not tripped again: no second metric.
+    # The next cycle is held, not tripped again: the kill switch (REDUCING) needs a person.
+    caplog.clear()
     clock.advance()
     app.handle(event("scheduled-later.json"), context("req-2"))
-    assert tripped_metrics(capsys.readouterr().out) == []
+    assert (needs, 1.0) in metric_values(capsys.readouterr().out)
+    assert "protection_tripped" not in caplog.text
+    assert "needs operator: kill_switch: trading_state REDUCING" in caplog.text
     assert store.load().trading_state is TradingState.REDUCING
 
 

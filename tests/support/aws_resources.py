@@ -6,6 +6,8 @@ tests create what a deploy creates; there is no second copy of the definitions t
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ TABLE_RESOURCE = "StateTable"
 BUCKET_RESOURCE = "AuditBucket"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when built with it
     """SafeLoader that reads CloudFormation short tags (!Ref, !Sub, ...) as {'Fn::X': value}."""
 
 
@@ -39,7 +41,13 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """template.yaml as plain data, short tags expanded to their long form."""
+    """template.yaml as plain data, short tags expanded to their long form (a fresh copy)."""
+    return copy.deepcopy(_parsed(path.resolve(), path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parsed(path: Path, _mtime_ns: int) -> dict[str, Any]:
+    """Parsed once per file version: moto fixtures read the template for every test."""
     with path.open(encoding="utf-8") as handle:
         return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
 

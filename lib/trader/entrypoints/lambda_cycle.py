@@ -7,8 +7,12 @@ malformed event or a broken deployment is logged, counted and answered with ok=f
 
 Event times: an event dated outside `cycle.event_window` around the clock (default: up to
 one interval late, 5 s early) is refused before anything is locked, read or written
-(EventRefused, counted as `EventRefused` and `HandlerErrors`): a time far in the future saved
-as last_cycle_id would turn every genuine cycle after it into `duplicate_invocation`.
+(EventRefused, counted as a `failed` CycleOutcome): a time far in the future saved as
+last_cycle_id would turn every genuine cycle after it into `duplicate_invocation`.
+
+Metrics (trader.adapters.aws.metrics): one `CycleOutcome` per invocation (ok, stuck or
+failed), and `NeedsOperator` when the kill switch is engaged, a protection tripped or the
+balances drifted from the book.
 
 The lease: on a cold start the function's lease (`cycle.lock_lease_seconds`, or
 `liquidation.lock_lease_seconds`) is checked against LAMBDA_TIMEOUT_SECONDS, and at every
@@ -33,13 +37,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trader.adapters.aws.metrics import FAILED, count_needs_operator, count_outcome, outcome_of
 from trader.adapters.clock import SystemClock
 from trader.bootstrap import AwsClients, aws_deps, config_for, key_fingerprint, secrets_provider
 from trader.domain.config import Config, CycleConfig
 from trader.domain.errors import TraderError
 from trader.domain.ids import cycle_id_for
 from trader.domain.lease import check_lease_fits, check_lease_outlives
-from trader.domain.models import CycleResult
+from trader.domain.models import CycleResult, NoTradeReason
 from trader.ports import Clock
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 from trader.settings import Settings
@@ -114,7 +119,6 @@ class CycleApp:
         try:
             cycle_id = accepted_cycle_id(scheduled.time, deps.clock.now(), deps.config.cycle)
         except EventRefused as exc:
-            self._count("EventRefused")
             return self._refuse(exc)
         if self.logger is not None:
             self.logger.append_keys(cycle_id=cycle_id, scheduled_event_id=scheduled.id)
@@ -131,7 +135,7 @@ class CycleApp:
     def _refuse(self, exc: Exception) -> dict[str, Any]:
         message = f"no cycle: {type(exc).__name__}: {exc}"
         (self.logger or log).error(message)
-        self._count("HandlerErrors")
+        count_outcome(self.metrics, FAILED)
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def _bootstrap(self) -> tuple[Settings, CycleDeps]:
@@ -141,44 +145,22 @@ class CycleApp:
             )
         return self._built.settings, self._built.deps
 
-    def _count(self, name: str, value: float = 1) -> None:
-        count(self.metrics, name, value)
-
     def _emit(self, result: CycleResult) -> None:
-        if self.metrics is None:
-            return
-        from aws_lambda_powertools.metrics import MetricUnit
+        count_outcome(self.metrics, outcome_of(result.no_trade_reason))
+        for kind, detail in needs_operator(result):
+            count_needs_operator(self.metrics, kind, detail, self.logger)
 
-        self._count("Cycles")
-        self._count("OrdersPlaced", len(result.orders))
-        duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
-        self.metrics.add_metric(
-            name="CycleDurationMs", unit=MetricUnit.Milliseconds, value=duration_ms
-        )
-        # Metric values are floats by EMF's definition; money stays Decimal everywhere else.
-        for name, amount in (
-            ("ExposureQuote", result.exposure),
-            ("PnlTodayQuote", result.realized_pnl_today),
-            ("EquityQuote", result.equity),
-        ):
-            if amount is not None and amount.is_finite():
-                self.metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(amount))
-        if result.drift:  # the booked positions drifted from the exchange's balances
-            self._count("BalanceDrift", len(result.drift))
-        if result.no_trade_reason:
-            self._count("NoTrade")
-            self._count_by("NoTradeByReason", "reason", result.no_trade_reason.split(":")[0])
-        if result.protection_tripped:  # once, on the cycle that trips it (alarm on it)
-            self._count_by("ProtectionTripped", "protection", result.protection_tripped)
 
-    def _count_by(self, name: str, dimension: str, value: str) -> None:
-        """One count under its own dimension (EMF: a metric of its own, not the shared set)."""
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        with single_metric(
-            name=name, unit=MetricUnit.Count, value=1, namespace=self.metrics.namespace
-        ) as metric:
-            metric.add_dimension(name=dimension, value=value)
+def needs_operator(result: CycleResult) -> list[tuple[str, str]]:
+    """(kind, detail) of what in this cycle a person must look at (NeedsOperator)."""
+    found = []
+    if result.no_trade_reason == NoTradeReason.KILL_SWITCH:
+        found.append(("kill_switch", result.no_trade_detail or "engaged"))
+    if result.protection_tripped:  # once, on the cycle that trips it
+        found.append(("protection_tripped", result.protection_tripped))
+    if result.drift:
+        found.append(("reconciliation_drift", ", ".join(result.drift)))
+    return found
 
 
 def accepted_cycle_id(scheduled: datetime, now: datetime, cfg: CycleConfig) -> str:
@@ -287,14 +269,6 @@ def check_lease_covers(config: Config, function: Function, context: Any) -> None
     remaining = remaining_time(context)
     if remaining is not None:
         check_lease_outlives(*lease_of(config, function), remaining())
-
-
-def count(metrics: Any, name: str, value: float = 1) -> None:
-    """Add to a Powertools count metric; no-op without metrics (tests, local runs)."""
-    if metrics is not None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def remaining_time(context: Any) -> Callable[[], float] | None:

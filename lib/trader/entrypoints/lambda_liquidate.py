@@ -6,8 +6,8 @@ nothing is read, locked or sold. The adapters are built once, on the first valid
 a cold start, as the cycle's are (without the candle cache: a liquidation reads no candles).
 Nothing escapes `handle`; every answer is plain JSON (Decimals as strings).
 
-Metrics: `Liquidations` (1 per request run), `LiquidationFailed` (1 when the answer is not
-ok, 0 otherwise: the alarm's metric), `LiquidationLegs` (legs sent).
+Metrics: `NeedsOperator` (trader.adapters.aws.metrics) when the answer is not ok, with a
+warning naming `liquidation_failed` and the error; the audit record has the legs.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trader.adapters.aws.metrics import count_needs_operator
 from trader.domain.errors import InvalidLiquidationRequest
 from trader.domain.liquidation import parse_liquidation_request
 from trader.entrypoints.lambda_cycle import (
     Built,
     build_on_aws,
     check_lease_covers,
-    count,
     remaining_time,
     still_current,
 )
@@ -90,15 +90,13 @@ class LiquidateApp:
     def _refuse(self, exc: Exception, request_id: str | None) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {exc}"
         (self.logger or log).error(f"no liquidation: {error}")
-        count(self.metrics, "LiquidationFailed")
+        count_needs_operator(self.metrics, "liquidation_failed", error, self.logger)
         return refusal(error, request_id)
 
     def _emit(self, answer: Mapping[str, Any]) -> None:
-        count(self.metrics, "Liquidations")
-        count(self.metrics, "LiquidationFailed", 0 if answer["ok"] else 1)
-        count(self.metrics, "LiquidationLegs", len(answer["legs"]))
         if not answer["ok"]:
             (self.logger or log).error(f"liquidation failed: {answer['error']}")
+            count_needs_operator(self.metrics, "liquidation_failed", answer["error"], self.logger)
 
 
 def _request_id_of(event: Any) -> str | None:

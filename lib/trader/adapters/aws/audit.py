@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from trader.adapters.aws.metrics import count_needs_operator
 from trader.domain.codec import parse_utc
 from trader.domain.errors import AuditError
 from trader.ports import AuditSink
@@ -145,11 +146,10 @@ class FanoutAuditSink:
             self._on_failure(name, exc)
 
 
-def count_failures_in(metrics: Any) -> FailureCallback:
-    """An on_failure callback adding 1 to the Powertools metric AuditSinkFailures."""
-    from aws_lambda_powertools.metrics import MetricUnit
+def count_failures_in(metrics: Any, logger: Any = None) -> FailureCallback:
+    """An on_failure callback counting NeedsOperator (`audit_sink_failed`, naming the sink)."""
 
-    def count(_sink: str, _exc: Exception) -> None:
-        metrics.add_metric(name="AuditSinkFailures", unit=MetricUnit.Count, value=1)
+    def count(sink: str, exc: Exception) -> None:
+        count_needs_operator(metrics, "audit_sink_failed", f"{sink}: {type(exc).__name__}", logger)
 
     return count
