@@ -33,6 +33,8 @@ LOCAL_ONLY = (
     "trader/entrypoints/liquidation_table.py",
     "trader/entrypoints/runner.py",
     "trader/entrypoints/summary.py",
+    "trader/entrypoints/replay.py",
+    "trader/entrypoints/replay_plan.py",
     "trader/adapters/local",
     "trader/adapters/memory.py",
 )

@@ -1,4 +1,5 @@
-"""In-memory fakes of the state store, the cycle lock and the audit sink, for tests of the cycle.
+"""In-memory state stores, the cycle lock and audit sinks: for tests of the cycle, and for
+replays (`trader replay`), where nothing needs to outlive the process.
 
 They follow the same rules as the file adapters (the rule functions are shared), so a
 version conflict, a taken-over lease or an unserializable value fails here as it would live.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
@@ -63,6 +65,41 @@ class InMemoryStateStore:
             self._text = text
             self.saves.append(new_state)
         return new_state
+
+
+class ObjectStateStore:
+    """A StateStore that keeps the state value itself: no JSON round trip, for replays where
+    the state never leaves the process (the state is frozen; every change is a new value).
+    Versions and fencing follow the same rule as every other store."""
+
+    def __init__(self, initial: PortfolioState | None = None) -> None:
+        self._state = initial
+        self.fence = 0  # highest lock token that wrote
+
+    def load(self) -> PortfolioState:
+        return self._state if self._state is not None else PortfolioState()
+
+    def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
+        stored_version = 0 if self._state is None else self._state.version
+        self.fence = check_save("replay state", stored_version, self.fence, state, lease)
+        self._state = state.replace(version=state.version + 1)
+        return self._state
+
+
+T = TypeVar("T")
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once, in the caller's thread. For a replay's cycles, whose
+    "requests" are in-memory reads: starting threads for them costs more than the calls."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
+            future.set_exception(exc)
+        return future
 
 
 class InMemoryCycleLock:

@@ -14,7 +14,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from trader.domain.codec import to_jsonable
-from trader.domain.errors import AuditError
+from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
@@ -322,3 +322,15 @@ def audit_line(record: Mapping[str, Any]) -> str:
     except (TypeError, ValueError) as exc:
         where = _unsafe_path(data, "") or "<record>"
         raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc
+
+
+def parse_audit_line(line: str, where: str) -> dict[str, Any]:
+    """One audit record from one line of JSON (audit_line's inverse); AuditReadError naming
+    `where` (file or object, and line) when it is not one JSON object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise AuditReadError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise AuditReadError(f"{where}: a JSON {type(record).__name__}, not an audit record")
+    return record

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -94,6 +95,10 @@ class CycleDeps:
     paper: PaperAccounts  # the account DRY_RUN and PAPER trade on
     sleep: Callable[[float], None] = time.sleep
     candle_cache: PersistentCache | None = None  # loaded with the first requests, kept after
+    # Runs the snapshot's requests (and LIVE's order calls). None: a pool of
+    # cycle.request_threads threads per cycle. A replay passes one that runs each call at
+    # once in the caller's thread (no threads to start for calls that do no I/O).
+    executor: Executor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +127,7 @@ class _Session:
     request: CycleRequest
     exchange: CountingExchange
     lease: LockLease
-    pool: ThreadPoolExecutor
+    pool: Executor
     now: datetime
 
     @property
@@ -151,8 +156,7 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         lease = deps.lock.acquire(
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
-        threads = deps.config.cycle.request_threads
-        with ThreadPoolExecutor(threads, thread_name_prefix="cycle") as pool:
+        with _executor(deps) as pool:
             session = _Session(deps, request, exchange, lease, pool, trace.started_at)
             orders = _trade(session, trace)
         if deps.candle_cache is not None:
@@ -171,6 +175,13 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         if lease is not None:
             _release(deps.lock, lease)
     return _result(trace, finished, orders, record)
+
+
+def _executor(deps: CycleDeps) -> AbstractContextManager[Executor]:
+    """The injected executor (kept open after the cycle), else a pool for this cycle only."""
+    if deps.executor is not None:
+        return nullcontext(deps.executor)
+    return ThreadPoolExecutor(deps.config.cycle.request_threads, thread_name_prefix="cycle")
 
 
 def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:

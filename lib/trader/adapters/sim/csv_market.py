@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
@@ -153,11 +153,13 @@ class CsvMarket:
         granularity_s: int,
         spread_bps: Decimal = Decimal(5),
         products: Mapping[str, Mapping[str, object]] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
+        """`only`: the products to serve (default: every file in the folder)."""
         self.granularity_s = granularity_s
         self._clock = clock
         self._spread = Decimal(spread_bps)
-        self._paths = self._discover(Path(candles_dir))
+        self._paths = _select(self._discover(Path(candles_dir)), only, Path(candles_dir))
         self._overrides: dict[str, dict[str, object]] = {pid: {} for pid in self._paths}
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
@@ -223,6 +225,17 @@ class CsvMarket:
         """Start times of the first and the last candle in the product's file."""
         series = self._native(product_id)
         return series.candles[0].start, series.candles[-1].start
+
+    def product_ids(self) -> tuple[str, ...]:
+        return tuple(self._paths)
+
+    def native_granularity(self, product_id: str) -> int:
+        """Seconds per candle in the product's file."""
+        return self._native(product_id).granularity_s
+
+    def bar_starts(self, product_id: str) -> Sequence[int]:
+        """Unix start times of the product's candles in its file, ascending (gaps absent)."""
+        return self._native(product_id).times
 
     def set_product_flags(self, product_id: str, **fields: object) -> None:
         """Override Product fields (flags, increments, min sizes) for one product."""
@@ -308,6 +321,17 @@ class CsvMarket:
         volume = sum((c.volume * c.close for c in window), ZERO).quantize(Decimal("0.01"))
         self._volumes[product_id] = (end, volume)
         return volume
+
+
+def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
+    if only is None:
+        return paths
+    unknown = [pid for pid in only if pid not in paths]
+    if unknown:
+        raise CandleDataError(
+            f"{folder}: no candle file for {', '.join(unknown)}; it has {', '.join(paths)}"
+        )
+    return {pid: paths[pid] for pid in only}
 
 
 def _ceil_ts(moment: datetime) -> int:
