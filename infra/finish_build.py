@@ -35,6 +35,12 @@ LOCAL_ONLY = (
     "trader/entrypoints/summary.py",
     "trader/entrypoints/replay.py",
     "trader/entrypoints/replay_plan.py",
+    "trader/entrypoints/report.py",
+    "trader/entrypoints/report_html.py",
+    "trader/entrypoints/report_svg.py",
+    "trader/entrypoints/report_text.py",
+    "trader/service/report",
+    "trader/adapters/aws/audit_reader.py",
     "trader/adapters/local",
     "trader/adapters/memory.py",
 )

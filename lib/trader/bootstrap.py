@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 from trader.domain.config import Config, load_config
 from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
-from trader.ports import AuditSink, Clock, Exchange, MarketData, PaperAccounts, StateStore
+from trader.ports import (
+    AuditSink,
+    AuditSource,
+    Clock,
+    Exchange,
+    MarketData,
+    PaperAccounts,
+    StateStore,
+)
 from trader.service.cycle import CycleDeps
 from trader.settings import Settings
 
@@ -199,6 +207,18 @@ def replay_deps(
         sleep=lambda _seconds: None,
         executor=InlineExecutor(),
     )
+
+
+def audit_source(location: str, clients: AwsClients | None = None) -> AuditSource:
+    """The audit records at `location`: `s3://bucket/prefix`, or a JSONL file or folder."""
+    if location.startswith("s3://"):
+        from trader.adapters.aws.audit_reader import S3AuditReader, parse_s3_url
+
+        bucket, prefix = parse_s3_url(location)
+        return S3AuditReader((clients or AwsClients()).s3, bucket, prefix)
+    from trader.adapters.local.audit_log import JsonlAuditReader
+
+    return JsonlAuditReader(Path(location))
 
 
 def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:

@@ -176,6 +176,22 @@ def run_lines(run: ReplayRun, options: ReplayOptions) -> str:
     return "\n".join(lines)
 
 
+def replay_notes(run: ReplayRun, config: Config, config_path: Path | None) -> dict[str, object]:
+    """What the report should say about how the replay ran."""
+    plan, paper = run.plan, config.paper
+    missing = ", ".join(f"{pid} {n}" for pid, n in plan.missing_bars.items()) or "none"
+    return {
+        "config": str(config_path or "config/default.yaml"),
+        "fills": f"PAPER account: taker fee {paper.taker_fee_pct} %, maker fee "
+        f"{paper.maker_fee_pct} %, slippage {paper.slippage_bps} bps, starting cash "
+        f"{paper.starting_cash} {config.cycle.quote_currency}",
+        "gaps": f"{len(plan.skipped):,} cycles skipped because a candle was missing "
+        f"(missing candles: {missing})",
+        "speed": f"{run.cycles_run:,} cycles in {run.seconds:,.1f} s "
+        f"({run.cycles_per_second:,.0f} cycles/s)",
+    }
+
+
 def _count(run: ReplayRun, result: CycleResult) -> None:
     run.cycles_run += 1
     reason = result.no_trade_reason or ""

@@ -47,6 +47,7 @@ class CycleTrace:
     decision: Decision | None = None
     placed: tuple[Order, ...] = ()
     conversions: tuple[Conversion, ...] = ()  # stablecoin conversions sent for the buys
+    prices: dict[str, Decimal] = field(default_factory=dict)  # mid of each fresh quote
     no_trade_reason: str | None = None
     no_trade_detail: str | None = None
     exception: BaseException | None = None
@@ -103,6 +104,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "dust": _dust(decision, trace.state),
         "api_calls": trace.api_calls,
         "protections": _protections(trace.protections),
+        "prices": trace.prices,  # for reports: the market each cycle saw (mid of bid and ask)
     }
     return to_jsonable(record)
 

@@ -196,6 +196,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     account = _open_account(s, state)
     state, trace.reconciled = _reconcile(s, account, state)
     snap, trace.charted, stale = _snapshot(s, account, state)
+    trace.prices = {pid: q.mid for pid, q in snap.quotes.items()}
     recon = trace.reconciliation = _follow_the_exchange(s, state, snap)
     state = recon.state
     orders: tuple[Order, ...] = ()

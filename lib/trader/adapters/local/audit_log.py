@@ -45,6 +45,20 @@ class BufferedJsonlAuditSink:
         self.close()
 
 
+class JsonlAuditReader:
+    """An AuditSource over a JSONL audit log, or a folder of them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        return read_audit_log(self.path)
+
+
 def read_audit_log(path: Path) -> Iterator[dict[str, Any]]:
     """Every record of a JSONL audit log, in file order; a folder: its *.jsonl files by name.
 
