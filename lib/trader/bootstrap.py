@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from trader.domain.config import Config, load_config
 from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
+from trader.pipeline.decision import CONFIGURED_RULES, Rules
 from trader.ports import (
     AuditSink,
     AuditSource,
@@ -184,7 +185,12 @@ def csv_market(
 
 
 def replay_deps(
-    config: Config, market: MarketData, clock: Clock, store: StateStore, audit: AuditSink
+    config: Config,
+    market: MarketData,
+    clock: Clock,
+    store: StateStore,
+    audit: AuditSink,
+    rules: Rules | None = None,
 ) -> CycleDeps:
     """The cycle over recorded market data: PAPER fills on the paper account (the `paper:`
     section's cash, fees and slippage), an in-memory lock, the snapshot's calls run inline."""
@@ -206,6 +212,7 @@ def replay_deps(
         paper=paper_accounts(config, clock),
         sleep=lambda _seconds: None,
         executor=InlineExecutor(),
+        rules=rules or CONFIGURED_RULES,
     )
 
 

@@ -119,3 +119,30 @@ def test_replay_when_candles_dir_is_missing_then_exit_2_naming_it(
     assert replay(tmp_path / "nowhere", tmp_path / "out") == 2
 
     assert f"--candles-dir: {tmp_path / 'nowhere'}: not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("sma_cross_rules", "expected MODULE:NAME"),
+        ("no_such_module:RULES", "No module named 'no_such_module'"),
+        ("sma_cross_rules:FAST", "FAST is not a Rules (its type is int)"),
+    ],
+)
+def test_replay_when_rules_plug_in_is_unusable_then_exit_2_naming_it(
+    candles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, message: str
+) -> None:
+    assert replay(candles, tmp_path / "out", "--rules", spec) == 2
+
+    assert message in capsys.readouterr().err
+
+
+def test_replay_when_a_rules_plug_in_is_given_then_its_signals_and_exits_trade(
+    candles: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+
+    assert replay(candles, out, "--rules", "sma_cross_rules:RULES") == 0
+
+    reasons = {p["reason"].split(" ")[0] for r in records(out) for p in r["orders"]["planned"]}
+    assert reasons == {"sma_cross_up", "sma_cross_down"}  # never the config's triggers

@@ -186,6 +186,13 @@ def _add_replay_window(replay: argparse.ArgumentParser) -> None:
     replay.add_argument(
         "--candles-dir", type=Path, required=True, metavar="DIR", help="folder of candle CSVs"
     )
+    replay.add_argument(
+        "--rules",
+        metavar="MODULE:NAME",
+        help="research: take entry signals and exits from a Python plug-in (a "
+        "trader.pipeline.decision.Rules) instead of the config's triggers and exit rules; "
+        "sizing, risk and execution stay the bot's",
+    )
     replay.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     replay.add_argument(
         "--start",
@@ -399,6 +406,7 @@ def _replay(args: argparse.Namespace) -> int:
     from trader.entrypoints.replay import (
         Progress,
         ReplayOptions,
+        load_rules,
         replay_notes,
         run_lines,
         run_replay,
@@ -417,6 +425,7 @@ def _replay(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         resume=args.resume,
         spread_bps=args.spread_bps,
+        rules=load_rules(args.rules) if args.rules else None,
     )
     config_path = args.config or config_path_from_env()
     config = load_config(config_path)

@@ -10,6 +10,7 @@ to a buffered JSONL file and to the report. The final state is written once, at 
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ from trader.entrypoints.replay_plan import (
     plan_replay,
 )
 from trader.entrypoints.runner import StopFlag
+from trader.pipeline.decision import Rules
 from trader.service.cycle import CycleRequest, run_cycle
 
 OWNER = "replay"
@@ -54,6 +56,7 @@ class ReplayOptions:
     data_dir: Path | None = None  # default: <out_dir>/data
     resume: bool = False
     spread_bps: Decimal = Decimal(5)  # the quoted spread around each close
+    rules: Rules | None = None  # a plug-in's signals and exits (None: the config's)
 
     @property
     def state_file(self) -> Path:
@@ -108,6 +111,21 @@ def open_market(
     return market, files
 
 
+def load_rules(spec: str) -> Rules:
+    """`module:name` -> the Rules object it names (a research or test plug-in)."""
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ReplayError(f"--rules {spec!r}: expected MODULE:NAME, e.g. my_rules:RULES")
+    try:
+        rules = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ReplayError(f"--rules {spec!r}: {exc}") from None
+    if not isinstance(rules, Rules):
+        kind = type(rules).__name__
+        raise ReplayError(f"--rules {spec!r}: {name} is not a Rules (its type is {kind})")
+    return rules
+
+
 def starting_state(options: ReplayOptions) -> PortfolioState | None:
     """The state to resume (--resume), else None; refuses to overwrite an earlier replay."""
     state_file, audit_file = options.state_file, options.audit_file
@@ -143,7 +161,7 @@ def run_replay(
     store = ObjectStateStore(resumed)
     run = ReplayRun(plan)
     with BufferedJsonlAuditSink(options.audit_file) as log:
-        deps = replay_deps(config, market, clock, store, _Sink(log, on_record))
+        deps = replay_deps(config, market, clock, store, _Sink(log, on_record), options.rules)
         began = time.perf_counter()
         for at in plan.cycles:
             if stop.is_set():

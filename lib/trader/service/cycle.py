@@ -36,7 +36,7 @@ from trader.domain.models import (
     PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.decision import Decision, decide
+from trader.pipeline.decision import CONFIGURED_RULES, Decision, Rules, decide
 from trader.pipeline.exits import orders_blocking_exits
 from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import (
@@ -99,6 +99,7 @@ class CycleDeps:
     # cycle.request_threads threads per cycle. A replay passes one that runs each call at
     # once in the caller's thread (no threads to start for calls that do no I/O).
     executor: Executor | None = None
+    rules: Rules = CONFIGURED_RULES  # the strategy's signals and exits (a replay may plug in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,8 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     if why is None:
         state, trace.exit_cancels = _free_exits(s, account, state, snap)
         no_entry = _drifted(recon, snap)
-        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
+        decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry, s.deps.rules)
+        trace.decision = decision
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)
