@@ -87,6 +87,10 @@ def test_replay_when_out_holds_an_earlier_replay_then_refused_until_resume(
     assert Decimal(before["pnl"]["fees_total"]) > 0  # the first part traded
     assert after["pnl"]["fees_total"] == before["pnl"]["fees_total"]
     assert after["positions"].keys() == before["positions"].keys()
+    # The report covers the whole run, both parts.
+    report = json.loads((out / "report.json").read_text())
+    assert report["cycles"] == len(ids)
+    assert report["start"] == records(out)[0]["started_at"]
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
 import pytest
 from pipeline_builders import config
 
+from trader.entrypoints.replay import Progress
 from trader.entrypoints.replay_plan import (
     Candles,
     ReplayError,
@@ -150,3 +152,15 @@ def test_choose_products_when_unknown_asked_then_error_lists_the_files():
 def test_choose_products_when_reference_left_out_then_error_names_it():
     with pytest.raises(ReplayError, match=r"--products lacks BTC-USD, the regime's reference"):
         choose_products(["ETH-USD"], ["BTC-USD", "ETH-USD"], CFG)
+
+
+def test_progress_when_not_a_terminal_then_one_line_per_tenth_with_the_count():
+    stream = io.StringIO()
+    progress = Progress(stream)
+    for done in range(1, 51):
+        progress.show(done, 50, at(done))
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 10
+    assert lines[0].startswith("replay [###...........................] 5/50 2024-11-05 01:15")
+    assert lines[-1].startswith("replay [" + "#" * 30 + "] 50/50")

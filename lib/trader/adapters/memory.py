@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
@@ -89,17 +89,48 @@ class ObjectStateStore:
 T = TypeVar("T")
 
 
+class SettledFuture(Future[T]):
+    """A Future that is settled when made: no lock and no condition to build, nothing to wait
+    for (a pool's Future builds both; for an in-memory call that costs more than the call)."""
+
+    def __init__(self, result: T | None = None, error: BaseException | None = None) -> None:
+        # Future.__init__ is not called: its condition and waiters serve only waiting.
+        self._value = result
+        self._error = error
+
+    def result(self, timeout: float | None = None) -> T:
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        return self._error
+
+    def done(self) -> bool:
+        return True
+
+    def running(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        fn(self)
+
+
 class InlineExecutor(Executor):
     """Runs each submitted call at once, in the caller's thread. For a replay's cycles, whose
     "requests" are in-memory reads: starting threads for them costs more than the calls."""
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
         try:
-            future.set_result(fn(*args, **kwargs))
+            return SettledFuture(fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
-            future.set_exception(exc)
-        return future
+            return SettledFuture(error=exc)
 
 
 class InMemoryCycleLock:

@@ -75,6 +75,7 @@ class ReplayRun:
     cycles_run: int = 0
     failures: list[str] = field(default_factory=list)  # one line per cycle that failed
     seconds: float = 0.0  # wall time of the cycles
+    cpu_seconds: float = 0.0  # this process's CPU time in the cycles
     stopped_by: str | None = None  # a signal's name when it was cut short
     final_state: PortfolioState | None = None
 
@@ -162,7 +163,7 @@ def run_replay(
     run = ReplayRun(plan)
     with BufferedJsonlAuditSink(options.audit_file) as log:
         deps = replay_deps(config, market, clock, store, _Sink(log, on_record), options.rules)
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         for at in plan.cycles:
             if stop.is_set():
                 run.stopped_by = stop.signal_name
@@ -173,6 +174,7 @@ def run_replay(
             if progress is not None:
                 progress.show(run.cycles_run, len(plan.cycles), now)
         run.seconds = time.perf_counter() - began
+        run.cpu_seconds = time.process_time() - began_cpu
     run.final_state = _save(options.state_file, store.load(), resumed)
     return run
 
