@@ -99,11 +99,13 @@ class SettledFuture(Future[T]):
         self._error = error
 
     def result(self, timeout: float | None = None) -> T:
+        del timeout  # settled when made: nothing to wait for
         if self._error is not None:
             raise self._error
         return cast(T, self._value)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        del timeout
         return self._error
 
     def done(self) -> bool:
