@@ -99,7 +99,8 @@ def _frame(lines: Sequence[Line], markers: Sequence[Marker], width: int, height:
         values.append(0.0)
     v0, v1 = min(values), max(values)
     pad = (v1 - v0) * 0.05 or abs(v1) * 0.05 or 1.0
-    return Frame(width, height, 78, 16, 26, 28, min(times), max(times), v0 - pad, v1 + pad)
+    top = 26 if len(lines) > 1 else 10  # room for the legend, drawn only for two lines or more
+    return Frame(width, height, 78, 16, top, 28, min(times), max(times), v0 - pad, v1 + pad)
 
 
 def thin(points: Sequence[XY], frame: Frame) -> list[tuple[float, float]]:
