@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench cost clean
+.PHONY: run test lint install bench bench-replay cost clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 ## cost: the monthly AWS bill at one cycle per 5 minutes, from a measured run (fails over $2)
 cost: $(STAMP)
 	$(BIN)/python bench/cost_model.py
+
+## bench-replay: cycles/s of `trader replay` (3 x 15m real, 10 x 5m synthetic) beside backtesting.py
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info .aws-sam .cache

@@ -5,15 +5,25 @@ are built on first use, once per process, by `AwsClients`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trader.domain.config import Config, load_config
 from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
-from trader.ports import Clock, Exchange, PaperAccounts
+from trader.pipeline.decision import CONFIGURED_RULES, Rules
+from trader.ports import (
+    AuditSink,
+    AuditSource,
+    Clock,
+    Exchange,
+    MarketData,
+    PaperAccounts,
+    StateStore,
+)
 from trader.service.cycle import CycleDeps
 from trader.settings import Settings
 
@@ -21,6 +31,7 @@ if TYPE_CHECKING:
     from trader.adapters.coinbase.candle_store import BlobStore, PersistentCandleCache
     from trader.adapters.coinbase.candles import CandleCache
     from trader.adapters.coinbase.credentials import CoinbaseCredentials, SecretProvider
+    from trader.adapters.sim.csv_market import CsvMarket
 
 AUDIT_FILE_NAME = "247trader-v2_audit.jsonl"
 log = logging.getLogger("trader.bootstrap")
@@ -180,6 +191,64 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
         paper=paper_accounts(config, clock),
         candle_cache=cache,
     )
+
+
+def csv_market(
+    config: Config,
+    clock: Clock,
+    candles_dir: Path,
+    products: Sequence[str] | None = None,
+    spread_bps: Decimal = Decimal(5),
+) -> CsvMarket:
+    """The candle CSVs of `candles_dir` (only `products`, when given) as market data."""
+    from trader.adapters.sim.csv_market import CsvMarket
+
+    granularity = config.cycle.candle_granularity_seconds
+    return CsvMarket(candles_dir, clock, granularity, spread_bps, only=products)
+
+
+def replay_deps(
+    config: Config,
+    market: MarketData,
+    clock: Clock,
+    store: StateStore,
+    audit: AuditSink,
+    rules: Rules | None = None,
+) -> CycleDeps:
+    """The cycle over recorded market data: PAPER fills on the paper account (the `paper:`
+    section's cash, fees and slippage), an in-memory lock, the snapshot's calls run inline."""
+    from trader.adapters.memory import InlineExecutor, InMemoryCycleLock
+    from trader.adapters.sim.matching import MatchingExchange
+    from trader.domain.models import FeeRates
+    from trader.domain.money import HUNDRED
+
+    paper = config.paper
+    fees = FeeRates(maker=paper.maker_fee_pct / HUNDRED, taker=paper.taker_fee_pct / HUNDRED)
+    exchange = MatchingExchange(market, clock, fees, paper.slippage_bps, balances={})
+    return CycleDeps(
+        config=config,
+        exchange=exchange,
+        store=store,
+        lock=InMemoryCycleLock(),
+        audit=audit,
+        clock=clock,
+        paper=paper_accounts(config, clock),
+        sleep=lambda _seconds: None,
+        executor=InlineExecutor(),
+        rules=rules or CONFIGURED_RULES,
+    )
+
+
+def audit_source(location: str, clients: AwsClients | None = None) -> AuditSource:
+    """The audit records at `location`: `s3://bucket/prefix`, or a JSONL file or folder."""
+    if location.startswith("s3://"):
+        from trader.adapters.aws.audit_reader import S3AuditReader, parse_s3_url
+
+        bucket, prefix = parse_s3_url(location)
+        return S3AuditReader((clients or AwsClients()).s3, bucket, prefix)
+    from trader.adapters.local.audit_log import JsonlAuditReader
+
+    return JsonlAuditReader(Path(location))
 
 
 def candle_cache_on(blob: BlobStore, clock: Clock) -> PersistentCandleCache:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -119,6 +119,20 @@ class StateStore(Protocol):
 class AuditSink(Protocol):
     def write(self, record: Mapping[str, Any]) -> None:
         """Store one audit record. Raises AuditError."""
+        ...
+
+
+class AuditSource(Protocol):
+    """Audit records written earlier (a JSONL log, S3 objects), read back in time order."""
+
+    @property
+    def where(self) -> str:
+        """Where the records are, for messages (a path or an s3:// URL)."""
+        ...
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record, oldest first; AuditReadError names the file or object and line of
+        anything unreadable."""
         ...
 
 

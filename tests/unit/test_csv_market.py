@@ -207,3 +207,20 @@ def test_real_coinbase_file_when_present_then_matches_the_readme() -> None:
         "SOL-USD",
         "BTC-USDT",
     }
+
+
+def test_list_products_when_the_clock_moves_then_volume_counts_the_last_24_hours(
+    tmp_path: Path,
+) -> None:
+    # 300 five-minute bars, bar i with volume i and close 10: quote volume 10 * i.
+    rows = [(T0 + i * 300, "10", "10", "10", "10", str(i)) for i in range(300)]
+    write(tmp_path, "SOL-USD_5m_test.csv", rows)
+    clock = SteppingClock(at(11 * 300), 300)
+    m = CsvMarket(tmp_path, clock, 300)
+
+    # Bars 0..10 have closed: 10 * (0 + 1 + ... + 10) = 550.
+    assert m.list_products()[0].volume_24h_quote == D("550.00")
+    clock.advance(289)  # bars 0..299 closed; 24 h = the 288 bars 12..299
+    (product,) = m.list_products()
+    assert product.volume_24h_quote == D(10 * sum(range(12, 300)))
+    assert product.price == D(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -11,9 +12,10 @@ import pytest
 from cycle_rig import FEES, NOW, continue_flat, flat_rig, make_rig
 from scripted_market import ScriptedMarket, default_config, product, tweak
 
-from trader.adapters.memory import InMemoryStateStore
+from trader.adapters.memory import InlineExecutor, InMemoryStateStore
 from trader.adapters.sim.matching import MatchingExchange
 from trader.domain.errors import OrderRejected, OutcomeUnknown
+from trader.domain.ids import cycle_id_for
 from trader.domain.models import (
     Mode,
     Order,
@@ -23,6 +25,7 @@ from trader.domain.models import (
     TradingState,
 )
 from trader.domain.state import PortfolioState
+from trader.service.cycle import CycleRequest, run_cycle
 
 DESIGN_FIELDS = [
     "schema_version",
@@ -496,3 +499,29 @@ def test_run_cycle_when_the_scan_is_limited_then_candles_are_fetched_for_that_ma
     assert record["api_calls"]["get_candles"] == 2
     assert record["universe"]["charted"] == ["BTC-USD", "ETH-USD"]
     assert record["api_calls"]["get_quotes"] == 1  # every candidate still quoted, in one call
+
+
+class _WatchingExecutor(InlineExecutor):
+    """Runs calls inline, noting the threads alive while each runs."""
+
+    def __init__(self) -> None:
+        self.threads_seen: set[str] = set()
+        self.calls = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        self.threads_seen.update(t.name for t in threading.enumerate())
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_run_cycle_when_an_executor_is_given_then_the_calls_run_on_it_and_no_pool_starts() -> None:
+    rig, watching = make_rig(), _WatchingExecutor()
+    deps = replace(rig.deps(), executor=watching)
+
+    result = run_cycle(deps, CycleRequest(cycle_id_for(NOW, 300), Mode.PAPER, "test-owner"))
+
+    assert result.no_trade_reason is None  # the same trade as with a pool (the test above)
+    assert [o.quote_size for o in result.orders] == [Decimal("250.00")]
+    # products, balances, fees, fills; then quotes and candles of BTC, ETH and SOL
+    assert watching.calls == 8
+    assert not any(name.startswith("cycle") for name in watching.threads_seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,13 @@ import pytest
 from lock_race import race_acquires
 
 from trader.adapters.local.files import FileCycleLock, FileStateStore, JsonlAuditSink
-from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
+from trader.adapters.memory import (
+    InlineExecutor,
+    InMemoryCycleLock,
+    InMemoryStateStore,
+    ListAuditSink,
+    ObjectStateStore,
+)
 from trader.domain.errors import AuditError, LockHeld, StateConflict
 from trader.domain.lease import LockLease
 from trader.domain.models import Position
@@ -44,10 +51,12 @@ def state_with_position() -> PortfolioState:
 # --- contract: StateStore ------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "object", "file"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
     if request.param == "memory":
         return InMemoryStateStore()
+    if request.param == "object":
+        return ObjectStateStore()
     return FileStateStore(tmp_path / ".state.json")
 
 
@@ -251,3 +260,30 @@ def test_memory_lock_when_threads_race_then_exactly_one_wins() -> None:
         outcomes = race_acquires(lock, threads=6, now=T0)
         assert sorted(o.split()[0] for o in outcomes) == ["held"] * 5 + ["won"]
         assert lock.last_token == 1
+
+
+# --- InlineExecutor ---------------------------------------------------------------------------
+
+
+def test_inline_executor_when_calls_are_submitted_then_each_runs_at_once_in_the_callers_thread():
+    ran: list[tuple[int, str]] = []
+
+    def job(n: int) -> int:
+        ran.append((n, threading.current_thread().name))
+        return n * 2
+
+    pool = InlineExecutor()
+    first = pool.submit(job, 1)
+    assert ran == [(1, threading.current_thread().name)]  # before anyone asked for the result
+    assert first.result() == 2
+    assert list(pool.map(job, [2, 3])) == [4, 6]
+
+
+def test_inline_executor_when_the_call_raises_then_the_future_holds_the_error():
+    def fails() -> None:
+        raise ValueError("no quote")
+
+    future = InlineExecutor().submit(fails)
+
+    with pytest.raises(ValueError, match="no quote"):
+        future.result()

@@ -25,3 +25,10 @@ class SteppingClock:
     def advance(self, steps: int = 1) -> datetime:
         self._now += self._step * steps
         return self._now
+
+    def move_to(self, moment: datetime) -> datetime:
+        """Jump to `moment` (a replay's next cycle, past a gap); never backwards."""
+        if moment < self._now:
+            raise ValueError(f"the clock cannot go back from {self._now} to {moment}")
+        self._now = moment.astimezone(UTC)
+        return self._now

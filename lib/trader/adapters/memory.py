@@ -1,4 +1,5 @@
-"""In-memory fakes of the state store, the cycle lock and the audit sink, for tests of the cycle.
+"""In-memory state stores, the cycle lock and audit sinks: for tests of the cycle, and for
+replays (`trader replay`), where nothing needs to outlive the process.
 
 They follow the same rules as the file adapters (the rule functions are shared), so a
 version conflict, a taken-over lease or an unserializable value fails here as it would live.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
@@ -63,6 +65,74 @@ class InMemoryStateStore:
             self._text = text
             self.saves.append(new_state)
         return new_state
+
+
+class ObjectStateStore:
+    """A StateStore that keeps the state value itself: no JSON round trip, for replays where
+    the state never leaves the process (the state is frozen; every change is a new value).
+    Versions and fencing follow the same rule as every other store."""
+
+    def __init__(self, initial: PortfolioState | None = None) -> None:
+        self._state = initial
+        self.fence = 0  # highest lock token that wrote
+
+    def load(self) -> PortfolioState:
+        return self._state if self._state is not None else PortfolioState()
+
+    def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
+        stored_version = 0 if self._state is None else self._state.version
+        self.fence = check_save("replay state", stored_version, self.fence, state, lease)
+        self._state = state.replace(version=state.version + 1)
+        return self._state
+
+
+T = TypeVar("T")
+
+
+class SettledFuture(Future[T]):
+    """A Future that is settled when made: no lock and no condition to build, nothing to wait
+    for (a pool's Future builds both; for an in-memory call that costs more than the call)."""
+
+    def __init__(self, result: T | None = None, error: BaseException | None = None) -> None:
+        # Future.__init__ is not called: its condition and waiters serve only waiting.
+        self._value = result
+        self._error = error
+
+    def result(self, timeout: float | None = None) -> T:
+        del timeout  # settled when made: nothing to wait for
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        del timeout
+        return self._error
+
+    def done(self) -> bool:
+        return True
+
+    def running(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        fn(self)
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once, in the caller's thread. For a replay's cycles, whose
+    "requests" are in-memory reads: starting threads for them costs more than the calls."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        try:
+            return SettledFuture(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
+            return SettledFuture(error=exc)
 
 
 class InMemoryCycleLock:

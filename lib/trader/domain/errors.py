@@ -59,6 +59,11 @@ class AuditError(TraderError):
     """An audit sink failed to store a record."""
 
 
+class AuditReadError(AuditError):
+    """An audit log cannot be read (missing, unreadable, not JSON lines); the message names
+    the file or object and the line."""
+
+
 class InvalidLiquidationRequest(TraderError):
     """A liquidation request is malformed; the one-line message names the field at fault."""
 

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from trader.adapters.clock import SteppingClock, SystemClock
 from trader.bootstrap import LocalPaths, local_deps
 from trader.domain.config import load_config
 from trader.domain.errors import (
+    AuditReadError,
     ConfigError,
     InvalidLiquidationRequest,
     LiveTradingRefused,
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     _add_run(sub)
+    _add_replay(sub)
+    _add_report(sub)
     _add_liquidate(sub)
     _add_trading_state(sub)
     return parser
@@ -101,6 +105,114 @@ def _add_run(sub: Any) -> None:
     )
     run.set_defaults(handler=_run)
     _add_sources(run)
+
+
+def _add_replay(sub: Any) -> None:
+    replay = sub.add_parser(
+        "replay",
+        help="run the unchanged cycle over candle history and report how it did",
+        description=(
+            "Replay candle CSVs through the same cycle that trades live (pipeline, risk, "
+            "execution plan, the paper account's fills, the order lifecycle), one cycle per "
+            "cycle.interval_seconds of the config, in PAPER mode on fresh in-memory state. "
+            "Writes OUT/audit.jsonl (one record a cycle) and OUT/data/.state.json (the final "
+            "state; --resume continues from it). Gaps: a cycle whose just-closed candle is "
+            "missing for any replayed product is skipped (no candle is invented); the skipped "
+            "cycles and missing candles are counted. Dates are ISO 8601 in UTC. Exit status: "
+            "0 when every cycle ran, 1 when a cycle failed, 2 for bad input."
+        ),
+    )
+    _add_replay_window(replay)
+    replay.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config YAML (default: $CONFIG_PATH if set, else config/default.yaml); its "
+        "candle_granularity_seconds must be a multiple of the files' candle length",
+    )
+    replay.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the final state is written and --resume reads it (default: OUT/data)",
+    )
+    replay.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the state in --data-dir after its last cycle, appending to "
+        "OUT/audit.jsonl (without it, an earlier replay's files there are refused)",
+    )
+    replay.add_argument(
+        "--spread-bps",
+        type=_bps,
+        default=Decimal(5),
+        metavar="N",
+        help="bid/ask spread quoted around each candle's close (default: 5)",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(handler=_replay)
+
+
+def _add_report(sub: Any) -> None:
+    report = sub.add_parser(
+        "report",
+        help="report a run (PAPER, LIVE or a replay) from its audit records",
+        description=(
+            "Read a run's audit records, from a JSONL log (a file, or a folder of *.jsonl) or "
+            "from S3 (s3://bucket/prefix, e.g. s3://my-audit-bucket/audit/dt=2026-05-), and "
+            "write OUT/report.json and OUT/report.html (one self-contained page: equity and "
+            "drawdown, prices with entries, exits and regimes, the trades, the figures beside "
+            "buy-and-hold, why cycles did not trade); print the figures as a table. S3 uses "
+            "the usual AWS credentials and AWS_ENDPOINT_URL. Exit status: 0 when written, 2 "
+            "for an unreadable or empty source."
+        ),
+    )
+    report.add_argument(
+        "source", metavar="AUDIT", help="audit.jsonl, a folder, or s3://bucket/prefix"
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report"),
+        metavar="DIR",
+        help="output folder (default: report)",
+    )
+    report.add_argument("--title", default="247trader report", help="the page's title")
+    report.set_defaults(handler=_report)
+
+
+def _add_replay_window(replay: argparse.ArgumentParser) -> None:
+    """What a replay reads: the candles, the products, the dates; and where it writes."""
+    replay.add_argument(
+        "--candles-dir", type=Path, required=True, metavar="DIR", help="folder of candle CSVs"
+    )
+    replay.add_argument(
+        "--rules",
+        metavar="MODULE:NAME",
+        help="research: take entry signals and exits from a Python plug-in (a "
+        "trader.pipeline.decision.Rules) instead of the config's triggers and exit rules; "
+        "sizing, risk and execution stay the bot's",
+    )
+    replay.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    replay.add_argument(
+        "--start",
+        metavar="WHEN",
+        help="first cycle, e.g. 2024-08-01 or 2024-08-01T12:00Z (default: once the "
+        "candles common to all products fill cycle.lookback_bars)",
+    )
+    replay.add_argument(
+        "--end",
+        metavar="WHEN",
+        help="stop before this time (default: after the last candle common to all products)",
+    )
+    replay.add_argument(
+        "--products",
+        nargs="+",
+        metavar="ID",
+        help="products to replay, e.g. BTC-USD ETH-USD (default: the config's tier products "
+        "found in DIR, or every file when a tier matches all); must include "
+        "regime.reference_product",
+    )
 
 
 def _add_mode(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -225,6 +337,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _bps(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"must be a number of basis points, got {text}") from None
+    if not value.is_finite() or not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 10000 bps, got {text}")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     """The command line's settings; LIVE only with --confirm-live (and Settings' own checks)."""
     mode = Mode(args.mode)
@@ -277,6 +399,70 @@ def _run(args: argparse.Namespace) -> int:
     for why in failed:
         print(f"trader: {why}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from trader.adapters.local.audit_log import read_audit_log
+    from trader.entrypoints.replay import (
+        Progress,
+        ReplayOptions,
+        load_rules,
+        replay_notes,
+        run_lines,
+        run_replay,
+    )
+    from trader.entrypoints.replay_plan import parse_when
+    from trader.entrypoints.report import write_report
+    from trader.entrypoints.report_text import render_table
+    from trader.service.report.history import HistoryBuilder
+
+    options = ReplayOptions(
+        candles_dir=args.candles_dir,
+        out_dir=args.out,
+        start=parse_when(args.start, "--start") if args.start else None,
+        end=parse_when(args.end, "--end") if args.end else None,
+        products=tuple(args.products) if args.products else None,
+        data_dir=args.data_dir,
+        resume=args.resume,
+        spread_bps=args.spread_bps,
+        rules=load_rules(args.rules) if args.rules else None,
+    )
+    config_path = args.config or config_path_from_env()
+    config = load_config(config_path)
+    history = HistoryBuilder()
+    if options.resume and options.audit_file.exists():  # the report covers the whole run
+        for record in read_audit_log(options.audit_file):
+            history.add(record)
+    stop = StopFlag()
+    with stop_on_signals(stop):
+        run = run_replay(options, config, history.add, stop, None if args.quiet else Progress())
+    print(run_lines(run, options))
+    title = f"247trader replay: {', '.join(run.plan.products)}"
+    extra = replay_notes(run, config, config_path)
+    report = write_report(history.history, options.out_dir, title, run.plan.products, extra)
+    print(render_table(report))
+    print(f"report            {options.out_dir / 'report.html'} (and report.json)")
+    for why in run.failures:
+        print(f"trader: {why}", file=sys.stderr)
+    return 1 if run.failures else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from trader.bootstrap import audit_source
+    from trader.entrypoints.report import write_report
+    from trader.entrypoints.report_text import render_table
+    from trader.service.report.history import build_history
+    from trader.service.report.performance import EmptyRun
+
+    source = audit_source(args.source)
+    try:
+        report = write_report(build_history(source.records()), args.out, args.title)
+    except (AuditReadError, EmptyRun) as exc:
+        print(f"trader: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(render_table(report))
+    print(f"report            {args.out / 'report.html'} (and report.json), from {source.where}")
+    return 0
 
 
 def _liquidate(args: argparse.Namespace) -> int:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from trader.domain.config import Config
+from trader.domain.config import Config, TriggersConfig
 from trader.domain.models import (
     ZERO,
+    Candle,
     MarketSnapshot,
     PlannedConversion,
     PlannedOrder,
+    Position,
     Proposal,
     RiskDecision,
     Signal,
@@ -36,6 +38,26 @@ from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.universe import Universe, build_universe
+
+SignalRule = Callable[
+    [Sequence[str], Mapping[str, Sequence[Candle]], TriggersConfig], tuple[Signal, ...]
+]
+ExitRule = Callable[
+    [Mapping[str, Position], MarketSnapshot, Universe, Collection[str], Config], ExitPlan
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Where entries and exits come from: the config's triggers and exit rules (the bot's
+    strategy), or a research plug-in with the same signatures (`trader replay --rules`).
+    Sizing, risk, execution and the order lifecycle stay the bot's either way."""
+
+    signals: SignalRule = run_triggers  # which products signal an entry this cycle
+    exits: ExitRule = plan_exits  # which positions to sell, and why
+
+
+CONFIGURED_RULES = Rules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +106,9 @@ def _without(entries: EntryDecision, no_entry: Mapping[str, str]) -> EntryDecisi
     return EntryDecision(kept, skipped)
 
 
-def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessment:
+def assess(
+    cfg: Config, state: PortfolioState, snap: MarketSnapshot, rules: Rules = CONFIGURED_RULES
+) -> Assessment:
     regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
@@ -97,16 +121,20 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
         value_book(state.positions, snap.quotes, cash.total), other_holdings=other
     )
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
-    signals = run_triggers(universe.product_ids, snap.candles, cfg.triggers)
+    signals = rules.signals(universe.product_ids, snap.candles, cfg.triggers)
     dust = value_dust(state.dust, snap.quotes)
     return Assessment(state, regime, universe, valuation, signals, protections, closed, dust)
 
 
 def _propose(
-    cfg: Config, seen: Assessment, snap: MarketSnapshot, no_entry: Mapping[str, str]
+    cfg: Config,
+    seen: Assessment,
+    snap: MarketSnapshot,
+    no_entry: Mapping[str, str],
+    rules: Rules,
 ) -> tuple[ExitPlan, EntryDecision]:
     in_flight = exit_blockers(seen.state, snap.as_of)
-    exit_plan = plan_exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
+    exit_plan = rules.exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
     busy = busy_products(seen.state)  # after dust left the book: dust holds no product
     entries = propose_entries(
         seen.signals, seen.universe, seen.regime, seen.valuation.equity, busy, cfg.rules
@@ -156,14 +184,15 @@ def decide(
     snap: MarketSnapshot,
     cycle_id: str,
     no_entry: Mapping[str, str] | None = None,
+    rules: Rules = CONFIGURED_RULES,
 ) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
 
     `no_entry` names products that may not be entered this cycle, with the reason (e.g. the
     account's balance of its coin drifted from the book); their exits still run.
     """
-    seen = assess(cfg, state, snap)
-    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {})
+    seen = assess(cfg, state, snap, rules)
+    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules)
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)

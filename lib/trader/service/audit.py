@@ -14,7 +14,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from trader.domain.codec import to_jsonable
-from trader.domain.errors import AuditError
+from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Decision
@@ -47,6 +47,7 @@ class CycleTrace:
     decision: Decision | None = None
     placed: tuple[Order, ...] = ()
     conversions: tuple[Conversion, ...] = ()  # stablecoin conversions sent for the buys
+    prices: dict[str, Decimal] = field(default_factory=dict)  # mid of each fresh quote
     no_trade_reason: str | None = None
     no_trade_detail: str | None = None
     exception: BaseException | None = None
@@ -103,6 +104,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "dust": _dust(decision, trace.state),
         "api_calls": trace.api_calls,
         "protections": _protections(trace.protections),
+        "prices": trace.prices,  # for reports: the market each cycle saw (mid of bid and ask)
     }
     return to_jsonable(record)
 
@@ -322,3 +324,15 @@ def audit_line(record: Mapping[str, Any]) -> str:
     except (TypeError, ValueError) as exc:
         where = _unsafe_path(data, "") or "<record>"
         raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc
+
+
+def parse_audit_line(line: str, where: str) -> dict[str, Any]:
+    """One audit record from one line of JSON (audit_line's inverse); AuditReadError naming
+    `where` (file or object, and line) when it is not one JSON object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise AuditReadError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise AuditReadError(f"{where}: a JSON {type(record).__name__}, not an audit record")
+    return record

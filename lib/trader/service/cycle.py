@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -35,7 +36,7 @@ from trader.domain.models import (
     PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.decision import Decision, decide
+from trader.pipeline.decision import CONFIGURED_RULES, Decision, Rules, decide
 from trader.pipeline.exits import orders_blocking_exits
 from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import (
@@ -94,6 +95,11 @@ class CycleDeps:
     paper: PaperAccounts  # the account DRY_RUN and PAPER trade on
     sleep: Callable[[float], None] = time.sleep
     candle_cache: PersistentCache | None = None  # loaded with the first requests, kept after
+    # Runs the snapshot's requests (and LIVE's order calls). None: a pool of
+    # cycle.request_threads threads per cycle. A replay passes one that runs each call at
+    # once in the caller's thread (no threads to start for calls that do no I/O).
+    executor: Executor | None = None
+    rules: Rules = CONFIGURED_RULES  # the strategy's signals and exits (a replay may plug in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +128,7 @@ class _Session:
     request: CycleRequest
     exchange: CountingExchange
     lease: LockLease
-    pool: ThreadPoolExecutor
+    pool: Executor
     now: datetime
 
     @property
@@ -151,8 +157,7 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         lease = deps.lock.acquire(
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
-        threads = deps.config.cycle.request_threads
-        with ThreadPoolExecutor(threads, thread_name_prefix="cycle") as pool:
+        with _executor(deps) as pool:
             session = _Session(deps, request, exchange, lease, pool, trace.started_at)
             orders = _trade(session, trace)
         if deps.candle_cache is not None:
@@ -173,6 +178,13 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
     return _result(trace, finished, orders, record)
 
 
+def _executor(deps: CycleDeps) -> AbstractContextManager[Executor]:
+    """The injected executor (kept open after the cycle), else a pool for this cycle only."""
+    if deps.executor is not None:
+        return nullcontext(deps.executor)
+    return ThreadPoolExecutor(deps.config.cycle.request_threads, thread_name_prefix="cycle")
+
+
 def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     """The steps in order; the one place their results are recorded for the audit."""
     state = trace.state = s.deps.store.load()
@@ -185,6 +197,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     account = _open_account(s, state)
     state, trace.reconciled = _reconcile(s, account, state)
     snap, trace.charted, stale = _snapshot(s, account, state)
+    trace.prices = {pid: q.mid for pid, q in snap.quotes.items()}
     recon = trace.reconciliation = _follow_the_exchange(s, state, snap)
     state = recon.state
     orders: tuple[Order, ...] = ()
@@ -192,7 +205,8 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     if why is None:
         state, trace.exit_cancels = _free_exits(s, account, state, snap)
         no_entry = _drifted(recon, snap)
-        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
+        decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry, s.deps.rules)
+        trace.decision = decision
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)

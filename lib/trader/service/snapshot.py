@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
 from trader.domain.config import Config
@@ -35,7 +35,7 @@ def take_snapshot(
     config: Config,
     now: datetime,
     wanted: Callable[[dict[str, Product]], MarketRequest],
-    pool: ThreadPoolExecutor,
+    pool: Executor,
     fills_cursor: str | None,
     alongside: Sequence[Callable[[], object]] = (),
 ) -> tuple[MarketSnapshot, MarketRequest]:
@@ -81,7 +81,7 @@ def _second_round(
     fees: FeeRates,
     quote_ids: Sequence[str],
     candle_ids: Sequence[str],
-    pool: ThreadPoolExecutor,
+    pool: Executor,
 ) -> MarketSnapshot:
     granularity = config.cycle.candle_granularity_seconds
     start = now - timedelta(seconds=granularity * (config.cycle.lookback_bars + 1))

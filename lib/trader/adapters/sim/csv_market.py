@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
 from trader.domain.errors import ExchangeError
@@ -35,6 +35,8 @@ _DEFAULTS: Mapping[str, Decimal] = {
     "quote_min_size": Decimal(1),
     "quote_max_size": Decimal(10) ** 10,
 }
+CENT = Decimal("0.01")
+_EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
 
 
@@ -153,17 +155,22 @@ class CsvMarket:
         granularity_s: int,
         spread_bps: Decimal = Decimal(5),
         products: Mapping[str, Mapping[str, object]] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
+        """`only`: the products to serve (default: every file in the folder)."""
         self.granularity_s = granularity_s
         self._clock = clock
         self._spread = Decimal(spread_bps)
-        self._paths = self._discover(Path(candles_dir))
+        self._paths = _select(self._discover(Path(candles_dir)), only, Path(candles_dir))
         self._overrides: dict[str, dict[str, object]] = {pid: {} for pid in self._paths}
+        # Kept while the last closed bar stays the same: a product, by its last bar's index.
+        self._products: dict[str, tuple[int, Product]] = {}
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
         self._series: dict[tuple[str, int | None], _Series] = {}
         self._increments: dict[str, Decimal] = {}
-        self._volumes: dict[str, tuple[int, Decimal]] = {}  # product -> (last bar time, volume)
+        # product -> (lo, hi, quote volume of candles lo..hi-1): the last 24-hour window
+        self._windows: dict[str, tuple[int, int, Decimal]] = {}
 
     @staticmethod
     def _discover(folder: Path) -> dict[str, Path]:
@@ -197,7 +204,7 @@ class CsvMarket:
             last = self._last_closed(pid)
             if last is None:
                 continue
-            inc = self._product(pid).quote_increment
+            inc = self._increment(pid, self._native(pid))
             half = last.close * self._spread / Decimal(20_000)
             bid = max(round_to_increment(last.close - half, inc, ROUND_FLOOR), inc)
             ask = max(round_to_increment(last.close + half, inc, ROUND_CEILING), bid + inc)
@@ -224,6 +231,17 @@ class CsvMarket:
         series = self._native(product_id)
         return series.candles[0].start, series.candles[-1].start
 
+    def product_ids(self) -> tuple[str, ...]:
+        return tuple(self._paths)
+
+    def native_granularity(self, product_id: str) -> int:
+        """Seconds per candle in the product's file."""
+        return self._native(product_id).granularity_s
+
+    def bar_starts(self, product_id: str) -> Sequence[int]:
+        """Unix start times of the product's candles in its file, ascending (gaps absent)."""
+        return self._native(product_id).times
+
     def set_product_flags(self, product_id: str, **fields: object) -> None:
         """Override Product fields (flags, increments, min sizes) for one product."""
         if product_id not in self._paths:
@@ -232,6 +250,7 @@ class CsvMarket:
         if unknown:
             raise ValueError(f"unknown Product field(s) {sorted(unknown)} for {product_id}")
         self._overrides[product_id].update(fields)
+        self._products.pop(product_id, None)
 
     # --- series --------------------------------------------------------------------------
 
@@ -259,10 +278,14 @@ class CsvMarket:
         return self._series[key]
 
     def _last_closed(self, product_id: str) -> Candle | None:
+        idx = self._last_closed_index(product_id)
+        return self._native(product_id).candles[idx] if idx >= 0 else None
+
+    def _last_closed_index(self, product_id: str) -> int:
+        """Index of the newest candle closed by now (-1: none yet)."""
         series = self._native(product_id)
         now = int(self._clock.now().timestamp())
-        idx = bisect_right(series.times, now - series.granularity_s) - 1
-        return series.candles[idx] if idx >= 0 else None
+        return bisect_right(series.times, now - series.granularity_s) - 1
 
     def _observed_at(self, product_id: str, last: Candle) -> datetime:
         """Now while the data is current; the last bar's end in a gap or past the file's end."""
@@ -273,9 +296,13 @@ class CsvMarket:
         return now if current else datetime.fromtimestamp(closed_at, UTC)
 
     def _product(self, product_id: str) -> Product:
+        idx = self._last_closed_index(product_id)
+        cached = self._products.get(product_id)
+        if cached is not None and cached[0] == idx:
+            return cached[1]
         series = self._native(product_id)
         base, quote = product_id.split("-", 1)
-        last = self._last_closed(product_id)
+        last = series.candles[idx] if idx >= 0 else None
         product = Product(
             product_id=product_id,
             base_currency=base,
@@ -283,31 +310,53 @@ class CsvMarket:
             quote_increment=self._increment(product_id, series),
             status="online" if last is not None else "offline",
             price=last.close if last is not None else ZERO,
-            volume_24h_quote=self._volume_24h(product_id, series, last),
+            volume_24h_quote=self._volume_24h(product_id, series, idx),
             **_DEFAULTS,  # type: ignore[arg-type]
         )
         overrides = self._overrides[product_id]
-        return dataclasses.replace(product, **overrides) if overrides else product
+        product = dataclasses.replace(product, **overrides) if overrides else product
+        self._products[product_id] = (idx, product)
+        return product
 
     def _increment(self, product_id: str, series: _Series) -> Decimal:
         if product_id not in self._increments:
             self._increments[product_id] = _price_increment(series)
         return self._increments[product_id]
 
-    def _volume_24h(self, product_id: str, series: _Series, last: Candle | None) -> Decimal:
-        """Quote volume of the closed bars in the 24 hours up to the last closed one."""
-        if last is None:
+    def _volume_24h(self, product_id: str, series: _Series, idx: int) -> Decimal:
+        """Quote volume (volume x close) of the closed bars in the 24 hours up to the one at
+        `idx`. A replay moves forward: the last window's sum is slid (bars added at the end,
+        taken off the start), with enough digits to stay exact."""
+        if idx < 0:
             return ZERO
-        end = int(last.start.timestamp())
-        cached = self._volumes.get(product_id)
-        if cached is not None and cached[0] == end:
-            return cached[1]
+        end = series.times[idx]
         lo = bisect_right(series.times, end + series.granularity_s - _DAY - 1)
-        hi = bisect_right(series.times, end)
-        window = series.candles[lo:hi]
-        volume = sum((c.volume * c.close for c in window), ZERO).quantize(Decimal("0.01"))
-        self._volumes[product_id] = (end, volume)
-        return volume
+        hi = idx + 1
+        last = self._windows.get(product_id)
+        with localcontext(_EXACT):
+            if last is not None and last[0] <= lo <= hi and last[1] <= hi:
+                added = _quote_volume(series, last[1], hi)
+                total = last[2] + added - _quote_volume(series, last[0], lo)
+            else:
+                total = _quote_volume(series, lo, hi)
+            self._windows[product_id] = (lo, hi, total)
+            return total.quantize(CENT)
+
+
+def _quote_volume(series: _Series, lo: int, hi: int) -> Decimal:
+    """Sum of volume x close of the candles lo..hi-1 (0 when hi <= lo)."""
+    return sum((c.volume * c.close for c in series.candles[lo:hi]), ZERO)
+
+
+def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
+    if only is None:
+        return paths
+    unknown = [pid for pid in only if pid not in paths]
+    if unknown:
+        raise CandleDataError(
+            f"{folder}: no candle file for {', '.join(unknown)}; it has {', '.join(paths)}"
+        )
+    return {pid: paths[pid] for pid in only}
 
 
 def _ceil_ts(moment: datetime) -> int:

@@ -104,17 +104,25 @@ class MatchingExchange:
         self.granularity_s: int = candle_granularity_s or getattr(market, "granularity_s", 300)
         self._checked_until: dict[str, datetime] = {}
         self._conversions: dict[str, Conversion] = {}
+        self._aliased: dict[str, tuple[Product, Product]] = {}  # id -> (market's, with alias)
 
     # --- market data: passed through -----------------------------------------------------
 
     def list_products(self) -> Sequence[Product]:
         """The market's products; each USD book also trades as its USDC alias (as on Coinbase)."""
-        return [
-            dataclasses.replace(p, aliases=(f"{p.base_currency}-{ALIAS_QUOTE}",))
-            if p.quote_currency == "USD" and not p.aliases
-            else p
-            for p in self.market.list_products()
-        ]
+        return [self._with_alias(p) for p in self.market.list_products()]
+
+    def _with_alias(self, product: Product) -> Product:
+        """The product with its USDC alias; the same answer while the market's product is the
+        same object (a replay's market keeps it until the next bar)."""
+        if product.quote_currency != "USD" or product.aliases:
+            return product
+        seen = self._aliased.get(product.product_id)
+        if seen is not None and seen[0] is product:
+            return seen[1]
+        aliased = dataclasses.replace(product, aliases=(f"{product.base_currency}-{ALIAS_QUOTE}",))
+        self._aliased[product.product_id] = (product, aliased)
+        return aliased
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         return self.market.get_quotes(product_ids)
