@@ -151,3 +151,28 @@ def test_example_sql_when_read_then_each_queries_the_table_and_unnests_orders_as
     pnl = parse_type(COLUMNS["state"])[1]["pnl"][1]
     for used in re.findall(r"state\.pnl\.(\w+)", queries["pnl_per_day.sql"]):
         assert used in pnl
+
+
+def resolves(record: Any, path: list[str]) -> bool:
+    """Whether a Logs Insights field path (JSON flattened: `orders.placed.0.side`) is in it."""
+    for part in path:
+        if isinstance(record, list) and part.isdigit() and int(part) < len(record):
+            record = record[int(part)]
+        elif isinstance(record, dict) and part in record:
+            record = record[part]
+        else:
+            return False
+    return True
+
+
+def test_saved_queries_when_read_then_every_nested_field_is_in_a_real_record(records):
+    """A Logs Insights query over a field the record does not have shows empty columns,
+    silently; every dotted field of infra/queries must resolve in a real record."""
+    fields = {
+        name
+        for query in (REPO / "infra" / "queries").glob("*.query")
+        for name in re.findall(r"\b[a-z_]+(?:\.[a-z_0-9]+)+\b", query.read_text())
+    }
+    assert fields  # the queries do read nested fields
+    unresolved = sorted(f for f in fields if not any(resolves(r, f.split(".")) for _, r in records))
+    assert unresolved == []
