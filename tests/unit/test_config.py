@@ -29,9 +29,9 @@ def test_load_config_when_default_then_valid_with_exact_decimals() -> None:
     assert cfg.cycle.interval_seconds == raw["cycle"]["interval_seconds"]
     assert [t.name for t in cfg.universe.tiers] == [t["name"] for t in raw["universe"]["tiers"]]
     # YAML floats become the decimal the file shows (repr of the float), not a binary fraction
-    shown = D(repr(raw["regime"]["volatile_bar_pct"]))
-    assert cfg.regime.volatile_bar_pct == shown
-    assert len(str(cfg.regime.volatile_bar_pct)) < 10
+    shown = D(repr(raw["regime"]["volatile_pct"]))
+    assert cfg.regime.volatile_pct == shown
+    assert len(str(cfg.regime.volatile_pct)) < 10
 
 
 def test_parse_config_when_yaml_float_then_exact_decimal() -> None:

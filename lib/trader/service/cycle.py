@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -35,8 +35,9 @@ from trader.domain.models import (
     PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.decision import Decision, decide
+from trader.pipeline.decision import Decision, decide, read_regime
 from trader.pipeline.exits import orders_blocking_exits
+from trader.pipeline.gauges import GaugeCache
 from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import (
     Book,
@@ -94,6 +95,8 @@ class CycleDeps:
     paper: PaperAccounts  # the account DRY_RUN and PAPER trade on
     sleep: Callable[[float], None] = time.sleep
     candle_cache: PersistentCache | None = None  # loaded with the first requests, kept after
+    # Float copies of the regime's bars, kept between cycles (never changes a reading)
+    gauges: GaugeCache = field(default_factory=GaugeCache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +193,11 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     orders: tuple[Order, ...] = ()
     why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
     if why is None:
-        state, trace.exit_cancels = _free_exits(s, account, state, snap)
+        regime = read_regime(s.cfg, state, snap, s.deps.gauges)
+        state, trace.exit_cancels = _free_exits(s, account, state, snap, regime.name)
         no_entry = _drifted(recon, snap)
-        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
+        cycle_id = s.request.cycle_id
+        decision = trace.decision = decide(s.cfg, state, snap, cycle_id, no_entry, regime)
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)
@@ -233,12 +238,12 @@ def _reconcile(
 
 
 def _free_exits(
-    s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot
+    s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot, regime: str
 ) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
     """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
     if not s.rules.reconciles:
         return state, ()
-    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits)
+    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits, regime)
     if not blocking:
         return state, ()
     return cancel_for_exits(state, account, blocking, s.now, s.cooldown, s.parallel)

@@ -1,0 +1,90 @@
+"""The regime over the real candles (../shared/data/candles): flips, runs, crash calls, false
+crash days and the cost of one reading.
+
+    .venv/bin/python bench/regime_report.py                       # both sets, default config
+    .venv/bin/python bench/regime_report.py --set coinbase-15m \
+        --config config/examples/replay-coinbase-15m.yaml
+
+Each set is read with the config's regime section at the set's own granularity (the windows
+are in hours). The detector is driven bar by bar as the cycle drives it (tests/support/
+regime_history.py); nothing else of the cycle runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from regime_history import (  # noqa: E402
+    CANDLES,
+    SETS,
+    CandleSet,
+    crash_calls,
+    crash_episodes,
+    false_crash_days,
+    load_set,
+    replay_regime,
+    runs_of,
+)
+
+from trader.domain.config import load_config  # noqa: E402
+from trader.pipeline.gauges import GaugeCache  # noqa: E402
+
+
+def report(candle_set: CandleSet, config_path: Path | None, candles_dir: Path) -> None:
+    cfg = load_config(config_path).regime
+    candles = load_set(candle_set, candles_dir)
+    history = replay_regime(candles, cfg, candle_set.granularity_s, GaugeCache())
+    runs = runs_of(history)
+    print(f"== {candle_set.name}: {len(history.bars):,} bars of {candle_set.granularity_s} s")
+    print(f"flips per day      {runs.flips_per_day:.2f}   ({len(runs.lengths) - 1} changes)")
+    one_bar = sum(1 for n in runs.lengths if n == 1) / len(runs.lengths)
+    print(f"runs of one bar    {one_bar:.1%}")
+    pct = runs.length_percentiles(candle_set.granularity_s)
+    print("run length (hours) " + "  ".join(f"p{p} {h:.1f}" for p, h in pct.items()))
+    print("time in regime     " + "  ".join(f"{n} {s:.1%}" for n, s in sorted(runs.share.items())))
+    for call in crash_calls(history, candles, candle_set.name):
+        lag = (
+            "not called"
+            if call.called_at is None
+            else f"{(call.called_at - call.anchor) // (history.bars[1] - history.bars[0])} bar(s)"
+        )
+        print(
+            f"crash {call.crash.first} ({call.crash.what}): anchor {call.anchor:%m-%d %H:%M}, {lag}"
+        )
+    episodes = crash_episodes(history, candle_set.name)
+    false = [e for e in episodes if e.known is None]
+    days = false_crash_days(episodes)
+    print(f"crash episodes     {len(episodes)} ({len(false)} outside the README's crashes)")
+    print(f"false crash days   {len(days)}: {', '.join(d.isoformat() for d in days)}")
+    print(f"detect_regime      {history.per_call_us:.1f} µs per call (warm cache)")
+    cold = replay_regime(candles, cfg, candle_set.granularity_s, _NoCache())
+    print(f"                   {cold.per_call_us:.1f} µs per call (whole window every call)")
+    print()
+
+
+class _NoCache(GaugeCache):
+    """Forgets everything: every call reads its whole window, as a cold Lambda does."""
+
+    def series(self, product_id, window, keep):  # type: ignore[no-untyped-def]
+        self.__init__()  # type: ignore[misc]
+        return super().series(product_id, window, keep)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=[s.name for s in SETS], action="append")
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--candles-dir", type=Path, default=CANDLES)
+    args = parser.parse_args()
+    for candle_set in SETS:
+        if not args.set or candle_set.name in args.set:
+            report(candle_set, args.config, args.candles_dir)
+
+
+if __name__ == "__main__":
+    main()
