@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trader.domain.config import Config, load_config
+from trader.domain.config import Config, load_config, regime_bars_to_fetch
 from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
 from trader.ports import Clock, Exchange, PaperAccounts
@@ -146,7 +146,7 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
     if settings.exchange == "coinbase":
         from trader.adapters.local.blob import FileBlob
 
-        cache = candle_cache_on(FileBlob(paths.candle_cache_file))
+        cache = candle_cache_on(FileBlob(paths.candle_cache_file), config)
     return CycleDeps(
         config=config,
         exchange=build_exchange(settings, config, clock, candle_cache=cache),
@@ -159,10 +159,13 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
     )
 
 
-def candle_cache_on(blob: BlobStore) -> PersistentCandleCache:
-    from trader.adapters.coinbase.candle_store import PersistentCandleCache
+def candle_cache_on(blob: BlobStore, config: Config) -> PersistentCandleCache:
+    """The candle cache kept in `blob`; the regime's products keep their whole window."""
+    from trader.adapters.coinbase.candle_store import KEPT_BARS, PersistentCandleCache
 
-    return PersistentCandleCache(blob)
+    regime = regime_bars_to_fetch(config.regime, config.cycle.candle_granularity_seconds)
+    longer = dict.fromkeys(config.regime.products, max(KEPT_BARS, regime + 2))
+    return PersistentCandleCache(blob, kept_longer=longer)
 
 
 def paper_accounts(config: Config, clock: Clock) -> PaperAccounts:
@@ -232,7 +235,7 @@ def aws_deps(
     cache = None
     if keep_candles and settings.exchange == "coinbase":  # resume the last cycle's candles
         key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
-        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3))
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3), config)
     portfolio = config.cycle.portfolio_id
     return CycleDeps(
         config=config,

@@ -16,10 +16,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from trader.adapters.sim.csv_market import load_candle_file
-from trader.domain.config import RegimeConfig, regime_bars_to_fetch
+from trader.adapters.sim.synthetic import ORIGIN, SyntheticMarket
+from trader.domain.config import RegimeConfig, SimulatorConfig, regime_bars_to_fetch
 from trader.domain.models import Candle
 from trader.domain.state import RegimeMemory
 from trader.pipeline.gauges import GaugeCache
@@ -222,3 +224,61 @@ def crash_episodes(history: History, candle_set: str) -> list[CrashEpisode]:
 
 def false_crash_days(episodes: Sequence[CrashEpisode]) -> list[date]:
     return sorted({d for e in episodes if e.known is None for d in e.days})
+
+
+# The synthetic market's regimes last 6-hour segments (two on average); these windows fit
+# that time scale, as the defaults fit a real market's (a trend over a day, a 16 h dwell).
+SYNTHETIC_SCALE = {
+    "trend_hours": Decimal(6),
+    "volatility_hours": Decimal(2),
+    "crash_hours": Decimal(3),
+    "crash_pct": Decimal(6),
+    "crash_sigmas": Decimal(2),
+    "crash_hold_pct": Decimal(4),
+    "min_dwell_hours": Decimal(3),
+    "crash_min_dwell_hours": Decimal(1),
+}
+REGIMES = ("trending_up", "trending_down", "choppy", "volatile", "crash")
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+def synthetic_candles(
+    sim: SimulatorConfig, products: Sequence[str], days: int, granularity_s: int = 300
+) -> tuple[dict[str, list[Candle]], SyntheticMarket]:
+    """`days` of the synthetic market's bars from its origin, and the market (its truth)."""
+    end = ORIGIN + timedelta(days=days)
+    market = SyntheticMarket(sim, _Clock(end), granularity_s)
+    candles = {p: list(market.get_candles(p, granularity_s, ORIGIN, end)) for p in products}
+    return candles, market
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    precision: float
+    recall: float
+    detected: int  # bars read as the regime
+    true: int  # bars the market was in it
+
+
+def scores(history: History, market: SyntheticMarket) -> dict[str, Score]:
+    """Per regime, over the bars with a reading: precision and recall against the regime the
+    synthetic market generated at each bar."""
+    pairs = [
+        (market.regime_at(bar), name)
+        for bar, name in zip(history.bars, history.names, strict=True)
+        if name != "unknown"
+    ]
+    out = {}
+    for regime in REGIMES:
+        hits = sum(1 for t, d in pairs if t == d == regime)
+        detected = sum(1 for _, d in pairs if d == regime)
+        true = sum(1 for t, _ in pairs if t == regime)
+        out[regime] = Score(hits / max(detected, 1), hits / max(true, 1), detected, true)
+    return out
