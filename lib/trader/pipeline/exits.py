@@ -1,5 +1,6 @@
-"""Exit proposals for open positions: stop loss, take profit, trailing stop, max holding time,
-and (per config) a product that left the universe; never a sell the exchange cannot take.
+"""Exit proposals for open positions: stop loss (tighter in the regimes that set one), take
+profit, trailing stop, max holding time, and (per config) a product that left the universe;
+never a sell the exchange cannot take.
 
 An order in flight on a held product holds its exit back (one order per product at a time),
 but never for more than one cycle: when an exit rule fires and an order from an earlier
