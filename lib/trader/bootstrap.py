@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trader.domain.config import Config, load_config
+from trader.domain.config import Config, load_config, regime_bars_to_fetch
 from trader.domain.errors import ConfigError, LiveTradingRefused, SettingsError
 from trader.domain.models import Mode
 from trader.pipeline.decision import CONFIGURED_RULES, Rules
@@ -180,7 +180,7 @@ def local_deps(settings: Settings, config: Config, clock: Clock, paths: LocalPat
     if settings.exchange == "coinbase":
         from trader.adapters.local.blob import FileBlob
 
-        cache = candle_cache_on(FileBlob(paths.candle_cache_file), clock)
+        cache = candle_cache_on(FileBlob(paths.candle_cache_file), config, clock)
     return CycleDeps(
         config=config,
         exchange=build_exchange(settings, config, clock, candle_cache=cache),
@@ -251,10 +251,13 @@ def audit_source(location: str, clients: AwsClients | None = None) -> AuditSourc
     return JsonlAuditReader(Path(location))
 
 
-def candle_cache_on(blob: BlobStore, clock: Clock) -> PersistentCandleCache:
-    from trader.adapters.coinbase.candle_store import PersistentCandleCache
+def candle_cache_on(blob: BlobStore, config: Config, clock: Clock) -> PersistentCandleCache:
+    """The candle cache kept in `blob`; the regime's products keep their whole window."""
+    from trader.adapters.coinbase.candle_store import KEPT_BARS, PersistentCandleCache
 
-    return PersistentCandleCache(blob, clock)
+    regime = regime_bars_to_fetch(config.regime, config.cycle.candle_granularity_seconds)
+    longer = dict.fromkeys(config.regime.products, max(KEPT_BARS, regime + 2))
+    return PersistentCandleCache(blob, clock, kept_longer=longer)
 
 
 def paper_accounts(config: Config, clock: Clock) -> PaperAccounts:
@@ -325,7 +328,7 @@ def aws_deps(
     cache = None
     if keep_candles and settings.exchange == "coinbase":  # resume the last cycle's candles
         key = f"cache/candles-{config.cycle.portfolio_id}.json.gz"
-        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3), clock)
+        cache = candle_cache_on(S3Blob(settings.audit_bucket, key, clients.s3), config, clock)
     portfolio = config.cycle.portfolio_id
     return CycleDeps(
         config=config,

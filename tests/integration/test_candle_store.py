@@ -31,6 +31,7 @@ from trader.adapters.coinbase.candles import CandleSeries
 from trader.adapters.local.blob import FileBlob
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
+from trader.bootstrap import candle_cache_on
 from trader.domain.codec import to_jsonable
 from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
@@ -174,7 +175,7 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
 ) -> None:
     path = tmp_path / ".candles.json.gz"
     with coinbase_env(start=START) as env:
-        cache = PersistentCandleCache(FileBlob(path), env.clock)
+        cache = candle_cache_on(FileBlob(path), load_config(), env.clock)  # as bootstrap does
         first = env.new_exchange(candle_cache=cache)
         deps = CycleDeps(
             load_config(),
@@ -192,7 +193,7 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
 
         # A new process (cold Lambda): new adapter, new cache object, the same blob.
         env.fake.requests.clear()
-        cache2 = PersistentCandleCache(FileBlob(path), env.clock)
+        cache2 = candle_cache_on(FileBlob(path), load_config(), env.clock)  # as bootstrap does
         second = env.new_exchange(candle_cache=cache2)
         deps2 = CycleDeps(
             load_config(),

@@ -34,10 +34,11 @@ def test_cycle_when_coinbase_fills_part_and_cancels_the_rest_then_only_the_part_
         result = rig.run_until_trade()
 
         (order,) = result.orders
-        assert order.side is Side.BUY and order.quote_size == Decimal("165.75")
+        # SOL's tier share at full size: BTC, ETH and SOL read trending_up (multiplier 1)
+        assert order.side is Side.BUY and order.quote_size == Decimal("331.50")
         assert order.status is OrderStatus.CANCELLED  # confirm read it final
-        # 40 % of 165.75 is 66.30, the fee inside it: that is all the cash that went.
-        assert rig.account_totals()["USD"] == CASH - Decimal("66.30")
+        # 40 % of 331.50 is 132.60, the fee inside it: that is all the cash that went.
+        assert rig.account_totals()["USD"] == CASH - Decimal("132.60")
         state = rig.store.load()
         assert state.positions["SOL-USD"].size == order.filled_size
         assert order.client_order_id not in state.open_orders
@@ -56,8 +57,8 @@ def test_cycle_when_coinbase_fills_part_now_and_the_rest_later_then_in_flight_th
         assert order.status is OrderStatus.OPEN  # still working on the rest
         state = rig.store.load()
         assert state.open_orders[order.client_order_id].status is OrderStatus.OPEN
-        # What filled is booked, only that: 66.30 of the 165.75 spent.
-        assert rig.account_totals()["USD"] == CASH - Decimal("66.30")
+        # What filled is booked, only that: 132.60 of the 331.50 spent.
+        assert rig.account_totals()["USD"] == CASH - Decimal("132.60")
         assert state.positions["SOL-USD"].size == order.filled_size == rig.account_totals()["SOL"]
         assert_book_is_the_account(rig)
 
@@ -70,7 +71,7 @@ def test_cycle_when_coinbase_fills_part_now_and_the_rest_later_then_in_flight_th
         assert len(settled.fills) == 2  # the part read again, and the rest: each booked once
         state = rig.store.load()
         assert order.client_order_id not in state.open_orders
-        assert rig.account_totals()["USD"] == CASH - Decimal("165.75")
+        assert rig.account_totals()["USD"] == CASH - Decimal("331.50")
         assert state.positions["SOL-USD"].size == settled.filled_size
         assert second.record["reconciliation"]["drift"] == []
         assert_book_is_the_account(rig)

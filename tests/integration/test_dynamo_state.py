@@ -13,7 +13,7 @@ from bad_states import BAD_IDS, BAD_STATES
 from trader.adapters.aws.dynamo_state import DynamoStateStore, set_trading_state
 from trader.domain.errors import StateConflict, StateCorrupt
 from trader.domain.models import Order, OrderStatus, OrderType, Position, Side, TradingState
-from trader.domain.state import PortfolioState, roll_counters
+from trader.domain.state import PortfolioState, RegimeMemory, roll_counters
 
 T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
 PK = "PORTFOLIO#default"
@@ -62,6 +62,7 @@ def busy_state() -> PortfolioState:
         cursors={"fills": "abc"},
         dust={"XRP-USD": Decimal("0.00000042")},
         cancel_requested={"c-1": T0},
+        regime=RegimeMemory("trending_down", T0 - timedelta(hours=20), T0 - timedelta(minutes=5)),
     )
 
 
@@ -83,6 +84,23 @@ def test_save_then_load_when_fresh_store_then_every_field_reads_back_exactly(aws
     assert saved.version == 1
     assert loaded == state.replace(version=1)
     assert loaded.positions["BTC-USD"].size == Decimal("0.00012345")
+
+
+def test_load_when_the_state_item_predates_the_regime_then_it_loads_without_one(aws, lock):
+    # a state saved before the regime's memory existed: its body has no "regime" key
+    lease = lock.acquire("req-1", T0, 600)
+    store_for(aws).save(busy_state(), lease)
+    head = aws.dynamodb.get_item(TableName=aws.table, Key={"pk": {"S": PK}, "sk": {"S": "STATE"}})[
+        "Item"
+    ]
+    assert "regime" in head["body"]["M"]
+    del head["body"]["M"]["regime"]
+    aws.dynamodb.put_item(TableName=aws.table, Item=head)
+
+    loaded = DynamoStateStore(aws.table, client=aws.dynamodb).load()
+
+    assert loaded.regime is None
+    assert loaded == busy_state().replace(version=1, regime=None)
 
 
 def test_save_when_version_moved_then_conflict_and_items_unchanged(aws, lock):

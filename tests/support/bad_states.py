@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.models import Order, OrderStatus, OrderType, Position, Side
-from trader.domain.state import PortfolioState
+from trader.domain.state import PortfolioState, RegimeMemory
 
 T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
 D = Decimal
@@ -48,6 +48,14 @@ BAD_STATES = [
     (
         PortfolioState(open_orders={"c-1": order(limit_price="0")}),
         "open_orders.c-1.limit_price: 0 must be positive",
+    ),
+    (
+        PortfolioState(regime=RegimeMemory("sideways", T0, T0)),
+        "regime.name: 'sideways' is not one of",
+    ),
+    (
+        PortfolioState(regime=RegimeMemory("crash", T0 + timedelta(minutes=5), T0)),
+        "regime.since: 2026-11-25 00:00:00+00:00 is after regime.as_of",
     ),
 ]
 BAD_IDS = [message.split(":")[0] for _, message in BAD_STATES]

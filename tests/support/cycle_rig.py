@@ -20,6 +20,7 @@ from trader.domain.state import PortfolioState
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+FLAT_BARS = 440  # enough for every window of the default regime (433 five-minute bars)
 FEES = FeeRates(maker=Decimal("0.004"), taker=Decimal("0.006"))
 
 
@@ -64,15 +65,16 @@ class Rig:
 
 
 def make_rig(config: Config | None = None, sol_step_pct: Decimal = Decimal("0.3")) -> Rig:
-    """BTC flat (regime choppy), ETH flat, SOL rising `sol_step_pct` % a bar for 48 bars."""
+    """BTC and ETH flat (regime choppy), SOL rising `sol_step_pct` % a bar for 48 bars (too
+    few for the regime, which reads it when it has enough)."""
     config = config or default_config()
     clock = SteppingClock(NOW, 300)
     market = ScriptedMarket(
         clock,
         products={pid: product(pid) for pid in ("BTC-USD", "ETH-USD", "SOL-USD")},
         candles={
-            "BTC-USD": series(NOW, [65000] * 48),
-            "ETH-USD": series(NOW, [3200] * 48),
+            "BTC-USD": series(NOW, [65000] * FLAT_BARS),
+            "ETH-USD": series(NOW, [3200] * FLAT_BARS),
             "SOL-USD": rising(NOW, Decimal(100), sol_step_pct, 48),
         },
     )
@@ -88,7 +90,7 @@ def continue_flat(rig: Rig) -> None:
     """Move one bar on; every product stays at its last close (no exit, no new signal)."""
     rig.clock.advance()
     for pid, bars in rig.market.candles.items():
-        rig.market.candles[pid] = series(rig.clock.now(), [bars[-1].close] * 48)
+        rig.market.candles[pid] = series(rig.clock.now(), [bars[-1].close] * len(bars))
 
 
 @dataclass

@@ -60,6 +60,7 @@ def exits(
     _universe: Universe,
     busy: Collection[str],
     _cfg: Config,
+    _regime: str,
 ) -> ExitPlan:
     proposals = tuple(
         Proposal(pid, Side.SELL, Intent.EXIT, None, pos.size, f"sma_cross_down SMA{FAST}<SMA{SLOW}")

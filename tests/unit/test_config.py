@@ -29,9 +29,9 @@ def test_load_config_when_default_then_valid_with_exact_decimals() -> None:
     assert cfg.cycle.interval_seconds == raw["cycle"]["interval_seconds"]
     assert [t.name for t in cfg.universe.tiers] == [t["name"] for t in raw["universe"]["tiers"]]
     # YAML floats become the decimal the file shows (repr of the float), not a binary fraction
-    shown = D(repr(raw["regime"]["volatile_bar_pct"]))
-    assert cfg.regime.volatile_bar_pct == shown
-    assert len(str(cfg.regime.volatile_bar_pct)) < 10
+    shown = D(repr(raw["regime"]["volatile_pct"]))
+    assert cfg.regime.volatile_pct == shown
+    assert len(str(cfg.regime.volatile_pct)) < 10
 
 
 def test_parse_config_when_yaml_float_then_exact_decimal() -> None:
@@ -298,3 +298,34 @@ def config_dict(**sections: Any) -> dict[str, Any]:
         "universe": {"tiers": [{"name": "core", "match_all": True, "position_size_pct": 5}]}
     }
     return {**base, **sections}
+
+
+def test_parse_config_when_a_regime_names_a_tier_the_universe_lacks_then_refused() -> None:
+    message = error_of(config_dict(rules={"regime_tiers": {"volatile": ["core", "alts"]}}))
+    assert "rules.regime_tiers.volatile names ['alts'], not tiers of the universe (['core'])" in (
+        message
+    )
+
+
+def test_parse_config_when_regime_tiers_are_partial_then_falling_regimes_still_block() -> None:
+    tiers = parse_config(config_dict(rules={"regime_tiers": {"volatile": ["core"]}})).rules
+    assert tiers.regime_tiers == {"volatile": ("core",), "trending_down": (), "crash": ()}
+
+
+def test_parse_config_when_a_hold_threshold_is_above_its_entry_then_refused() -> None:
+    message = error_of(config_dict(regime={"trend_pct": 2, "trend_hold_pct": 3}))
+    assert "trend_hold_pct 3 is above trend_pct 2" in message
+
+
+def test_parse_config_when_the_volatility_window_is_under_two_bars_then_refused() -> None:
+    # 1 hour of 1-hour bars: one return, no spread to measure
+    cycle = {"candle_granularity_seconds": 3600, "interval_seconds": 3600}
+    message = error_of(config_dict(cycle=cycle, regime={"volatility_hours": 1}))
+    assert "regime.volatility_hours 1 is under two 3600-second bars" in message
+
+
+def test_parse_config_when_the_regime_needs_too_many_bars_then_refused_naming_the_count() -> None:
+    # 1-minute bars: (24 + 12) h = 2,160 bars + 1
+    cycle = {"candle_granularity_seconds": 60, "interval_seconds": 60}
+    message = error_of(config_dict(cycle=cycle))
+    assert "need 2161 bars of 60 s per product, more than 1000" in message

@@ -228,13 +228,36 @@ def test_run_cycle_when_the_market_is_flat_then_no_candidates_from_triggers() ->
     assert result.no_trade_reason == "no_candidates_from_triggers"
 
 
-def test_run_cycle_when_the_regime_sizes_entries_at_zero_then_rules_engine_no_proposals() -> None:
+def test_run_cycle_when_the_regime_sizes_entries_at_zero_then_regime_blocked() -> None:
     config = default_config()
     multipliers = {**config.rules.regime_size_multiplier, "choppy": Decimal(0)}
     rig = make_rig(tweak(config, rules={"regime_size_multiplier": multipliers}))
     result = rig.run()
-    assert result.no_trade_reason == "rules_engine_no_proposals"
-    assert "regime choppy" in rig.audit.records[0]["no_trade_detail"]
+    assert result.no_trade_reason == "regime_blocked"
+    assert rig.audit.records[0]["no_trade_detail"] == (
+        "SOL-USD: regime_blocked: choppy sizes entries at 0"
+    )
+    assert rig.exchange.orders() == {}
+
+
+def test_run_cycle_when_the_regime_allows_another_tier_then_regime_blocked_naming_it() -> None:
+    # SOL (tier2) signals in a choppy market that lets only the core tier in
+    config = default_config()
+    tiers = {**config.rules.regime_tiers, "choppy": ("core",)}
+    rig = make_rig(tweak(config, rules={"regime_tiers": tiers}))
+    result = rig.run()
+    record = rig.audit.records[0]
+    assert result.no_trade_reason == "regime_blocked"
+    assert (
+        record["no_trade_detail"] == "SOL-USD: regime_blocked: choppy allows only core (tier tier2)"
+    )
+    assert record["regime"]["entries"] == {
+        "size_multiplier": "0.5",
+        "tiers": ["core"],
+        "blocked": False,
+        "stop_loss_pct": "3",
+    }
+    assert rig.exchange.orders() == {}
 
 
 def test_run_cycle_when_the_daily_trade_limit_is_zero_then_all_proposals_blocked_by_risk() -> None:
@@ -493,7 +516,8 @@ def test_run_cycle_when_a_product_is_disabled_mid_run_then_it_leaves_the_univers
 def test_run_cycle_when_the_scan_is_limited_then_candles_are_fetched_for_that_many_only() -> None:
     # Three eligible products, a scan of 1: candles for the reference (BTC, charted anyway for
     # the regime) plus the first other candidate in universe order (ETH: core tier, before SOL).
-    rig = make_rig(tweak(default_config(), triggers={"max_products_with_candles": 1}))
+    config = tweak(default_config(), triggers={"max_products_with_candles": 1})
+    rig = make_rig(tweak(config, regime={"breadth_products": ()}))
     rig.run()
     record = rig.audit.records[0]
     assert record["api_calls"]["get_candles"] == 2

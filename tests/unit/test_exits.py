@@ -309,3 +309,40 @@ def test_exit_blockers_when_a_cancel_was_asked_in_an_earlier_cycle_then_no_longe
     )
 
     assert exit_blockers(state, T0) == {"ETH-USD", "SOL-USD"}
+
+
+def test_exit_reason_when_the_regime_is_crash_then_the_tighter_stop_fires_naming_it() -> None:
+    # exits.regime_stop_loss_pct crash 1.5: (98.5 / 100 - 1) * 100 = -1.5 % <= -1.5 %, which the
+    # 3 % stop alone lets through
+    cfg = CFG.model_copy(update={"regime_stop_loss_pct": {"crash": D("1.5")}})
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, "crash") == (
+        "stop_loss -1.50% <= -1.5% (regime crash)"
+    )
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, "choppy") is None
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg) is None
+
+
+def test_exit_reason_when_the_regime_stop_is_looser_than_the_stop_then_the_stop_holds() -> None:
+    # a regime stop of 5 % never loosens the 3 % stop loss
+    cfg = CFG.model_copy(update={"regime_stop_loss_pct": {"trending_down": D(5)}})
+    assert exit_reason(ENTRY_100, D(97), T0, cfg, "trending_down") == "stop_loss -3.00% <= -3%"
+
+
+def test_plan_exits_when_the_regime_is_trending_down_then_the_tighter_stop_sells() -> None:
+    # default exits config: trending_down stops at 2 %; bid 97.9 is -2.1 %
+    cfg = config()
+    positions = {"BTC-USD": position("BTC-USD")}
+    snap = snapshot([product("BTC-USD")], [quote("BTC-USD", bid="97.9", ask="98")])
+    (sell,) = plan_exits(positions, snap, IN_UNIVERSE, (), cfg, "trending_down").proposals
+    assert sell.reason == "stop_loss -2.10% <= -2% (regime trending_down)"
+    assert plan_exits(positions, snap, IN_UNIVERSE, (), cfg, "choppy").proposals == ()
+
+
+def test_orders_blocking_exits_when_the_regime_tightens_the_stop_then_that_order() -> None:
+    state = PortfolioState(
+        positions={"BTC-USD": position("BTC-USD")}, open_orders={"c1": in_flight("c1", "BTC-USD")}
+    )
+    quotes = {"BTC-USD": quote("BTC-USD", bid="98", ask="98.1")}  # -2 %
+    assert orders_blocking_exits(state, quotes, T0, CFG) == ()
+    ((_, reason),) = orders_blocking_exits(state, quotes, T0, ExitsConfig(), "crash")
+    assert reason == "stop_loss -2.00% <= -1.5% (regime crash)"

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from trader.adapters.local.files import FileStateStore
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
 from trader.domain.lease import LockLease
 from trader.domain.models import Fill, Order, OrderStatus, OrderType, Position, Side, TradingState
-from trader.domain.state import PortfolioState
+from trader.domain.state import PortfolioState, RegimeMemory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -80,6 +80,7 @@ def rich_state(version: int = 0) -> PortfolioState:
         cursors={"fills": "cursor-17"},
         dust={"XRP-USD": Decimal("0.00000042")},
         cancel_requested={"c-1": T0},
+        regime=RegimeMemory("crash", T0 - timedelta(hours=1), T0),
     )
 
 
@@ -92,6 +93,22 @@ def test_load_when_file_missing_then_fresh_state_at_version_0(store: FileStateSt
     assert store.load() == PortfolioState()
     assert store.load().version == 0
     assert not store.path.exists()
+
+
+def test_load_when_the_file_predates_the_regime_then_it_loads_without_one(
+    store: FileStateStore,
+) -> None:
+    # a state file written before the regime's memory existed has no "regime" key
+    store.save(rich_state(version=0), lease(1))
+    data = json.loads(store.path.read_text(encoding="utf-8"))
+    assert data["state"].pop("regime") == {
+        "name": "crash",
+        "since": "2026-03-01T11:00:00Z",
+        "as_of": "2026-03-01T12:00:00Z",
+    }
+    store.path.write_text(json.dumps(data), encoding="utf-8")
+
+    assert store.load() == rich_state(version=1).replace(regime=None)
 
 
 def test_save_then_load_when_state_is_rich_then_reads_back_equal_at_next_version(

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from pipeline_builders import product, signal, tier, universe_of
 
-from trader.domain.config import RulesConfig
+from trader.domain.config import ExitsConfig, RulesConfig
 from trader.domain.models import Intent, Side
-from trader.pipeline.regime import Regime
+from trader.pipeline.regime import RegimePolicy, policy_for
 from trader.pipeline.rules import conviction_of, propose_entries, size_scale
 
 D = Decimal
@@ -23,7 +23,13 @@ TIER2 = tier("tier2", 5, "SOL-USD")
 UNIVERSE = universe_of(
     (product("BTC-USD"), CORE), (product("ETH-USD"), CORE), (product("SOL-USD"), TIER2)
 )
-UP = Regime("trending_up")
+
+
+def regime(name: str, cfg: RulesConfig = CFG) -> RegimePolicy:
+    return policy_for(name, cfg, ExitsConfig())
+
+
+UP = regime("trending_up")
 EQUITY = D(10_000)
 
 
@@ -57,7 +63,7 @@ def test_propose_entries_when_one_signal_in_uptrend_then_sized_by_tier_and_convi
 def test_propose_entries_when_two_signals_in_chop_then_full_conviction_at_half_size() -> None:
     # conviction min(1, 0.7 + 0.6) = 1 -> scale 1; 800 x 1 x 0.5 (choppy) = 400.00
     signals = [signal(kind="breakout", strength="0.7"), signal(kind="momentum", strength="0.6")]
-    (proposal,) = propose_entries(signals, UNIVERSE, Regime("choppy"), EQUITY, (), CFG).proposals
+    (proposal,) = propose_entries(signals, UNIVERSE, regime("choppy"), EQUITY, (), CFG).proposals
     assert proposal.quote_size == D("400.00")
     assert proposal.reason == "breakout+momentum (regime choppy)"
 
@@ -71,9 +77,42 @@ def test_propose_entries_when_size_has_fractional_cents_then_rounded_down() -> N
 
 
 def test_propose_entries_when_regime_sizes_at_zero_then_skipped_with_regime_named() -> None:
-    decision = propose_entries([signal("BTC-USD")], UNIVERSE, Regime("crash"), EQUITY, (), CFG)
+    decision = propose_entries([signal("BTC-USD")], UNIVERSE, regime("crash"), EQUITY, (), CFG)
     assert decision.proposals == ()
-    assert decision.skipped == {"BTC-USD": "regime crash sizes entries at 0"}
+    assert decision.skipped == {"BTC-USD": "regime_blocked: crash sizes entries at 0"}
+
+
+def test_propose_entries_when_the_regime_allows_no_tier_then_blocked_even_at_a_size() -> None:
+    # trending_down sizes at 0.25 but, by default, lets no tier in: no entry, the regime named
+    cfg = CFG.model_copy(update={"regime_size_multiplier": {"trending_down": D("0.25")}})
+    decision = propose_entries(
+        [signal("BTC-USD"), signal("SOL-USD")],
+        UNIVERSE,
+        regime("trending_down", cfg),
+        EQUITY,
+        (),
+        cfg,
+    )
+    assert decision.proposals == ()
+    assert decision.skipped == {
+        "BTC-USD": "regime_blocked: trending_down allows no new entry (tier core)",
+        "SOL-USD": "regime_blocked: trending_down allows no new entry (tier tier2)",
+    }
+
+
+def test_propose_entries_when_the_regime_allows_one_tier_then_only_that_tier_enters() -> None:
+    cfg = RulesConfig(regime_tiers={"volatile": ("core",)})
+    decision = propose_entries(
+        [signal("BTC-USD"), signal("SOL-USD")],
+        UNIVERSE,
+        regime("volatile", cfg),
+        EQUITY,
+        (),
+        cfg,
+    )
+    # BTC (core) enters at 800 x 0.75 x 0.5 (volatile) = 300.00; SOL (tier2) is refused
+    assert [(p.product_id, p.quote_size) for p in decision.proposals] == [("BTC-USD", D("300.00"))]
+    assert decision.skipped == {"SOL-USD": "regime_blocked: volatile allows only core (tier tier2)"}
 
 
 def test_propose_entries_when_product_outside_universe_then_not_in_universe() -> None:

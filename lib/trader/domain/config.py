@@ -152,14 +152,51 @@ class TriggersConfig(_Model):
 
 
 RegimeName = Literal["trending_up", "trending_down", "choppy", "volatile", "crash", "unknown"]
+Hours = Annotated[Decimal, Field(gt=0, le=168)]
+MAX_REGIME_BARS = 1000  # bars the regime may need per product (the candle cache keeps 2,000)
 
 
 class RegimeConfig(_Model):
+    """The market's regime, read across `reference_product` and `breadth_products`
+    (pipeline/regime.py). Windows are in hours, so one config reads 5- and 15-minute bars
+    alike; a threshold that enters a regime is stricter than the one that keeps it
+    (hysteresis), and a regime is kept at least `min_dwell_hours` except that a crash
+    takes over at once."""
+
     reference_product: str = "BTC-USD"
-    lookback_bars: Bars = 48
-    trend_pct: Annotated[Decimal, Field(gt=0)] = Decimal(2)
-    crash_pct: Annotated[Decimal, Field(gt=0)] = Decimal(6)
-    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.35")  # stdev of bar returns
+    breadth_products: tuple[str, ...] = ()  # read with the reference: the market's breadth
+    breadth_pct: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(60)  # share that must agree
+    trend_hours: Hours = Decimal(24)
+    trend_pct: Annotated[Decimal, Field(gt=0)] = Decimal(4)  # move over trend_hours to enter
+    trend_hold_pct: Annotated[Decimal, Field(ge=0)] = Decimal(1)  # ... and to stay in it
+    volatility_hours: Hours = Decimal(6)
+    volatile_pct: Annotated[Decimal, Field(gt=0)] = Decimal("1.2")  # hourly stdev to enter
+    volatile_hold_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.9")  # ... and to stay
+    crash_hours: Hours = Decimal(12)
+    crash_pct: Annotated[Decimal, Field(gt=0, lt=100)] = Decimal("8.5")  # fall from the high
+    crash_sigmas: Annotated[Decimal, Field(ge=0)] = Decimal("3.5")  # ... in calm-time stdevs
+    crash_hold_pct: Annotated[Decimal, Field(ge=0, lt=100)] = Decimal(5)  # stays crash above
+    min_dwell_hours: Annotated[Decimal, Field(ge=0, le=168)] = Decimal(16)
+    crash_min_dwell_hours: Annotated[Decimal, Field(ge=0, le=168)] = Decimal(2)
+
+    @model_validator(mode="after")
+    def _holds_are_looser(self) -> RegimeConfig:
+        for enter, hold in (
+            ("trend_pct", "trend_hold_pct"),
+            ("volatile_pct", "volatile_hold_pct"),
+            ("crash_pct", "crash_hold_pct"),
+        ):
+            if getattr(self, hold) > getattr(self, enter):
+                raise ValueError(
+                    f"{hold} {getattr(self, hold)} is above {enter} {getattr(self, enter)}: "
+                    "a regime would be left on the very reading that entered it"
+                )
+        return self
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """The products the regime reads: the reference first, each once."""
+        return tuple(dict.fromkeys((self.reference_product, *self.breadth_products)))
 
 
 DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
@@ -172,6 +209,10 @@ DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
 }
 
 
+# By default no new entry in a falling market: naming every tier here lets them in again.
+DEFAULT_REGIME_TIERS: dict[str, tuple[str, ...]] = {"trending_down": (), "crash": ()}
+
+
 class RulesConfig(_Model):
     min_signals: Annotated[int, Field(ge=1)] = 1
     max_new_positions_per_cycle: Annotated[int, Field(ge=0)] = 2
@@ -180,11 +221,22 @@ class RulesConfig(_Model):
         default_factory=lambda: dict(DEFAULT_REGIME_MULTIPLIERS)
     )
 
+    # The tiers a regime lets new entries into; a regime not named lets every tier in, and an
+    # empty list blocks new entries (exits still run). A partial mapping keeps the defaults.
+    regime_tiers: dict[RegimeName, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_REGIME_TIERS)
+    )
+
     @field_validator("regime_size_multiplier")
     @classmethod
     def _merge_defaults(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         # A partial mapping overrides only the regimes it names; a crash never silently sizes at 1.
         return {**DEFAULT_REGIME_MULTIPLIERS, **value}
+
+    @field_validator("regime_tiers")
+    @classmethod
+    def _merge_default_tiers(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {**DEFAULT_REGIME_TIERS, **value}
 
 
 class RiskConfig(_Model):
@@ -231,6 +283,9 @@ class ExecutionConfig(_Model):
         return self
 
 
+DEFAULT_REGIME_STOPS: dict[str, Decimal] = {"trending_down": Decimal(2), "crash": Decimal("1.5")}
+
+
 class ExitsConfig(_Model):
     stop_loss_pct: PositivePct = Decimal(3)
     take_profit_pct: PositivePct = Decimal(6)
@@ -242,6 +297,21 @@ class ExitsConfig(_Model):
     # Sell a tradable holding that fell out of the tiers or filters (no tier, volume,
     # excluded by config, beyond max_products); never for this cycle's spread or quote.
     exit_when_left_universe: bool = False
+    # A tighter stop loss on open positions while the regime is one of these (the smaller of
+    # this and stop_loss_pct applies). A partial mapping keeps the other defaults.
+    regime_stop_loss_pct: dict[RegimeName, PositivePct] = Field(
+        default_factory=lambda: dict(DEFAULT_REGIME_STOPS)
+    )
+
+    @field_validator("regime_stop_loss_pct")
+    @classmethod
+    def _merge_default_stops(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return {**DEFAULT_REGIME_STOPS, **value}
+
+    def stop_loss_for(self, regime: str | None) -> Decimal:
+        """The stop loss in force under `regime`: the tighter of the two."""
+        tight = self.regime_stop_loss_pct.get(regime) if regime else None  # type: ignore[call-overload]
+        return min(self.stop_loss_pct, tight) if tight is not None else self.stop_loss_pct
 
 
 class LiquidationConfig(_Model):
@@ -325,6 +395,34 @@ class Config(_Model):
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
 
     @model_validator(mode="after")
+    def _regime_tiers_exist(self) -> Config:
+        names = {t.name for t in self.universe.tiers}
+        for regime, tiers in self.rules.regime_tiers.items():
+            unknown = [t for t in tiers if t not in names]
+            if unknown:
+                raise ValueError(
+                    f"rules.regime_tiers.{regime} names {unknown}, not tiers of the universe "
+                    f"({sorted(names)})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _regime_fits_the_bars(self) -> Config:
+        regime, grain = self.regime, self.cycle.candle_granularity_seconds
+        if hours_to_bars(regime.volatility_hours, grain) < 2:
+            raise ValueError(
+                f"regime.volatility_hours {regime.volatility_hours} is under two "
+                f"{grain}-second bars: no spread of returns to measure"
+            )
+        needed = regime_bars_needed(regime, grain)
+        if needed > MAX_REGIME_BARS:
+            raise ValueError(
+                f"regime.trend_hours + crash_hours need {needed} bars of {grain} s per product, "
+                f"more than {MAX_REGIME_BARS}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _reference_is_a_cash_product(self) -> Config:
         reference = self.regime.reference_product
         base, _, quote = reference.partition("-")
@@ -334,6 +432,27 @@ class Config(_Model):
                 f"{sorted(self.cycle.cash_currencies)}"
             )
         return self
+
+
+def hours_to_bars(hours: Decimal, granularity_s: int) -> int:
+    """Whole bars in `hours` of `granularity_s` bars, rounded half up, at least one."""
+    return max(1, int(hours * 3600 / granularity_s + Decimal("0.5")))
+
+
+def regime_bars_needed(cfg: RegimeConfig, granularity_s: int) -> int:
+    """Bars per product the regime reads: the trend window, the crash window after it (the
+    calm before a fall is measured over the trend window that precedes it), and one more."""
+    trend = hours_to_bars(cfg.trend_hours, granularity_s)
+    crash = hours_to_bars(cfg.crash_hours, granularity_s)
+    volatility = hours_to_bars(cfg.volatility_hours, granularity_s)
+    return max(trend + crash, volatility) + 1
+
+
+def regime_bars_to_fetch(cfg: RegimeConfig, granularity_s: int) -> int:
+    """Bars per regime product the snapshot asks for: a quarter more than needed, so a gap in
+    the exchange's bars (an outage) shortens the window without blanking the regime."""
+    needed = regime_bars_needed(cfg, granularity_s)
+    return needed + needed // 4
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -76,6 +76,7 @@ class NoTradeReason(StrEnum):
     INSUFFICIENT_TIME = "insufficient_time"
     DUPLICATE_INVOCATION = "duplicate_invocation"
     ORDERS_REJECTED = "orders_rejected"  # every order sent was refused by the exchange
+    REGIME_BLOCKED = "regime_blocked"  # every signalled entry was refused by the regime
 
     @staticmethod
     def exception(exc: BaseException) -> str:

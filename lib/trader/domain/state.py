@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,23 @@ from trader.domain.models import ZERO, ConversionStatus, Order, Position, Tradin
 
 STATE_SCHEMA_VERSION = 1
 SEEN_FILL_IDS_KEPT = 500
+
+
+REGIME_NAMES = frozenset({"trending_up", "trending_down", "choppy", "volatile", "crash"})
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeMemory:
+    """The regime the last cycle settled on, kept so hysteresis and the minimum dwell work
+    across stateless cycles (pipeline/regime.py)."""
+
+    name: str  # one of REGIME_NAMES (never unknown: an unknown reading keeps the memory)
+    since: datetime  # start of the bar the regime was entered on
+    as_of: datetime  # start of the newest bar read
+
+    @property
+    def age(self) -> timedelta:
+        return self.as_of - self.since
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +68,7 @@ class PortfolioState:
     cancel_requested: dict[str, datetime] = field(default_factory=dict)
     # conversion client id -> its status, written ahead: a retried cycle never converts twice
     conversions: dict[str, ConversionStatus] = field(default_factory=dict)
+    regime: RegimeMemory | None = None  # None: no regime read yet (or a state from before it)
 
     def replace(self, **changes: Any) -> PortfolioState:
         return dataclasses.replace(self, **changes)
@@ -114,7 +132,16 @@ def check_state(state: PortfolioState) -> PortfolioState:
     A NaN paper balance made phantom orders, a price of 0 divided by zero, an infinite size
     crashed the summary: a state that breaks them is refused when read, never traded on."""
     _check_fields(state, "")
+    if state.regime is not None:
+        _check_regime(state.regime)
     return state
+
+
+def _check_regime(memory: RegimeMemory) -> None:
+    if memory.name not in REGIME_NAMES:
+        raise ValueError(f"regime.name: {memory.name!r} is not one of {sorted(REGIME_NAMES)}")
+    if memory.since > memory.as_of:
+        raise ValueError(f"regime.since: {memory.since} is after regime.as_of {memory.as_of}")
 
 
 def _check_fields(value: Any, path: str) -> None:

@@ -23,6 +23,7 @@ from trader.pipeline.dust import DustLot, close_dust, value_dust
 from trader.pipeline.execution import Dropped, ExecutionPlan, OrderIds, plan_orders
 from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
 from trader.pipeline.funding import Funding, fund_orders, funding_sales, funding_value
+from trader.pipeline.gauges import GaugeCache
 from trader.pipeline.outcome import why_no_orders
 from trader.pipeline.portfolio import (
     Valuation,
@@ -33,7 +34,7 @@ from trader.pipeline.portfolio import (
     value_book,
 )
 from trader.pipeline.protections import Protections, guard_drawdown
-from trader.pipeline.regime import Regime, detect_regime
+from trader.pipeline.regime import Regime, RegimePolicy, detect_regime, policy_for
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
 from trader.pipeline.triggers import run_triggers
@@ -42,8 +43,9 @@ from trader.pipeline.universe import Universe, build_universe
 SignalRule = Callable[
     [Sequence[str], Mapping[str, Sequence[Candle]], TriggersConfig], tuple[Signal, ...]
 ]
+# The last argument is the regime's name (exits may tighten their stop in a falling market).
 ExitRule = Callable[
-    [Mapping[str, Position], MarketSnapshot, Universe, Collection[str], Config], ExitPlan
+    [Mapping[str, Position], MarketSnapshot, Universe, Collection[str], Config, str], ExitPlan
 ]
 
 
@@ -65,8 +67,10 @@ class Assessment:
     """What the market and the book look like: regime, universe, valuation, signals, and what
     the protections made of the valuation."""
 
-    state: PortfolioState  # watermarks and peak marked, dust closed, a protection's trip
+    state: PortfolioState  # watermarks and peak marked, dust closed, a protection's trip,
+    # the regime remembered
     regime: Regime
+    policy: RegimePolicy  # what the regime lets the rules and the exits do
     universe: Universe
     valuation: Valuation
     signals: tuple[Signal, ...]
@@ -106,10 +110,24 @@ def _without(entries: EntryDecision, no_entry: Mapping[str, str]) -> EntryDecisi
     return EntryDecision(kept, skipped)
 
 
+def read_regime(
+    cfg: Config, state: PortfolioState, snap: MarketSnapshot, cache: GaugeCache | None = None
+) -> Regime:
+    """The regime after the snapshot's newest bars, from the one the state remembers."""
+    granularity = cfg.cycle.candle_granularity_seconds
+    return detect_regime(snap.candles, state.regime, cfg.regime, granularity, cache)
+
+
 def assess(
-    cfg: Config, state: PortfolioState, snap: MarketSnapshot, rules: Rules = CONFIGURED_RULES
+    cfg: Config,
+    state: PortfolioState,
+    snap: MarketSnapshot,
+    regime: Regime | None = None,
+    rules: Rules = CONFIGURED_RULES,
 ) -> Assessment:
-    regime = detect_regime(snap.candles.get(cfg.regime.reference_product, ()), cfg.regime)
+    """`regime` when the caller read it already (the cycle reads it before freeing exits)."""
+    regime = regime or read_regime(cfg, state, snap)
+    state = state.replace(regime=regime.memory)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
     state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
     state, closed = close_dust(state, snap.products, snap.quotes)
@@ -123,7 +141,10 @@ def assess(
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = rules.signals(universe.product_ids, snap.candles, cfg.triggers)
     dust = value_dust(state.dust, snap.quotes)
-    return Assessment(state, regime, universe, valuation, signals, protections, closed, dust)
+    policy = policy_for(regime.name, cfg.rules, cfg.exits)
+    return Assessment(
+        state, regime, policy, universe, valuation, signals, protections, closed, dust
+    )
 
 
 def _propose(
@@ -134,10 +155,11 @@ def _propose(
     rules: Rules,
 ) -> tuple[ExitPlan, EntryDecision]:
     in_flight = exit_blockers(seen.state, snap.as_of)
-    exit_plan = rules.exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
+    regime = seen.regime.name
+    exit_plan = rules.exits(seen.state.positions, snap, seen.universe, in_flight, cfg, regime)
     busy = busy_products(seen.state)  # after dust left the book: dust holds no product
     entries = propose_entries(
-        seen.signals, seen.universe, seen.regime, seen.valuation.equity, busy, cfg.rules
+        seen.signals, seen.universe, seen.policy, seen.valuation.equity, busy, cfg.rules
     )
     return exit_plan, _without(entries, no_entry)
 
@@ -184,14 +206,16 @@ def decide(
     snap: MarketSnapshot,
     cycle_id: str,
     no_entry: Mapping[str, str] | None = None,
+    regime: Regime | None = None,
     rules: Rules = CONFIGURED_RULES,
 ) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
 
     `no_entry` names products that may not be entered this cycle, with the reason (e.g. the
-    account's balance of its coin drifted from the book); their exits still run.
+    account's balance of its coin drifted from the book); their exits still run. `regime`:
+    the cycle's reading (read_regime), or None to read it here.
     """
-    seen = assess(cfg, state, snap, rules)
+    seen = assess(cfg, state, snap, regime, rules)
     exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules)
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)

@@ -1,5 +1,6 @@
-"""Exit proposals for open positions: stop loss, take profit, trailing stop, max holding time,
-and (per config) a product that left the universe; never a sell the exchange cannot take.
+"""Exit proposals for open positions: stop loss (tighter in the regimes that set one), take
+profit, trailing stop, max holding time, and (per config) a product that left the universe;
+never a sell the exchange cannot take.
 
 An order in flight on a held product holds its exit back (one order per product at a time),
 but never for more than one cycle: when an exit rule fires and an order from an earlier
@@ -32,12 +33,17 @@ from trader.pipeline.portfolio import mark_watermarks
 from trader.pipeline.universe import Universe, status_problem
 
 
-def exit_reason(pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig) -> str | None:
-    """The first exit rule the position meets, checked in order of urgency, or None."""
+def exit_reason(
+    pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig, regime: str | None = None
+) -> str | None:
+    """The first exit rule the position meets, checked in order of urgency, or None. The
+    stop loss is the tighter one `regime` sets (exits.regime_stop_loss_pct), if any."""
     entry = pos.avg_entry_price
     change = (bid / entry - 1) * HUNDRED
-    if change <= -cfg.stop_loss_pct:
-        return f"stop_loss {change:.2f}% <= -{cfg.stop_loss_pct}%"
+    stop = cfg.stop_loss_for(regime)
+    if change <= -stop:
+        tightened = f" (regime {regime})" if stop < cfg.stop_loss_pct else ""
+        return f"stop_loss {change:.2f}% <= -{stop}%{tightened}"
     if change >= cfg.take_profit_pct:
         return f"take_profit {change:+.2f}% >= {cfg.take_profit_pct}%"
     if cfg.trailing_stop_pct is not None and pos.high_watermark > entry:
@@ -82,6 +88,7 @@ def plan_exits(
     universe: Universe,
     busy_products: Collection[str],
     cfg: Config,
+    regime: str | None = None,
 ) -> ExitPlan:
     """A full SELL for each position that meets an exit rule and has no order in flight.
 
@@ -101,7 +108,7 @@ def plan_exits(
         quote = snap.quotes.get(pid)
         if quote is None:
             continue
-        reason = exit_reason(pos, quote.bid, snap.as_of, cfg.exits) or universe_exit_reason(
+        reason = exit_reason(pos, quote.bid, snap.as_of, cfg.exits, regime) or universe_exit_reason(
             pid, problem, universe, cfg.exits
         )
         if reason:
@@ -114,7 +121,11 @@ def plan_exits(
 
 
 def orders_blocking_exits(
-    state: PortfolioState, quotes: Mapping[str, Quote], now: datetime, cfg: ExitsConfig
+    state: PortfolioState,
+    quotes: Mapping[str, Quote],
+    now: datetime,
+    cfg: ExitsConfig,
+    regime: str | None = None,
 ) -> tuple[tuple[Order, str], ...]:
     """(order, exit reason) for each order in flight on a held product whose exit rule fires.
 
@@ -126,7 +137,7 @@ def orders_blocking_exits(
     firing: dict[str, str] = {}
     for pid, pos in mark_watermarks(state.positions, quotes).items():
         quote = quotes.get(pid)
-        reason = exit_reason(pos, quote.bid, now, cfg) if quote and pos.size > 0 else None
+        reason = exit_reason(pos, quote.bid, now, cfg, regime) if quote and pos.size > 0 else None
         if reason:
             firing[pid] = reason
     return tuple(

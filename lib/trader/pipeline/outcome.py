@@ -29,6 +29,10 @@ def why_no_orders(
         return NoTradeReason.NO_CANDIDATES_FROM_TRIGGERS, f"{len(universe.members)} products quiet"
     if not proposals:
         detail = "; ".join(f"{pid}: {why}" for pid, why in sorted(skipped_entries.items()))
+        if skipped_entries and all(
+            why.startswith(NoTradeReason.REGIME_BLOCKED) for why in skipped_entries.values()
+        ):
+            return NoTradeReason.REGIME_BLOCKED, detail
         return NoTradeReason.RULES_ENGINE_NO_PROPOSALS, detail or "no entry or exit rule met"
     if not any(d.approved for d in decisions):
         detail = "; ".join(f"{d.proposal.product_id}: {d.check}" for d in decisions)

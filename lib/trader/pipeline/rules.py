@@ -10,7 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from trader.domain.config import RulesConfig
 from trader.domain.models import ZERO, Intent, Proposal, Side, Signal
 from trader.domain.money import HUNDRED
-from trader.pipeline.regime import Regime
+from trader.pipeline.regime import RegimePolicy
 from trader.pipeline.universe import Member, Universe
 
 ONE = Decimal(1)
@@ -60,21 +60,22 @@ def _entry(
 def propose_entries(
     signals: Sequence[Signal],
     universe: Universe,
-    regime: Regime,
+    policy: RegimePolicy,
     equity: Decimal,
     busy_products: Collection[str],
     cfg: RulesConfig,
 ) -> EntryDecision:
-    """One BUY per product with enough signals, strongest first, at most N per cycle.
+    """One BUY per product with enough signals, strongest first, at most N per cycle, sized
+    by the regime's multiplier and only into the tiers the regime allows.
 
     `busy_products` already have a position or an open order: no pyramiding.
     """
     by_product: dict[str, list[Signal]] = defaultdict(list)
     for signal in signals:
         by_product[signal.product_id].append(signal)
-    multiplier = cfg.regime_size_multiplier.get(regime.name, ZERO)  # type: ignore[call-overload]
     skipped: dict[str, str] = {}
     ranked: list[Proposal] = []
+    sizing = (equity, policy.size_multiplier)
     for pid, fired in by_product.items():
         member = universe.get(pid)
         if member is None:
@@ -83,10 +84,10 @@ def propose_entries(
             skipped[pid] = "position_or_order_open"
         elif len(fired) < cfg.min_signals:
             skipped[pid] = f"signals {len(fired)} < {cfg.min_signals}"
-        elif multiplier <= 0:
-            skipped[pid] = f"regime {regime.name} sizes entries at 0"
+        elif blocked := policy.entry_blocked(member.tier.name):
+            skipped[pid] = blocked
         else:
-            ranked.append(_entry(member, fired, regime.name, (equity, multiplier), cfg))
+            ranked.append(_entry(member, fired, policy.regime, sizing, cfg))
     ranked.sort(key=lambda p: (-p.conviction, p.product_id))
     for dropped in ranked[cfg.max_new_positions_per_cycle :]:
         skipped[dropped.product_id] = (

@@ -30,21 +30,23 @@ class MarketRequest:
     """What the snapshot's second round asks for."""
 
     quoted: tuple[str, ...]  # every candidate and holding: one quotes call
-    candles: tuple[str, ...]  # the regime's reference and the scanned candidates
+    candles: tuple[str, ...]  # the regime's products and the scanned candidates
     charted: tuple[str, ...]  # the candidates among `candles` (for the audit)
+    regime: tuple[str, ...] = ()  # the regime's products: charted over its longer window
 
 
 def market_request(
     products: Mapping[str, Product], cfg: Config, held: Collection[str]
 ) -> MarketRequest:
-    """Quotes for every candidate and holding; candles for the reference and a bounded few."""
+    """Quotes for every candidate and holding; candles for the regime's products and a
+    bounded few others."""
     ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
-    reference = cfg.regime.reference_product
+    regime = cfg.regime.products
     sources = (f"{c}-{cfg.cycle.quote_currency}" for c in cfg.funding.sources)
-    quoted = (reference, *(m.product_id for m in ranked), *sorted(held), *sources)
-    # The reference is charted anyway (regime); the scan's slots go to the others.
-    others = [m for m in ranked if m.product_id != reference]
+    quoted = (cfg.regime.reference_product, *(m.product_id for m in ranked), *sorted(held))
+    # The regime's products are charted anyway; the scan's slots go to the others.
+    others = [m for m in ranked if m.product_id not in regime]
     scanned = charted(others, cfg.triggers.max_products_with_candles)
-    has_reference = any(m.product_id == reference for m in ranked)
-    shown = (reference, *scanned) if has_reference else scanned
-    return MarketRequest(quoted, (reference, *scanned), shown)
+    ranked_ids = {m.product_id for m in ranked}
+    shown = (*(pid for pid in regime if pid in ranked_ids), *scanned)
+    return MarketRequest((*quoted, *sources), (*regime, *scanned), shown, regime)

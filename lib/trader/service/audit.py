@@ -17,7 +17,7 @@ from trader.domain.codec import to_jsonable
 from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
-from trader.pipeline.decision import Decision
+from trader.pipeline.decision import Assessment, Decision
 from trader.pipeline.dust import DustLot, value_dust
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.protections import Protections
@@ -82,7 +82,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "started_at": trace.started_at,
         "finished_at": finished_at,
         "duration_ms": duration_ms,
-        "regime": trace.regime,
+        "regime": _regime(decision.assessment) if decision else None,
         "universe": _universe(decision.assessment.universe, trace.charted) if decision else None,
         "triggers": list(decision.assessment.signals) if decision else [],
         "proposals": {
@@ -107,6 +107,39 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "prices": trace.prices,  # for reports: the market each cycle saw (mid of bid and ask)
     }
     return to_jsonable(record)
+
+
+def _regime(seen: Assessment) -> dict[str, Any]:
+    """The regime, what it read (float gauges shown to 4 places) and what it let entries and
+    stops do; `entries.blocked` says the regime refuses every new entry."""
+    regime, policy = seen.regime, seen.policy
+    age = regime.age
+    return {
+        "name": regime.name,
+        "candidate": regime.candidate,
+        "since": regime.since,
+        "as_of": regime.as_of,
+        "age_hours": None if age is None else _shown(age.total_seconds() / 3600),
+        "breadth": regime.breadth,
+        "gauges": {
+            pid: {name: _shown(getattr(g, name)) for name in GAUGE_FIELDS}
+            for pid, g in regime.gauges.items()
+        },
+        "entries": {
+            "size_multiplier": policy.size_multiplier,
+            "tiers": None if policy.tiers is None else list(policy.tiers),
+            "blocked": policy.blocks_entries,
+            "stop_loss_pct": policy.stop_loss_pct,
+        },
+    }
+
+
+GAUGE_FIELDS = ("trend_pct", "volatility_pct", "drawdown_pct", "calm_pct")
+
+
+def _shown(value: float) -> Decimal | None:
+    """A measurement for the record: 4 decimal places, None when not finite."""
+    return Decimal(f"{value:.4f}") if math.isfinite(value) else None
 
 
 def _protections(seen: Protections | None) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -36,8 +36,9 @@ from trader.domain.models import (
     PlannedOrder,
 )
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
-from trader.pipeline.decision import CONFIGURED_RULES, Decision, Rules, decide
+from trader.pipeline.decision import CONFIGURED_RULES, Decision, Rules, decide, read_regime
 from trader.pipeline.exits import orders_blocking_exits
+from trader.pipeline.gauges import GaugeCache
 from trader.pipeline.portfolio import busy_products
 from trader.pipeline.reconciliation import (
     Book,
@@ -100,6 +101,8 @@ class CycleDeps:
     # once in the caller's thread (no threads to start for calls that do no I/O).
     executor: Executor | None = None
     rules: Rules = CONFIGURED_RULES  # the strategy's signals and exits (a replay may plug in)
+    # Float copies of the regime's bars, kept between cycles (never changes a reading)
+    gauges: GaugeCache = field(default_factory=GaugeCache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +206,11 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     orders: tuple[Order, ...] = ()
     why: Why | None = (NoTradeReason.STALE_MARKET_DATA, stale) if stale else None
     if why is None:
-        state, trace.exit_cancels = _free_exits(s, account, state, snap)
+        regime = read_regime(s.cfg, state, snap, s.deps.gauges)
+        state, trace.exit_cancels = _free_exits(s, account, state, snap, regime.name)
         no_entry = _drifted(recon, snap)
-        decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry, s.deps.rules)
+        cycle_id = s.request.cycle_id
+        decision = decide(s.cfg, state, snap, cycle_id, no_entry, regime, s.deps.rules)
         trace.decision = decision
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
@@ -247,12 +252,12 @@ def _reconcile(
 
 
 def _free_exits(
-    s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot
+    s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot, regime: str
 ) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
     """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
     if not s.rules.reconciles:
         return state, ()
-    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits)
+    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits, regime)
     if not blocking:
         return state, ()
     return cancel_for_exits(state, account, blocking, s.now, s.cooldown, s.parallel)

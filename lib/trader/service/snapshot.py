@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
-from trader.domain.config import Config
+from trader.domain.config import Config, regime_bars_to_fetch
 from trader.domain.errors import ExchangeError
 from trader.domain.models import (
     AccountFills,
@@ -56,9 +56,7 @@ def take_snapshot(
         extra.result()
     by_id = {p.product_id: p for p in products}
     request = wanted(by_id)
-    snapshot = _second_round(
-        market, config, now, by_id, balances, fees, request.quoted, request.candles, pool
-    )
+    snapshot = _second_round(market, config, now, (by_id, balances, fees), request, pool)
     return dataclasses.replace(snapshot, account_fills=fills), request
 
 
@@ -76,20 +74,26 @@ def _second_round(
     market: MarketData,
     config: Config,
     now: datetime,
-    products: dict[str, Product],
-    balances: Mapping[str, Balance],
-    fees: FeeRates,
-    quote_ids: Sequence[str],
-    candle_ids: Sequence[str],
+    account: tuple[dict[str, Product], Mapping[str, Balance], FeeRates],
+    request: MarketRequest,
     pool: Executor,
 ) -> MarketSnapshot:
+    """Quotes in one call and each charted product's bars: the regime's products over the
+    regime's window (when longer than the cycle's lookback), the others over the lookback."""
+    products, balances, fees = account
     granularity = config.cycle.candle_granularity_seconds
-    start = now - timedelta(seconds=granularity * (config.cycle.lookback_bars + 1))
-    quoted = [pid for pid in dict.fromkeys(quote_ids) if pid in products]
-    charted = [pid for pid in dict.fromkeys(candle_ids) if pid in products]
+    lookback = config.cycle.lookback_bars
+    longer = max(lookback, regime_bars_to_fetch(config.regime, granularity))
+    quoted = [pid for pid in dict.fromkeys(request.quoted) if pid in products]
+    charted = [pid for pid in dict.fromkeys(request.candles) if pid in products]
     quotes_f = pool.submit(market.get_quotes, quoted)
+
+    def since(pid: str) -> datetime:
+        bars = longer if pid in request.regime else lookback
+        return now - timedelta(seconds=granularity * (bars + 1))
+
     candle_fs = {
-        pid: pool.submit(market.get_candles, pid, granularity, start, now) for pid in charted
+        pid: pool.submit(market.get_candles, pid, granularity, since(pid), now) for pid in charted
     }
     quotes: Mapping[str, Quote] = quotes_f.result()
     candles: dict[str, tuple[Candle, ...]] = {

@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import zlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -54,11 +55,20 @@ class BlobStore(Protocol):
 class PersistentCandleCache(InMemoryCandleCache):
     """The in-memory candle cache, loaded once per process and written back after cycles."""
 
-    def __init__(self, blob: BlobStore, clock: Clock, kept_bars: int = KEPT_BARS) -> None:
+    def __init__(
+        self,
+        blob: BlobStore,
+        clock: Clock,
+        kept_bars: int = KEPT_BARS,
+        kept_longer: Mapping[str, int] | None = None,
+    ) -> None:
+        """`kept_longer`: products whose series keep more bars (the regime's, over its
+        window), so a cold start does not fetch their window again."""
         super().__init__()
         self._blob = blob
         self._clock = clock
         self._kept = kept_bars
+        self._kept_longer = dict(kept_longer or {})
         self._loaded = False
         self._dirty = False
         self._state_lock = threading.Lock()
@@ -91,7 +101,7 @@ class PersistentCandleCache(InMemoryCandleCache):
                 return
             self._dirty = False
         try:
-            self._blob.write(_encode(self._snapshot(), self._kept))
+            self._blob.write(_encode(self._snapshot(), self._kept, self._kept_longer))
         except Exception:  # the next cycle simply fetches more bars
             log.warning("candle cache could not be written", exc_info=True)
 
@@ -109,10 +119,12 @@ class PersistentCandleCache(InMemoryCandleCache):
             return [(pid, g, series) for (pid, g), series in sorted(self._series.items())]
 
 
-def _encode(entries: list[tuple[str, int, CandleSeries]], kept: int) -> bytes:
+def _encode(
+    entries: list[tuple[str, int, CandleSeries]], kept: int, kept_longer: Mapping[str, int]
+) -> bytes:
     rows = []
     for product_id, granularity_s, series in entries:
-        bars = series.candles[-kept:]
+        bars = series.candles[-max(kept, kept_longer.get(product_id, 0)) :]
         start = bars[0].start if len(bars) < len(series.candles) else series.start
         trimmed = CandleSeries(start, series.end, bars)
         rows.append(

@@ -1,0 +1,174 @@
+"""What the regime reads from one product's recent bars: trend, volatility and drawdown.
+
+These are measurements, not money: each bar's close and high are read once as floats, and
+no amount derived from them is ever traded. Every gauge depends only on the last bars of the
+window it is given (a return between two bars, a max, an exact `math.fsum`), so the float
+copies kept between cycles by `GaugeCache` give the very bits a reading of the whole window
+gives: the cache changes the cost, never the decision. tests/unit/test_gauges.py checks the
+values against the `ta` package on real candles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from trader.domain.models import Candle
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The gauges' windows in bars; `bars_per_hour` scales a bar stdev to an hour's."""
+
+    trend: int
+    volatility: int
+    crash: int
+    bars_per_hour: float
+
+    @property
+    def needed(self) -> int:
+        """Bars a full reading takes: the calm before the crash window is the trend window."""
+        return max(self.trend + self.crash, self.volatility) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    """One product at its newest bar; percentages of price."""
+
+    trend_pct: float  # close against the close `trend` bars earlier (ta's ROC)
+    volatility_pct: float  # population stdev of bar returns over `volatility` bars, per hour
+    drawdown_pct: float  # close below the highest high of the last `crash` bars
+    calm_pct: float  # stdev of bar returns over the `trend` bars before the crash window
+
+    def drawdown_sigmas(self, windows: Windows) -> float:
+        """The drawdown in calm-time stdevs of a `crash`-bar move (inf when the calm was flat)."""
+        spread = self.calm_pct * math.sqrt(windows.crash)
+        return self.drawdown_pct / spread if spread > 0 else math.inf
+
+
+SCALE = 10**12  # returns are summed as exact integers of 1e-12 percent
+
+
+class _Series:
+    """One product's newest bars as floats (oldest first): closes, prefix sums of the bar
+    returns and of their squares as exact integers (so any window's sums are one
+    subtraction, the same whatever order the bars came in), and the running maxima of the
+    highs over the crash window."""
+
+    __slots__ = ("closes", "count", "peaks", "return_sums", "square_sums", "starts", "window")
+
+    def __init__(self, crash_window: int) -> None:
+        self.window = crash_window
+        self.count = 0  # bars ever appended: the index of the next one
+        self.starts: list[datetime] = []
+        self.closes: list[float] = []
+        self.return_sums: list[int] = []  # [i]: sum of the returns into bars 1..i
+        self.square_sums: list[int] = []
+        self.peaks: deque[tuple[int, float]] = deque()  # (index, high), highs decreasing
+
+    def append(self, bar: Candle) -> None:
+        close, high = float(bar.close), float(bar.high)
+        ret = 0
+        if self.closes and self.closes[-1] > 0:
+            ret = round((close / self.closes[-1] - 1) * 100 * SCALE)
+        self.return_sums.append(self.return_sums[-1] + ret if self.return_sums else 0)
+        self.square_sums.append(self.square_sums[-1] + ret * ret if self.square_sums else 0)
+        self.starts.append(bar.start)
+        self.closes.append(close)
+        peaks = self.peaks
+        while peaks and peaks[-1][1] <= high:
+            peaks.pop()
+        peaks.append((self.count, high))
+        self.count += 1
+        while peaks[0][0] <= self.count - 1 - self.window:
+            peaks.popleft()
+
+    @property
+    def peak(self) -> float:
+        """The highest high of the last `window` bars."""
+        return self.peaks[0][1]
+
+    def keep_last(self, count: int) -> None:
+        extra = len(self.closes) - count
+        if extra > 0:
+            del self.starts[:extra], self.closes[:extra]
+            del self.return_sums[:extra], self.square_sums[:extra]
+
+    def stdev(self, first: int, stop: int) -> float:
+        """Population stdev (percent) of the returns into kept bars first+1 .. stop."""
+        count = stop - first
+        total = self.return_sums[stop] - self.return_sums[first]
+        squares = self.square_sums[stop] - self.square_sums[first]
+        variance = (squares * count - total * total) / (count * count)  # exact until here
+        return math.sqrt(max(0.0, variance)) / SCALE
+
+
+class GaugeCache:
+    """Float copies of each product's newest bars, kept between cycles (a replay, a warm
+    Lambda container): a new bar costs one append instead of converting the whole window.
+    A window that does not continue the copy (a gap filled, a restart, another source) is
+    copied afresh."""
+
+    def __init__(self) -> None:
+        self._series: dict[str, _Series] = {}
+        self._joins: dict[str, Decimal] = {}  # the newest bar's close, as the window had it
+
+    def series(self, product_id: str, window: Sequence[Candle], windows: Windows) -> _Series:
+        """The floats of the last min(len(window), windows.needed) bars of `window`."""
+        keep = windows.needed
+        used = min(len(window), keep)
+        series = self._series.get(product_id)
+        if (
+            series is None
+            or series.window != windows.crash
+            or not _extend(series, window, self._joins.get(product_id))
+        ):
+            series = _Series(windows.crash)
+            for bar in window[-used:]:
+                series.append(bar)
+            self._series[product_id] = series
+        series.keep_last(keep)
+        self._joins[product_id] = window[-1].close
+        if len(series.starts) < used or series.starts[-used] != window[-used].start:
+            self._series.pop(product_id)  # the window has bars the copy lacks: read it whole
+            return self.series(product_id, window, windows)
+        return series
+
+
+def _extend(series: _Series, window: Sequence[Candle], join: Decimal | None) -> bool:
+    """Append the bars of `window` newer than the copy; False when the window does not
+    continue it (its bar at the copy's newest start is missing or has another close)."""
+    if not series.starts or join is None:
+        return False
+    newest = series.starts[-1]
+    at = len(window) - 1
+    while at >= 0 and window[at].start > newest:
+        at -= 1
+    if at < 0 or window[at].start != newest or window[at].close != join:
+        return False
+    for bar in window[at + 1 :]:
+        series.append(bar)
+    return True
+
+
+def read_gauge(series: _Series, windows: Windows) -> Gauge | None:
+    """The gauges at the newest bar of `series`, or None when it holds too few bars for every
+    window (or a price is not positive)."""
+    if len(series.closes) < windows.needed:
+        return None
+    close, then, peak = series.closes[-1], series.closes[-1 - windows.trend], series.peak
+    if then <= 0 or peak <= 0:
+        return None
+    last = len(series.closes) - 1
+    crash_start = last - windows.crash
+    return Gauge(
+        trend_pct=(close / then - 1) * 100,
+        volatility_pct=series.stdev(last - windows.volatility, last)
+        * math.sqrt(windows.bars_per_hour),
+        drawdown_pct=(1 - close / peak) * 100,
+        calm_pct=series.stdev(crash_start - windows.trend, crash_start),
+    )
