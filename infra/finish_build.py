@@ -8,8 +8,7 @@ Run it with the Lambda runtime's Python (bytecode is version-specific). It:
    imports: the SDK wheel's stray top-level `tests` package, Powertools parts we do not
    use, pydantic.v1, typing stubs, websockets (the Coinbase websocket client) and
    PyYAML's C extension (safe_load is pure Python);
-2. puts config/default.yaml where trader.domain.config looks for it (/opt/config/default.yaml);
-3. compiles to bytecode with unchecked-hash invalidation (SAM ships no .pyc, /opt is
+2. compiles to bytecode with unchecked-hash invalidation (SAM ships no .pyc, /opt is
    read-only, so without this every cold start compiles): the whole trader package and
    the handlers keep their sources; the third-party modules a cold start imports
    (hot_modules.txt, from infra/hot_modules.py) are compiled in place of their sources,
@@ -104,9 +103,6 @@ def main(build_dir: Path, hot_list: Path) -> None:
     if not site.is_dir():
         raise SystemExit(f"{site} not found: run `sam build` first")
     trim(site)
-    config = build_dir / LAYER / "config"
-    config.mkdir(exist_ok=True)
-    shutil.copy2(REPO / "config" / "default.yaml", config / "default.yaml")
     hot = [line.strip() for line in hot_list.read_text().splitlines() if line.strip()]
     compiled = 0
     for relative in hot:

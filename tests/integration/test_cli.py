@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from trader.adapters.local.files import FileStateStore
+from trader.domain.config import DEFAULT_CONFIG_PATH
 from trader.domain.models import TradingState
 from trader.domain.state import PortfolioState
 
@@ -84,7 +85,7 @@ def test_run_when_live_is_asked_then_refused_with_a_clear_message(tmp_path: Path
 
 def test_run_when_the_config_is_invalid_then_exit_2_naming_field_and_value(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
-    default = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    default = DEFAULT_CONFIG_PATH
     config.write_text(
         default.read_text().replace("max_trades_per_day: 30", "max_trades_per_day: -1")
     )
@@ -116,7 +117,7 @@ def test_run_when_config_path_is_set_and_no_config_option_then_that_file_is_used
     tmp_path: Path,
 ) -> None:
     config = tmp_path / "bad.yaml"
-    default = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    default = DEFAULT_CONFIG_PATH
     config.write_text(
         default.read_text().replace("max_trades_per_day: 30", "max_trades_per_day: -1")
     )

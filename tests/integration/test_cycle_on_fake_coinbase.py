@@ -20,7 +20,7 @@ from trader.domain.models import CycleResult, Mode, Order, OrderStatus, Position
 from trader.domain.state import PortfolioState
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
-# 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
+# 30 s into the first bar of a synthetic day that trades early (see lib/trader/default.yaml).
 START = datetime(2026, 2, 17, 0, 0, 30, tzinfo=UTC)
 
 

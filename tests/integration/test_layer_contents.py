@@ -65,7 +65,6 @@ def run_handler_on_trimmed_layer(tmp_path, function: str, event: str) -> dict:
         "AUDIT_BUCKET": "trader-audit",
         "EXCHANGE": "simulated",
         "TRADING_MODE": "PAPER",
-        "CONFIG_PATH": str(REPO / "config/default.yaml"),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -73,6 +72,7 @@ def run_handler_on_trimmed_layer(tmp_path, function: str, event: str) -> dict:
         "POWERTOOLS_SERVICE_NAME": "247trader",
     }
     env.pop("AWS_ENDPOINT_URL", None)
+    env.pop("CONFIG_PATH", None)  # the default config is the layer's own package data
     payload = json.loads((REPO / "events" / event).read_text())
     if "time" in payload:  # the handler runs on the system clock: an event of now, in its window
         payload["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,7 +3,7 @@ change a day, every crash the README lists called within one bar of its steepest
 crash calls elsewhere, and gauges equal to the `ta` package's to 1e-9.
 
 The 15-minute Coinbase set is read with config/examples/replay-coinbase-15m.yaml, the 5-minute
-Binance set with config/default.yaml (both read BTC, ETH and SOL). `bench/regime_report.py`
+Binance set with lib/trader/default.yaml (both read BTC, ETH and SOL). `bench/regime_report.py`
 prints the same figures.
 """
 
@@ -35,7 +35,7 @@ from trader.pipeline.regime import _limits
 
 REPO_CONFIGS = {
     "coinbase-15m": "config/examples/replay-coinbase-15m.yaml",
-    "binance-5m": None,  # config/default.yaml
+    "binance-5m": None,  # lib/trader/default.yaml
 }
 # Crash calls outside the README's list, at most (measured: 9 days on 15m, 6 on 5m; each
 # is a real fall of 8.5 %+ in 12 hours for two of BTC, ETH and SOL that the README does not

@@ -25,7 +25,7 @@ from trader.domain.models import CycleResult, Mode, Order, Product
 from trader.ports import Exchange, StateStore
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
 
-# 30 s into the first bar of a synthetic day that trades early (see config/default.yaml).
+# 30 s into the first bar of a synthetic day that trades early (see lib/trader/default.yaml).
 START = datetime(2026, 2, 17, 0, 0, 30, tzinfo=UTC)
 
 

@@ -30,7 +30,7 @@ def product_ids(n: int) -> list[str]:
 def simulator(n: int) -> SimulatorConfig:
     """The default simulator with n products priced 10, 11, ... USD, 5 bps wide, $50M a day."""
     base = load_config().simulator
-    assert base is not None  # config/default.yaml has one
+    assert base is not None  # lib/trader/default.yaml has one
     products = tuple(
         SimProduct(
             product_id=pid,

@@ -11,6 +11,7 @@ import yaml
 from pipeline_builders import MINIMAL_UNIVERSE, config
 from pydantic import ValidationError
 
+import trader.domain.config as config_module
 from trader.domain.config import DEFAULT_CONFIG_PATH, RiskConfig, load_config, parse_config
 from trader.domain.errors import ConfigError
 
@@ -193,8 +194,8 @@ def test_config_when_built_then_frozen() -> None:
 
 
 def test_default_config_path_when_resolved_then_points_at_the_shipped_file() -> None:
-    assert DEFAULT_CONFIG_PATH.name == "default.yaml"
-    assert DEFAULT_CONFIG_PATH.parent.name == "config"
+    # package data, beside the package's modules: a plain `sam build` layer carries it
+    assert Path(config_module.__file__).resolve().parents[1] / "default.yaml" == DEFAULT_CONFIG_PATH
     assert DEFAULT_CONFIG_PATH.is_file()
 
 
@@ -326,6 +327,6 @@ def test_parse_config_when_the_volatility_window_is_under_two_bars_then_refused(
 
 def test_parse_config_when_the_regime_needs_too_many_bars_then_refused_naming_the_count() -> None:
     # 1-minute bars: (24 + 12) h = 2,160 bars + 1
-    cycle = {"candle_granularity_seconds": 60, "interval_seconds": 60}
+    cycle = {"candle_granularity_seconds": 60, "interval_seconds": 60, "lock_lease_seconds": 30}
     message = error_of(config_dict(cycle=cycle))
     assert "need 2161 bars of 60 s per product, more than 1000" in message

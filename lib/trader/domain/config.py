@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from trader.domain.errors import ConfigError
 from trader.domain.lease import LEASE_MARGIN_SECONDS
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "config" / "default.yaml"
+# Package data: inside the package, so a plain `sam build` layer (and a wheel) carries it.
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "default.yaml"
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_ERRORS_SHOWN = 20

@@ -127,7 +127,7 @@ def _add_replay(sub: Any) -> None:
         "--config",
         type=Path,
         metavar="PATH",
-        help="config YAML (default: $CONFIG_PATH if set, else config/default.yaml); its "
+        help="config YAML (default: $CONFIG_PATH if set, else lib/trader/default.yaml); its "
         "candle_granularity_seconds must be a multiple of the files' candle length",
     )
     replay.add_argument(
@@ -238,7 +238,7 @@ def _add_sources(run: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="PATH",
-        help="config YAML (default: $CONFIG_PATH if set, else config/default.yaml)",
+        help="config YAML (default: $CONFIG_PATH if set, else lib/trader/default.yaml)",
     )
     run.add_argument("--candles-dir", type=Path, metavar="DIR", help="replay candle CSVs from DIR")
     run.add_argument(

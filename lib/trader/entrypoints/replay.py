@@ -201,7 +201,7 @@ def replay_notes(run: ReplayRun, config: Config, config_path: Path | None) -> di
     plan, paper = run.plan, config.paper
     missing = ", ".join(f"{pid} {n}" for pid, n in plan.missing_bars.items()) or "none"
     return {
-        "config": str(config_path or "config/default.yaml"),
+        "config": str(config_path or "lib/trader/default.yaml"),
         "fills": f"PAPER account: taker fee {paper.taker_fee_pct} %, maker fee "
         f"{paper.maker_fee_pct} %, slippage {paper.slippage_bps} bps, starting cash "
         f"{paper.starting_cash} {config.cycle.quote_currency}",
