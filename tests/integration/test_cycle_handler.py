@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import Metrics
 from emf import Metric, log_to_this_stdout, metric_values
 
 from trader.adapters.clock import SteppingClock
+from trader.domain.config import DEFAULT_CONFIG_PATH
 from trader.entrypoints.lambda_cycle import CycleApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,7 +230,7 @@ def test_handle_when_state_table_not_set_then_settings_error_and_no_cycle(aws):
 
 def config_with(tmp_path: Path, section: str, **fields) -> Path:
     """The default config with `fields` changed in `section`, as a file."""
-    raw = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw[section].update(fields)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))

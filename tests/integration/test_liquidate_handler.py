@@ -23,6 +23,7 @@ from emf import Metric, metric_values, needs_operator_kinds
 from trader.adapters.aws.dynamo_lock import DynamoCycleLock
 from trader.adapters.aws.dynamo_state import DynamoStateStore
 from trader.adapters.clock import SteppingClock
+from trader.domain.config import DEFAULT_CONFIG_PATH
 from trader.domain.models import TradingState
 from trader.domain.state import PortfolioState
 from trader.entrypoints.lambda_liquidate import LiquidateApp
@@ -64,7 +65,7 @@ def event(name: str) -> dict:
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     """The default config, with XYZ-BTC in the simulated market."""
-    raw = yaml.safe_load((REPO / "config" / "default.yaml").read_text())
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["simulator"]["products"].append(XYZ_BTC)
     path = tmp_path / "with-xyz.yaml"
     path.write_text(yaml.safe_dump(raw))
