@@ -12,6 +12,10 @@ import os
 
 from hypothesis import settings
 
+# secret_sweep (tests/support) checks every test for the fake Coinbase key; pytester runs
+# a pytest inside a test (the sweep's own test).
+pytest_plugins = ["secret_sweep", "pytester"]
+
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None)
 settings.register_profile("full", max_examples=1000, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
