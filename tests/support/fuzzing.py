@@ -100,6 +100,23 @@ class Mutation:
         return self.apply(document)[0]
 
 
+@dataclass(frozen=True)
+class SetAt:
+    """A mutation named by keys, for the explicit examples that pin a bug found by fuzzing:
+    SetAt(("products", 0, "alias"), [None]) sets that one value."""
+
+    keys: tuple[Any, ...]
+    value: Any
+
+    def __call__(self, document: Any) -> Any:
+        root = copy.deepcopy(document)
+        node = root
+        for key in self.keys[:-1]:
+            node = node[key]
+        node[self.keys[-1]] = copy.deepcopy(self.value)
+        return root
+
+
 def _children(node: Any) -> list[Any]:
     if isinstance(node, dict):
         return list(node)
@@ -114,6 +131,32 @@ mutations = st.builds(
     op=st.sampled_from(["replace", "replace", "replace", "delete"]),
     value=json_values,
 )
+
+
+def documented_errors() -> frozenset[str]:
+    """The names of the error types the code raises on purpose: TraderError and every
+    subclass (the Coinbase adapter's included). `exception:KeyError` names none of them."""
+    import trader.adapters.coinbase.credentials
+    import trader.adapters.coinbase.errors
+    import trader.adapters.coinbase.order_client
+    import trader.adapters.coinbase.order_requests
+    import trader.entrypoints.lambda_cycle  # noqa: F401 (each module defines errors of its own)
+    from trader.domain.errors import TraderError
+
+    found, todo = set(), [TraderError]
+    while todo:
+        kind = todo.pop()
+        found.add(kind.__name__)
+        todo.extend(kind.__subclasses__())
+    return frozenset(found)
+
+
+def is_clear_exception_reason(reason: object) -> bool:
+    """A NO_TRADE or liquidation reason that is no exception, or names a documented error."""
+    text = str(reason or "")
+    if not text.startswith("exception:"):
+        return True
+    return text.removeprefix("exception:").split(":")[0] in documented_errors()
 
 
 def clip(text: str, limit: int = 300) -> str:

@@ -119,7 +119,7 @@ def products_from(items: Iterable[Mapping[str, Any]], prefer_quote: str) -> list
     aliases: dict[str, set[str]] = {}  # kept product -> the ids of its book it stands for
     for item in raw:
         pid, alias = str(item.get("product_id")), item.get("alias")
-        if alias and alias in listed and alias != pid:
+        if isinstance(alias, str) and alias in listed and alias != pid:
             keep_alias = pid.rsplit("-", 1)[-1] == prefer_quote
             kept, gone = (pid, str(alias)) if keep_alias else (str(alias), pid)
             dropped.add(gone)
