@@ -230,7 +230,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         (title, sweep.needles.redact(content) if sweep.needles.found_in(content) else content)
         for title, content in report.sections
     ]
-    if not findings or report.when == "setup" and report.passed:
+    if not findings or (report.when == "setup" and report.passed):
         return report  # a leak while setting up is reported with the test's own result
     places = "; ".join(dict.fromkeys(findings))
     shown = sweep.needles.redact(report.longreprtext) if report.longrepr is not None else ""
