@@ -119,7 +119,7 @@ def _expected_cycle_id(raw: str) -> str:
     return floored.strftime("%Y%m%dT%H%MZ")
 
 
-@budget(ci=50, full=2000)
+@budget(ci=30, full=2000)
 @given(scheduled=events)
 @example(scheduled={**EVENT, "time": "2026-11-24T04:05:00Z" + "x" * 2000})
 @example(scheduled={**EVENT, "time": "x" * 2000})
