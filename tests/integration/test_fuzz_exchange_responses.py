@@ -183,6 +183,50 @@ CYCLE_ENDPOINTS = [
     skip=st.integers(min_value=0, max_value=6),
     times=st.sampled_from([1, 3, 100]),
 )
+# Bugs it found. A number no account holds was booked, then every cycle ended in a bare
+# decimal error (InvalidOperation quantizing 10**30, Overflow on 1E+999999 or dividing by a
+# fill price of 1E-999999; a fee rate of 1E+999999, cached for an hour, outlived the fault).
+# A negative fill size, commission or filled_size was saved, and the state failed its own
+# invariants on the next load: StateCorrupt, every cycle after it stopped.
+@example(
+    endpoint=("GET", r"/accounts"),
+    mutation=SetAt(("accounts", 0, "available_balance", "value"), 10**30),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/accounts"),
+    mutation=SetAt(("accounts", 0, "hold", "value"), "1E+999999"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/orders/historical/fills"),
+    mutation=SetAt(("fills", 0, "price"), "1E-999999"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/orders/historical/fills"),
+    mutation=SetAt(("fills", 0, "size"), "-1"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/orders/historical/fills"),
+    mutation=SetAt(("fills", 0, "commission"), "-1"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/transaction_summary"),
+    mutation=SetAt(("fee_tier", "taker_fee_rate"), "1E+999999"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=CYCLE_ENDPOINTS[-1], mutation=SetAt(("order", "filled_size"), "-1"), skip=0, times=100
+)
 def test_cycles_when_an_answer_is_mutated_then_clear_reasons_audits_and_a_readable_state(
     endpoint: tuple[str, str], mutation: Any, skip: int, times: int
 ) -> None:

@@ -97,7 +97,7 @@ def _parsed(raw: Any) -> LiquidationRequest | None:
 
 @budget(ci=25, full=2000)
 @given(raw=liquidation_requests, mode=st.sampled_from([Mode.PAPER, Mode.PAPER, Mode.DRY_RUN]))
-@example(  # an edge kept in every run: a min_value far beyond any holding sells nothing
+@example(  # an edge kept in every run: a min_value at the end of Decimal's exponent range
     raw={
         "request_id": "liq-huge",
         "dry_run": False,
