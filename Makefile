@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(STAMP)
 ## test: lint (ruff, import contract, dead code, sizes, cfn-lint), then every test (what CI runs)
 test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
+
+## fuzz: the fuzz tests at full size (profile 'full': thousands of examples each, fresh seeds);
+## `make test` runs them bounded and derandomized
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=full $(BIN)/python -m pytest -m fuzz --hypothesis-show-statistics
 
 ## lint: ruff, the import contract (lint-imports), dead code (vulture), function sizes
 lint: $(STAMP)

@@ -15,6 +15,7 @@ cycle runs without an exception (a bad answer does not poison the booked state).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,7 @@ from fake_coinbase_env import CoinbaseEnv, coinbase_env, market_buy
 from fuzzing import SetAt, budget, is_clear_exception_reason, mutations
 from hypothesis import event, example, given
 from hypothesis import strategies as st
+from liquidation_rig import fake_coinbase_rig
 
 from trader.domain.errors import ExchangeError
 from trader.domain.models import PlannedConversion
@@ -249,4 +251,47 @@ def test_cycles_when_an_answer_is_mutated_then_clear_reasons_audits_and_a_readab
     assert {r.cycle_id for r in (*results, recovered)} <= audited
     assert rig.lock.holder is None  # released every time
     state = rig.store.load()  # what was saved reads back, invariants checked
+    assert all(position.size >= 0 for position in state.positions.values())
+
+
+# What a LIVE liquidation asks Coinbase (tests/support/liquidation_rig.py): the market, the
+# account, each leg's create and its reads, and USD -> USDC through Convert.
+LIQUIDATION_ENDPOINTS = [
+    ("GET", r"/products"),
+    ("GET", r"/best_bid_ask"),
+    ("GET", r"/accounts"),
+    ("POST", r"/orders"),
+    ("GET", r"/orders/historical/(?!batch$|fills$)[^/]+"),
+    ("GET", r"/orders/historical/fills"),
+    ("POST", r"/convert/quote"),
+    ("POST", r"/convert/trade/.+"),
+    ("GET", r"/convert/trade/.+"),
+]
+
+
+@budget(ci=10, full=1000)
+@given(
+    endpoint=st.sampled_from(LIQUIDATION_ENDPOINTS),
+    mutation=mutations,
+    skip=st.integers(min_value=0, max_value=4),
+    times=st.sampled_from([1, 3, 100]),
+)
+def test_liquidation_when_an_answer_is_mutated_then_a_clear_answer_one_audit_and_recovery(
+    endpoint: tuple[str, str], mutation: Any, skip: int, times: int
+) -> None:
+    with fake_coinbase_rig() as (rig, fake):
+        fake.rewrite(*endpoint, mutation, times=times, skip=skip)
+        answer = rig.liquidate()
+        fake.clear_faults()
+        again = rig.liquidate(request_id="liq-2")  # the exchange answers properly again
+
+    json.dumps(answer)  # plain JSON
+    event(str(answer["error"]).split(":")[0])
+    error = answer["error"]
+    assert error is None or error.startswith(("lock_held: ", "refused: ", "exception:")), error
+    assert is_clear_exception_reason(error), error
+    assert not str(again["error"]).startswith("exception:"), again["error"]
+    assert len(rig.audit.records) == 2  # one per request, whatever happened
+    assert rig.lock.holder is None
+    state = rig.state()  # what was saved reads back, invariants checked
     assert all(position.size >= 0 for position in state.positions.values())
