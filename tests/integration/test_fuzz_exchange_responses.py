@@ -276,6 +276,20 @@ LIQUIDATION_ENDPOINTS = [
     skip=st.integers(min_value=0, max_value=4),
     times=st.sampled_from([1, 3, 100]),
 )
+# Bugs it found: an increment of 0 divided by zero planning the legs (exception:DivisionByZero);
+# a fill priced 0 was booked, and the state then failed its invariants (StateCorrupt).
+@example(
+    endpoint=("GET", r"/products"),
+    mutation=SetAt(("products", 0, "base_increment"), "0"),
+    skip=0,
+    times=100,
+)
+@example(
+    endpoint=("GET", r"/orders/historical/fills"),
+    mutation=SetAt(("fills", 0, "price"), "0"),
+    skip=0,
+    times=100,
+)
 def test_liquidation_when_an_answer_is_mutated_then_a_clear_answer_one_audit_and_recovery(
     endpoint: tuple[str, str], mutation: Any, skip: int, times: int
 ) -> None:

@@ -180,7 +180,8 @@ def test_book_when_quote_sized_fills_add_up_then_settled_with_the_base_bought() 
     [
         ("size", "-0.5", "'size' is negative"),
         ("commission", "-0.01", "'commission' is negative"),
-        ("price", "-3", "'price' is negative"),
+        ("price", "-3", "'price' is not positive"),
+        ("price", "0", "'price' is not positive"),
         ("price", "1E-999999", "'price' is out of range"),
         ("size", "1E+40", "'size' is out of range"),
     ],

@@ -78,6 +78,15 @@ def amount(
     return value
 
 
+def positive(data: Mapping[str, Any], key: str, where: str) -> Decimal:
+    """A Decimal above zero: an increment (rounding divides by it), a fill's or a limit
+    order's price (the state refuses a price of 0 when it is read back)."""
+    value = dec(data, key, where)
+    if value <= 0:
+        raise MalformedResponse(f"{where}: field {key!r} is not positive: {str(value)[:40]}")
+    return value
+
+
 def text(data: Mapping[str, Any], key: str, where: str) -> str:
     raw = data.get(key)
     if not isinstance(raw, str) or not raw:
@@ -106,13 +115,13 @@ def product_from(data: Mapping[str, Any]) -> Product:
         product_id=pid,
         base_currency=str(data.get("base_currency_id") or pid.split("-")[0]),
         quote_currency=str(data.get("quote_currency_id") or pid.split("-")[-1]),
-        base_increment=dec(data, "base_increment", where),
-        quote_increment=dec(data, "quote_increment", where),
+        base_increment=positive(data, "base_increment", where),
+        quote_increment=positive(data, "quote_increment", where),
         base_min_size=dec(data, "base_min_size", where, ZERO),
         base_max_size=dec(data, "base_max_size", where, Decimal("Infinity")),
         quote_min_size=dec(data, "quote_min_size", where, ZERO),
         quote_max_size=dec(data, "quote_max_size", where, Decimal("Infinity")),
-        price_increment=dec(data, "price_increment", where) if price_increment else None,
+        price_increment=positive(data, "price_increment", where) if price_increment else None,
         status=str(data.get("status") or "offline"),
         disabled=bool(data.get("is_disabled")),
         trading_disabled=bool(data.get("trading_disabled")),
@@ -226,7 +235,7 @@ def fill_from(data: Mapping[str, Any], client_order_id: str) -> Fill:
     """One fill, its size always in base units (see _base_size for quote-sized orders)."""
     where = "fill"
     liquidity = str(data.get("liquidity_indicator") or "TAKER")
-    price = amount(data, "price", where)
+    price = positive(data, "price", where)
     return Fill(
         fill_id=text(data, "entry_id", where),
         order_id=text(data, "order_id", where),
@@ -270,9 +279,9 @@ def _order_fields(data: Mapping[str, Any], fills: Iterable[Fill]) -> Order:
         status=status,
         created_at=timestamp(data.get("created_time"), where),
         order_id=oid,
-        base_size=dec(config, "base_size", where) if config.get("base_size") else None,
-        quote_size=dec(config, "quote_size", where) if config.get("quote_size") else None,
-        limit_price=dec(config, "limit_price", where) if config.get("limit_price") else None,
+        base_size=amount(config, "base_size", where) if config.get("base_size") else None,
+        quote_size=amount(config, "quote_size", where) if config.get("quote_size") else None,
+        limit_price=positive(config, "limit_price", where) if config.get("limit_price") else None,
         filled_size=amount(data, "filled_size", where, ZERO),
         average_filled_price=amount(data, "average_filled_price", where, ZERO),
         total_fees=amount(data, "total_fees", where, ZERO),
