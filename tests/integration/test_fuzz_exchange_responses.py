@@ -164,6 +164,21 @@ def test_adapter_when_an_answer_is_mutated_then_a_value_or_an_exchange_error(
         event(f"{name}: answered")
 
 
+def rewrites(endpoints: list[tuple[str, str]], max_skip: int) -> Any:
+    """Examples: one endpoint's answers mutated, after `skip` clean ones, `times` of them."""
+    return given(
+        endpoint=st.sampled_from(endpoints),
+        mutation=mutations,
+        skip=st.integers(min_value=0, max_value=max_skip),
+        times=st.sampled_from([1, 3, 100]),
+    )
+
+
+def pinned(endpoint: tuple[str, str], keys: tuple[Any, ...], value: Any) -> Any:
+    """An explicit example: every answer of `endpoint` with the value at `keys` set."""
+    return example(endpoint=endpoint, mutation=SetAt(keys, value), skip=0, times=100)
+
+
 # What a LIVE cycle asks Coinbase (tests/support/coinbase_cycle_rig.py): market data, the
 # account, the fills since the last cycle, the fee tier, and the orders it places and reads.
 CYCLE_ENDPOINTS = [
@@ -179,56 +194,19 @@ CYCLE_ENDPOINTS = [
 
 
 @budget(ci=15, full=1500)
-@given(
-    endpoint=st.sampled_from(CYCLE_ENDPOINTS),
-    mutation=mutations,
-    skip=st.integers(min_value=0, max_value=6),
-    times=st.sampled_from([1, 3, 100]),
-)
+@rewrites(CYCLE_ENDPOINTS, max_skip=6)
 # Bugs it found. A number no account holds was booked, then every cycle ended in a bare
 # decimal error (InvalidOperation quantizing 10**30, Overflow on 1E+999999 or dividing by a
 # fill price of 1E-999999; a fee rate of 1E+999999, cached for an hour, outlived the fault).
 # A negative fill size, commission or filled_size was saved, and the state failed its own
 # invariants on the next load: StateCorrupt, every cycle after it stopped.
-@example(
-    endpoint=("GET", r"/accounts"),
-    mutation=SetAt(("accounts", 0, "available_balance", "value"), 10**30),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/accounts"),
-    mutation=SetAt(("accounts", 0, "hold", "value"), "1E+999999"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/orders/historical/fills"),
-    mutation=SetAt(("fills", 0, "price"), "1E-999999"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/orders/historical/fills"),
-    mutation=SetAt(("fills", 0, "size"), "-1"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/orders/historical/fills"),
-    mutation=SetAt(("fills", 0, "commission"), "-1"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/transaction_summary"),
-    mutation=SetAt(("fee_tier", "taker_fee_rate"), "1E+999999"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=CYCLE_ENDPOINTS[-1], mutation=SetAt(("order", "filled_size"), "-1"), skip=0, times=100
-)
+@pinned(("GET", r"/accounts"), ("accounts", 0, "available_balance", "value"), 10**30)
+@pinned(("GET", r"/accounts"), ("accounts", 0, "hold", "value"), "1E+999999")
+@pinned(("GET", r"/orders/historical/fills"), ("fills", 0, "price"), "1E-999999")
+@pinned(("GET", r"/orders/historical/fills"), ("fills", 0, "size"), "-1")
+@pinned(("GET", r"/orders/historical/fills"), ("fills", 0, "commission"), "-1")
+@pinned(("GET", r"/transaction_summary"), ("fee_tier", "taker_fee_rate"), "1E+999999")
+@pinned(CYCLE_ENDPOINTS[-1], ("order", "filled_size"), "-1")
 def test_cycles_when_an_answer_is_mutated_then_clear_reasons_audits_and_a_readable_state(
     endpoint: tuple[str, str], mutation: Any, skip: int, times: int
 ) -> None:
@@ -270,26 +248,11 @@ LIQUIDATION_ENDPOINTS = [
 
 
 @budget(ci=10, full=1000)
-@given(
-    endpoint=st.sampled_from(LIQUIDATION_ENDPOINTS),
-    mutation=mutations,
-    skip=st.integers(min_value=0, max_value=4),
-    times=st.sampled_from([1, 3, 100]),
-)
+@rewrites(LIQUIDATION_ENDPOINTS, max_skip=4)
 # Bugs it found: an increment of 0 divided by zero planning the legs (exception:DivisionByZero);
 # a fill priced 0 was booked, and the state then failed its invariants (StateCorrupt).
-@example(
-    endpoint=("GET", r"/products"),
-    mutation=SetAt(("products", 0, "base_increment"), "0"),
-    skip=0,
-    times=100,
-)
-@example(
-    endpoint=("GET", r"/orders/historical/fills"),
-    mutation=SetAt(("fills", 0, "price"), "0"),
-    skip=0,
-    times=100,
-)
+@pinned(("GET", r"/products"), ("products", 0, "base_increment"), "0")
+@pinned(("GET", r"/orders/historical/fills"), ("fills", 0, "price"), "0")
 def test_liquidation_when_an_answer_is_mutated_then_a_clear_answer_one_audit_and_recovery(
     endpoint: tuple[str, str], mutation: Any, skip: int, times: int
 ) -> None:
