@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench bench-replay cost clean
+.PHONY: run test lint install bench bench-replay cost fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: $(STAMP)
 ## then every test (what CI runs)
 test: $(STAMP) lint aws-lint dynalite
 	$(BIN)/python -m pytest
+
+## fuzz: the fuzz tests at full size (profile 'full': thousands of examples each, fresh seeds);
+## `make test` runs them bounded and derandomized
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=full $(BIN)/python -m pytest -m fuzz --hypothesis-show-statistics
 
 ## lint: ruff, the import contract (lint-imports), dead code (vulture), function sizes
 lint: $(STAMP)

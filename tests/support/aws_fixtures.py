@@ -39,6 +39,25 @@ class MotoAws:
     def all_items(self) -> list[dict[str, Any]]:
         return self.dynamodb.scan(TableName=self.table, ConsistentRead=True)["Items"]
 
+    def objects(self) -> dict[str, bytes]:
+        """Every object in the bucket (its latest version), by key."""
+        listing = self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        return {
+            o["Key"]: self.s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read()
+            for o in listing
+        }
+
+    def clear(self) -> None:
+        """Empty the table and the bucket (every version): a fresh start for the next example."""
+        for item in self.all_items():
+            key = {"pk": item["pk"], "sk": item["sk"]}
+            self.dynamodb.delete_item(TableName=self.table, Key=key)
+        listing = self.s3.list_object_versions(Bucket=self.bucket)
+        for version in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+            self.s3.delete_object(
+                Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
+            )
+
 
 @contextmanager
 def moto_aws(

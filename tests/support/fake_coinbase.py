@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -99,6 +100,15 @@ class _Injection:
     remaining: int
 
 
+@dataclass
+class _Rewrite:
+    method: str
+    pattern: re.Pattern[str]
+    change: Callable[[Any], Any]
+    skip: int  # matching answers to let through unchanged first
+    remaining: int
+
+
 class FakeCoinbase:
     """The fake exchange. `requests` records every request (for counts and round trips)."""
 
@@ -118,6 +128,7 @@ class FakeCoinbase:
         self.verify_key = verify_key
         self.requests: list[Recorded] = []
         self._injections: list[_Injection] = []
+        self._rewrites: list[_Rewrite] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -157,9 +168,24 @@ class FakeCoinbase:
             self._injections.append(_Injection(method, re.compile(path_regex), fault, times))
 
     def clear_faults(self) -> None:
-        """Forget every fault still waiting to be injected."""
+        """Forget every fault and rewrite still waiting to be injected."""
         with self._lock:
             self._injections.clear()
+            self._rewrites.clear()
+
+    def rewrite(
+        self,
+        method: str,
+        path_regex: str,
+        change: Callable[[Any], Any],
+        times: int = 1,
+        skip: int = 0,
+    ) -> None:
+        """After `skip` matching answers, the next `times` have their JSON body replaced by
+        `change(body)` (the state change behind the answer happens as usual): a malformed
+        answer from an exchange that did the work."""
+        with self._lock:
+            self._rewrites.append(_Rewrite(method, re.compile(path_regex), change, skip, times))
 
     def reject_next_create(self, reason: str, message: str = "rejected by the fake") -> None:
         self.routes.next_create.append(("reject", reason, message))
@@ -251,6 +277,9 @@ class FakeCoinbase:
             )
         if fault is not None:
             return self._apply(fault)
+        change = self._take_rewrite(record)
+        if change is not None:
+            payload = change(payload)
         headers = {"Content-Type": "application/json", "x-ratelimit-remaining": "29"}
         return status, headers, json.dumps(payload)
 
@@ -264,6 +293,18 @@ class FakeCoinbase:
                 ):
                     inj.remaining -= 1
                     return inj.fault
+        return None
+
+    def _take_rewrite(self, record: Recorded) -> Callable[[Any], Any] | None:
+        with self._lock:
+            for rw in self._rewrites:
+                if rw.method != record.method or not rw.pattern.fullmatch(record.path):
+                    continue
+                if rw.skip > 0:
+                    rw.skip -= 1
+                elif rw.remaining > 0:
+                    rw.remaining -= 1
+                    return rw.change
         return None
 
     @staticmethod

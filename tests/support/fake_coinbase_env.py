@@ -26,10 +26,17 @@ KEY_NAME = "organizations/org-test/apiKeys/key-test"
 START = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)  # 30 s into a 5-minute bar
 
 
+# The tests' Coinbase key: a P-256 key derived from this fixed number, the same on every run,
+# so a leak reproduces and tests/support/secret_sweep.py knows exactly what to look for.
+# It is a test key and nothing else; it signs only for the fake Coinbase.
+TEST_KEY_SEED = int.from_bytes(b"247trader fake Coinbase key, never a real one", "big")
+
+
 @cache
 def throwaway_key() -> tuple[str, Any]:
-    """(PEM private key, public key) of a P-256 key made for this test run only."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    """(PEM private key, public key) of the tests' fake Coinbase key (see TEST_KEY_SEED)."""
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # of P-256
+    key = ec.derive_private_key(TEST_KEY_SEED % order, ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -58,7 +65,7 @@ class CoinbaseEnv:
     exchange: CoinbaseExchange
     clock: SteppingClock
     sleep: RecordingSleep
-    pem: str
+    pem: str = field(repr=False)  # a failing test prints the env: never the key
     rsps: responses.RequestsMock
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from trader.adapters.coinbase.mapping import fill_from, order_from
+import pytest
+
+from trader.adapters.coinbase.errors import MalformedResponse
+from trader.adapters.coinbase.mapping import fees_from, fill_from, order_from
 from trader.domain.models import ZERO, OrderStatus, Side
 from trader.domain.state import PortfolioState
 from trader.service.orders import ORPHAN_AFTER, book
@@ -170,3 +173,31 @@ def test_book_when_quote_sized_fills_add_up_then_settled_with_the_base_bought() 
     position = state.positions["XYZ-USD"]
     assert position.size == D("0.0153081510934393638")  # not 76.54
     assert position.entry_fees == D("0.459244532803181") != ZERO
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("size", "-0.5", "'size' is negative"),
+        ("commission", "-0.01", "'commission' is negative"),
+        ("price", "-3", "'price' is not positive"),
+        ("price", "0", "'price' is not positive"),
+        ("price", "1E-999999", "'price' is out of range"),
+        ("size", "1E+40", "'size' is out of range"),
+    ],
+)
+def test_fill_from_when_a_number_no_fill_can_have_then_malformed_naming_it(
+    field: str, value: str, complaint: str
+) -> None:
+    raw = {**fill_json("e-9", "3.00", "1.00", "0.006", in_quote=False), field: value}
+    with pytest.raises(MalformedResponse, match=complaint):
+        fill_from(raw, "c-77")
+
+
+@pytest.mark.parametrize(("maker", "taker"), [("0.004", "1"), ("-0.001", "0.006"), ("2", "0.5")])
+def test_fees_from_when_a_rate_is_not_a_fraction_below_one_then_malformed(
+    maker: str, taker: str
+) -> None:
+    tier = {"maker_fee_rate": maker, "taker_fee_rate": taker}
+    with pytest.raises(MalformedResponse, match="fee_tier"):
+        fees_from({"fee_tier": tier})

@@ -330,3 +330,30 @@ def test_parse_config_when_the_regime_needs_too_many_bars_then_refused_naming_th
     cycle = {"candle_granularity_seconds": 60, "interval_seconds": 60, "lock_lease_seconds": 30}
     message = error_of(config_dict(cycle=cycle))
     assert "need 2161 bars of 60 s per product, more than 1000" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        # each was accepted and then overflowed a datetime in every cycle (or, for the
+        # cooldown, when booking a losing exit's fill, after the exchange had filled it)
+        ("cycle", "max_snapshot_age_seconds", 10**20),
+        ("cycle", "lock_lease_seconds", 10**12),
+        ("execution", "cancel_resting_after_seconds", 10**20),
+        ("exits", "max_holding_hours", "1e999999"),
+        ("risk", "cooldown_minutes_after_loss", 10**12),
+        ("paper", "starting_cash", 10**30),  # quantized beyond Decimal's 28 digits
+    ],
+)
+def test_parse_config_when_a_value_is_beyond_what_a_cycle_can_compute_then_refused(
+    section: str, field: str, value: Any
+) -> None:
+    assert f"{section}.{field}" in error_of(config_dict(**{section: {field: value}}))
+
+
+def test_parse_config_when_trade_margin_not_below_the_lease_then_refused_naming_both() -> None:
+    # every cycle that trades would end LockLost: no lease ever has the margin left
+    message = error_of(
+        config_dict(cycle={"min_remaining_seconds_to_trade": 200, "lock_lease_seconds": 200})
+    )
+    assert "min_remaining_seconds_to_trade 200 must be below lock_lease_seconds 200" in message

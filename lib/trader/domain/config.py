@@ -20,9 +20,13 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "default.yaml"
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_ERRORS_SHOWN = 20
+# Above any account, and far enough below Decimal's 28 digits that amounts quantized to a
+# coin's increment stay exact (10**30 of cash made every PAPER cycle `exception:...`).
+MAX_MONEY = Decimal(10**15)
 Pct = Annotated[Decimal, Field(ge=0, le=100)]
 PositivePct = Annotated[Decimal, Field(gt=0, le=100)]
-Money = Annotated[Decimal, Field(ge=0)]
+Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY)]
+Cash = Annotated[Decimal, Field(gt=0, le=MAX_MONEY)]
 Bps = Annotated[Decimal, Field(ge=0, le=10_000)]
 Bars = Annotated[int, Field(ge=1, le=350)]
 
@@ -44,11 +48,13 @@ class CycleConfig(_Model):
     quote_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "USD"
     candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 300
     lookback_bars: Bars = 48
-    max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
-    min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
+    # Upper bounds keep every duration a datetime can hold: beyond them, every cycle would
+    # end `exception:OverflowError`, its exits included.
+    max_snapshot_age_seconds: Annotated[int, Field(ge=1, le=86_400)] = 180
+    min_remaining_seconds_to_trade: Annotated[int, Field(ge=0, le=900)] = 20  # Lambda: 900 max
     # Outlives the Lambda timeout (120 s) and ends before the next cycle: bootstrap checks
     # both against LAMBDA_TIMEOUT_SECONDS; here, that it ends before the next cycle.
-    lock_lease_seconds: Annotated[int, Field(ge=30)] = 180
+    lock_lease_seconds: Annotated[int, Field(ge=30, le=86_400)] = 180
     request_threads: Annotated[int, Field(ge=1, le=64)] = 16  # the snapshot's parallel requests
     event_window: EventWindow = EventWindow()
     # Quote currencies counted as one pool of cash (sizing, equity, funding); None: USD and
@@ -73,6 +79,17 @@ class CycleConfig(_Model):
             raise ValueError(
                 f"quote_pool {list(self.quote_pool)} must contain quote_currency "
                 f"{self.quote_currency!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_the_margin(self) -> CycleConfig:
+        # A send needs this much lease left (service/cycle.py _check_lease): a lease no longer
+        # than the margin would end every cycle that trades in LockLost.
+        if self.min_remaining_seconds_to_trade >= self.lock_lease_seconds:
+            raise ValueError(
+                f"min_remaining_seconds_to_trade {self.min_remaining_seconds_to_trade} must be "
+                f"below lock_lease_seconds {self.lock_lease_seconds}"
             )
         return self
 
@@ -250,7 +267,7 @@ class RiskConfig(_Model):
     # (peak - equity) / peak at or above this moves trading to REDUCING until the operator
     # releases it; None disables the protection (the peak is still tracked).
     max_drawdown_pct: PositivePct | None = Decimal(15)
-    cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
+    cooldown_minutes_after_loss: Annotated[int, Field(ge=0, le=525_600)] = 60  # a year at most
     min_notional_quote: Money = Decimal(10)
 
     @model_validator(mode="after")
@@ -272,7 +289,8 @@ class ExecutionConfig(_Model):
     max_order_pct_of_volume: PositivePct = Decimal(1)
     confirm_attempts: Annotated[int, Field(ge=0, le=10)] = 3  # LIVE: polls for fills after placing
     confirm_interval_seconds: Annotated[Decimal, Field(ge=0, le=10)] = Decimal(1)
-    cancel_resting_after_seconds: Annotated[int, Field(ge=60)] = 600  # then cancel and re-plan
+    # then cancel and re-plan; 30 days at most
+    cancel_resting_after_seconds: Annotated[int, Field(ge=60, le=2_592_000)] = 600
     # Coinbase: preview each order first; a doomed one is refused without a create. Costs one
     # more sequential round trip in cycles that trade, hence off by default.
     preview_orders: bool = False
@@ -291,7 +309,7 @@ class ExitsConfig(_Model):
     stop_loss_pct: PositivePct = Decimal(3)
     take_profit_pct: PositivePct = Decimal(6)
     trailing_stop_pct: PositivePct | None = Decimal(2)
-    max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
+    max_holding_hours: Annotated[Decimal, Field(gt=0, le=8_760)] | None = Decimal(48)  # a year
     # Sell a holding whose product's status took it out of the universe (limit_only or
     # post_only when not allowed, auction_mode) while the exchange still takes a sell.
     exit_when_not_tradable: bool = True
@@ -345,7 +363,7 @@ class FundingConfig(_Model):
 class PaperConfig(_Model):
     """PAPER (and DRY_RUN sizing): a simulated account over real market data."""
 
-    starting_cash: Annotated[Decimal, Field(gt=0)] = Decimal(10_000)
+    starting_cash: Cash = Decimal(10_000)
     maker_fee_pct: Pct = Decimal("0.4")  # used when the exchange cannot report its fee tier
     taker_fee_pct: Pct = Decimal("0.6")
     slippage_bps: Bps = Decimal(2)
@@ -366,7 +384,7 @@ class SimProduct(_Model):
 class SimulatorConfig(_Model):
     seed: int = 247
     start: datetime = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
-    starting_cash: Annotated[Decimal, Field(gt=0)] = Decimal(10_000)
+    starting_cash: Cash = Decimal(10_000)
     maker_fee_pct: Pct = Decimal("0.4")
     taker_fee_pct: Pct = Decimal("0.6")
     slippage_bps: Bps = Decimal(2)
@@ -459,15 +477,35 @@ def regime_bars_to_fetch(cfg: RegimeConfig, granularity_s: int) -> int:
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate a YAML config; raise ConfigError naming the file, field and value."""
     source = Path(path) if path else DEFAULT_CONFIG_PATH
+    return parse_config(_yaml_data(_config_text(source), source), source=str(source))
+
+
+def _config_text(source: Path) -> str:
     try:
         if source.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES} bytes; not a config")
-        raw = yaml.load(source.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        return source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({_clip(str(exc), 300)})") from exc
-    return parse_config(raw, source=str(source))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+
+
+# What PyYAML raises besides YAMLError: a date or an int it cannot build (`2026-13-45`, 5000
+# digits: ValueError), and its own constructors' bare errors on a malformed explicit tag
+# (`!!int ''`: IndexError, `!!bool x`: KeyError, `!!timestamp x`: AttributeError,
+# `!!set [1]`: TypeError).
+_YAML_FAILURES = (yaml.YAMLError, ValueError, LookupError, AttributeError, TypeError)
+
+
+def _yaml_data(text: str, source: Path) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    except _YAML_FAILURES as exc:
+        reason = str(exc) if isinstance(exc, yaml.YAMLError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"{source}: not valid YAML ({_clip(reason, 300)})") from exc
 
 
 def parse_config(raw: Any, source: str = "<config>") -> Config:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -79,7 +80,8 @@ class ScheduledEvent(BaseModel):
     def _iso_text(cls, value: object) -> object:
         # EventBridge writes ISO-8601 text; pydantic alone would take unix numbers too.
         if not isinstance(value, str) or not _ISO_TIME.match(value):
-            raise ValueError(f"must be ISO-8601 text like 2026-11-24T04:05:00Z, got {value!r}")
+            shown = reprlib.repr(value)  # a few dozen characters, never the whole of a huge value
+            raise ValueError(f"must be ISO-8601 text like 2026-11-24T04:05:00Z, got {shown}")
         return value
 
 

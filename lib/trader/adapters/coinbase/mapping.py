@@ -24,6 +24,12 @@ from trader.domain.models import (
     Side,
 )
 
+# Coinbase's numbers lie far inside these bounds (24h volumes in base units reach about
+# 10**14; increments and prices go down to 10**-8). Beyond them an amount quantized to an
+# increment no longer fits Decimal's 28 digits, or a division overflows: a balance of 10**30
+# ended every cycle in exception:InvalidOperation, a fill priced 1E-999999 in Overflow.
+MAX_MAGNITUDE = Decimal(10**18)
+MIN_MAGNITUDE = Decimal(10) ** -18
 _STATUS = {
     "PENDING": OrderStatus.OPEN,
     "QUEUED": OrderStatus.OPEN,
@@ -55,6 +61,29 @@ def dec(data: Mapping[str, Any], key: str, where: str, default: Decimal | None =
         ) from None
     if not value.is_finite():
         raise MalformedResponse(f"{where}: field {key!r} is not finite")
+    if abs(value) >= MAX_MAGNITUDE or 0 < abs(value) < MIN_MAGNITUDE:
+        raise MalformedResponse(f"{where}: field {key!r} is out of range: {str(raw)[:40]!r}")
+    return value
+
+
+def amount(
+    data: Mapping[str, Any], key: str, where: str, default: Decimal | None = None
+) -> Decimal:
+    """A Decimal that is never negative: a size, a price, a fee, a balance. A negative one
+    booked into the state would fail its invariants on the next load (StateCorrupt: every
+    cycle after it stopped)."""
+    value = dec(data, key, where, default)
+    if value < 0:
+        raise MalformedResponse(f"{where}: field {key!r} is negative: {str(value)[:40]}")
+    return value
+
+
+def positive(data: Mapping[str, Any], key: str, where: str) -> Decimal:
+    """A Decimal above zero: an increment (rounding divides by it), a fill's or a limit
+    order's price (the state refuses a price of 0 when it is read back)."""
+    value = dec(data, key, where)
+    if value <= 0:
+        raise MalformedResponse(f"{where}: field {key!r} is not positive: {str(value)[:40]}")
     return value
 
 
@@ -86,13 +115,13 @@ def product_from(data: Mapping[str, Any]) -> Product:
         product_id=pid,
         base_currency=str(data.get("base_currency_id") or pid.split("-")[0]),
         quote_currency=str(data.get("quote_currency_id") or pid.split("-")[-1]),
-        base_increment=dec(data, "base_increment", where),
-        quote_increment=dec(data, "quote_increment", where),
+        base_increment=positive(data, "base_increment", where),
+        quote_increment=positive(data, "quote_increment", where),
         base_min_size=dec(data, "base_min_size", where, ZERO),
         base_max_size=dec(data, "base_max_size", where, Decimal("Infinity")),
         quote_min_size=dec(data, "quote_min_size", where, ZERO),
         quote_max_size=dec(data, "quote_max_size", where, Decimal("Infinity")),
-        price_increment=dec(data, "price_increment", where) if price_increment else None,
+        price_increment=positive(data, "price_increment", where) if price_increment else None,
         status=str(data.get("status") or "offline"),
         disabled=bool(data.get("is_disabled")),
         trading_disabled=bool(data.get("trading_disabled")),
@@ -119,7 +148,7 @@ def products_from(items: Iterable[Mapping[str, Any]], prefer_quote: str) -> list
     aliases: dict[str, set[str]] = {}  # kept product -> the ids of its book it stands for
     for item in raw:
         pid, alias = str(item.get("product_id")), item.get("alias")
-        if alias and alias in listed and alias != pid:
+        if isinstance(alias, str) and alias in listed and alias != pid:
             keep_alias = pid.rsplit("-", 1)[-1] == prefer_quote
             kept, gone = (pid, str(alias)) if keep_alias else (str(alias), pid)
             dropped.add(gone)
@@ -170,8 +199,8 @@ def balances_from(accounts: Iterable[Mapping[str, Any]]) -> dict[str, Balance]:
             continue
         currency = text(acct, "currency", "account")
         where = f"account {currency}"
-        available = dec(_money(acct, "available_balance", where), "value", where)
-        hold = dec(_money(acct, "hold", where, required=False), "value", where, ZERO)
+        available = amount(_money(acct, "available_balance", where), "value", where)
+        hold = amount(_money(acct, "hold", where, required=False), "value", where, ZERO)
         prev_available, prev_hold = totals.get(currency, (ZERO, ZERO))
         totals[currency] = (prev_available + available, prev_hold + hold)
     return {cur: Balance(cur, avail, hold) for cur, (avail, hold) in totals.items()}
@@ -194,16 +223,19 @@ def fees_from(summary: Mapping[str, Any]) -> FeeRates:
     if not isinstance(tier, Mapping):
         raise MalformedResponse("transaction_summary: field 'fee_tier' is missing")
     where = "transaction_summary.fee_tier"
-    return FeeRates(
-        maker=dec(tier, "maker_fee_rate", where), taker=dec(tier, "taker_fee_rate", where)
+    rates = FeeRates(
+        maker=amount(tier, "maker_fee_rate", where), taker=amount(tier, "taker_fee_rate", where)
     )
+    if rates.maker >= 1 or rates.taker >= 1:  # fractions: 1 would be a fee of 100 %
+        raise MalformedResponse(f"{where}: fee rates {rates.maker}, {rates.taker} are not below 1")
+    return rates
 
 
 def fill_from(data: Mapping[str, Any], client_order_id: str) -> Fill:
     """One fill, its size always in base units (see _base_size for quote-sized orders)."""
     where = "fill"
     liquidity = str(data.get("liquidity_indicator") or "TAKER")
-    price = dec(data, "price", where)
+    price = positive(data, "price", where)
     return Fill(
         fill_id=text(data, "entry_id", where),
         order_id=text(data, "order_id", where),
@@ -212,7 +244,7 @@ def fill_from(data: Mapping[str, Any], client_order_id: str) -> Fill:
         side=_side(data, where),
         price=price,
         size=_base_size(data, price, where),
-        fee=dec(data, "commission", where, ZERO),
+        fee=amount(data, "commission", where, ZERO),
         time=timestamp(data.get("trade_time"), where),
         liquidity="MAKER" if liquidity == "MAKER" else "TAKER",
     )
@@ -247,12 +279,12 @@ def _order_fields(data: Mapping[str, Any], fills: Iterable[Fill]) -> Order:
         status=status,
         created_at=timestamp(data.get("created_time"), where),
         order_id=oid,
-        base_size=dec(config, "base_size", where) if config.get("base_size") else None,
-        quote_size=dec(config, "quote_size", where) if config.get("quote_size") else None,
-        limit_price=dec(config, "limit_price", where) if config.get("limit_price") else None,
-        filled_size=dec(data, "filled_size", where, ZERO),
-        average_filled_price=dec(data, "average_filled_price", where, ZERO),
-        total_fees=dec(data, "total_fees", where, ZERO),
+        base_size=amount(config, "base_size", where) if config.get("base_size") else None,
+        quote_size=amount(config, "quote_size", where) if config.get("quote_size") else None,
+        limit_price=positive(config, "limit_price", where) if config.get("limit_price") else None,
+        filled_size=amount(data, "filled_size", where, ZERO),
+        average_filled_price=amount(data, "average_filled_price", where, ZERO),
+        total_fees=amount(data, "total_fees", where, ZERO),
         fills=tuple(sorted(fills, key=lambda f: (f.time, f.fill_id))),
         failure_reason=str(reason) if reason else None,
     )
@@ -268,7 +300,7 @@ def _base_size(data: Mapping[str, Any], price: Decimal, where: str) -> Decimal:
     base bought is size / price, kept at full Decimal precision (Coinbase does not round it
     to base_increment either), as ccxt's and hummingbot's Coinbase connectors read it.
     """
-    size = dec(data, "size", where)
+    size = amount(data, "size", where)
     if not _is_true(data.get("size_in_quote")):
         return size
     if price <= 0:
