@@ -71,9 +71,11 @@ def test_cycle_when_500_products_and_200_balances_across_pages_then_all_seen_wit
         eligible = {m["product_id"] for m in record["universe"]["eligible"]}
         assert eligible == set(product_ids(500))
         assert record["universe"]["excluded"] == {}
-        # 12 biggest movers (P001 .. P012) and the reference P000 charted, one request each
+        # 12 biggest movers (P001 .. P012) and the reference P000 charted: one request each,
+        # and a second for P000, whose regime window (36 h of 5-minute bars: 433) is more
+        # than one page of 350
         assert sorted(record["universe"]["charted"]) == product_ids(13)
-        assert env.fake.count("GET", r"/products/[^/]+/candles") == 13
+        assert env.fake.count("GET", r"/products/[^/]+/candles") == 14
         # 502 wallets (500 coins, USD, USDC), 49 a page as the fake pages them: 11 pages
         assert env.fake.count("GET", r"/accounts") == 11
         # every balance booked: each of the 200 coins is a position of exactly its size

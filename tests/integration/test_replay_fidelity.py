@@ -55,8 +55,9 @@ cycle: {{interval_seconds: 900, candle_granularity_seconds: 900, lookback_bars: 
 universe:
   filters: {{min_volume_24h_quote: 0, max_spread_bps: 10000}}
   tiers: [{{name: all, products: [BTC-USD], position_size_pct: {SHARE * 100}}}]
-regime: {{reference_product: BTC-USD}}
+regime: {{reference_product: BTC-USD, breadth_products: []}}
 rules:
+  regime_tiers: {{trending_down: [all], crash: [all]}}  # no regime blocks the strategy's entries
   max_new_positions_per_cycle: 1
   min_conviction_scale: 1
   regime_size_multiplier: {{trending_up: 1, trending_down: 1, choppy: 1, volatile: 1, crash: 1,
