@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench cost clean
+.PHONY: run test lint install bench cost chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(STAMP)
 ## cost: the monthly AWS bill at one cycle per 5 minutes, from a measured run (fails over $2)
 cost: $(STAMP)
 	$(BIN)/python bench/cost_model.py
+
+## chaos: 1,000 scheduled cycles per backend (simulated exchange, fake Coinbase) through the
+## Lambda handlers on moto, faults at seeded random points; SEED=N CYCLES=N repeat a run
+CYCLES ?= 1000
+chaos: $(STAMP)
+	$(BIN)/python tests/support/chaos_run.py --cycles $(CYCLES) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info .aws-sam .cache

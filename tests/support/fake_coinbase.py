@@ -8,7 +8,8 @@
 
 The account is a MatchingExchange over a SyntheticMarket, so the fake and the simulated
 exchange agree on prices, fills, fees and balances. Faults are injected on demand with
-`fail(method, path_regex, Fault...)` and the order-level helpers below.
+`fail(method, path_regex, Fault...)` and the order-level helpers below, or drawn per request
+by `fault_source` (the chaos run, tests/support/chaos_world.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -118,6 +120,8 @@ class FakeCoinbase:
         self.verify_key = verify_key
         self.requests: list[Recorded] = []
         self._injections: list[_Injection] = []
+        # Asked about every request no queued fault matched (the chaos run draws one there).
+        self.fault_source: Callable[[Recorded], Fault | None] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -264,7 +268,7 @@ class FakeCoinbase:
                 ):
                     inj.remaining -= 1
                     return inj.fault
-        return None
+        return self.fault_source(record) if self.fault_source is not None else None
 
     @staticmethod
     def _apply(fault: Fault) -> Reply:
