@@ -186,3 +186,26 @@ def test_check_stored_when_a_position_is_negative_or_halted_undone_then_violatio
         "test: negative: {'position SOL-USD': Decimal('-1')}"
     ]
     assert obs.violations["no_order_while_halted"] == ["test: the operator's HALTED reads ACTIVE"]
+
+
+def test_end_when_a_run_ends_in_an_error_no_fault_explains_then_violation() -> None:
+    obs = observer(Stored())
+    answers = [
+        ("cycle", {"ok": True, "no_trade_reason": "exception:StateConflict"}),  # a fence held
+        ("cycle", {"ok": True, "no_trade_reason": "exception:KeyError"}),
+        ("liquidation", {"ok": False, "error": "exception:TypeError: unsupported operand"}),
+        ("liquidation", {"ok": False, "error": "leg_failed: SOL.0 sell SOL-USD ended UNKNOWN"}),
+    ]
+    for function, answer in answers:
+        inv = obs.begin(function, f"req-{len(obs.invocations)}", function, chaotic=True)
+        inv.answer, inv.s3_audits, inv.cloudwatch_audits = answer, 1, 1
+        inv.metrics["Liquidations"] = 1
+        obs.end(inv)
+
+    found = obs.violations["exceptions_explained"]
+    assert [line.split(" ended")[0] for line in found] == [
+        "test: cycle cycle",
+        "test: liquidation liquidation",
+    ]
+    assert "KeyError" in found[0] and "TypeError" in found[1]
+    assert obs.checked["exceptions_explained"] == 4

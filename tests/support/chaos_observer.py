@@ -38,7 +38,19 @@ INVARIANTS: dict[str, str] = {
     "began REDUCING; an operator's HALTED is never undone by a cycle",
     "booked_equals_exchange": "after recovery (faults off, clean cycles) booked = the "
     "account's available + hold per coin within one increment; fees booked = the fills' fees",
+    "exceptions_explained": "a run that ends in `exception:<Type>` names an error a fault "
+    "explains (never a TypeError, KeyError, StateCorrupt, ...)",
 }
+# What the injected faults can surface as: their own errors, and what the bot makes of them.
+EXPLAINED = frozenset(
+    {"ChaosCrash", "ReadTimeoutError", "ConnectionClosedError"}
+    | {"ProvisionedThroughputExceededException", "InternalServerError", "ClientError"}
+    | {"ConditionalCheckFailedException", "TransactionCanceledException"}
+    | {"StateConflict", "LockLost", "LockHeld", "OutcomeUnknown", "OrderRejected"}
+    | {"RateLimited", "ExchangeUnavailable", "ExchangeTimeout", "OrderNotVisible"}
+    | {"AuthError", "PermissionDenied", "BadRequest", "NotFound", "MalformedResponse"}
+    | {"ExchangeError"}
+)
 CASH = frozenset({"USD", "USDC"})
 
 
@@ -87,8 +99,7 @@ class Observer:
         self.holder: tuple[str, int] | None = None  # the lease on record (owner, token)
         self.version = 0  # the last committed state version
         self.created: list[tuple[str, str, Side]] = []  # new orders, in the order made
-        self._entries_seen = 0
-        self._holding: dict[str, str] = {}  # coin -> the filled buy not yet sold
+        self._judged: set[str] = set()  # buys checked by check_entries
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -210,25 +221,29 @@ class Observer:
             )
 
     def check_entries(self, orders: Mapping[str, Order]) -> None:
-        """One entry per position: a coin is bought again only after it was sold."""
-        for coid, product_id, side in self.created[self._entries_seen :]:
+        """One entry per position: a coin is bought again only after it was sold. Replayed
+        from the first order each time (a resting order may fill later); each buy is judged
+        once, when it first shows a fill."""
+        holding: dict[str, str] = {}  # coin -> the filled buy not yet sold
+        for coid, product_id, side in self.created:
             order = orders.get(coid)
             if order is None or order.filled_size <= 0:
                 continue
             coin = product_id.split("-", 1)[0]
             if side is Side.SELL:
-                self._holding.pop(coin, None)
+                holding.pop(coin, None)
                 continue
-            before = self._holding.get(coin)
-            self.check(
-                "one_order_per_intent",
-                before is None,
-                lambda coid=coid, coin=coin, before=before: (
-                    f"buy {coid} of {coin} while buy {before} was not sold"
-                ),
-            )
-            self._holding[coin] = coid
-        self._entries_seen = len(self.created)
+            before = holding.get(coin)
+            if coid not in self._judged:
+                self._judged.add(coid)
+                self.check(
+                    "one_order_per_intent",
+                    before is None,
+                    lambda coid=coid, coin=coin, before=before: (
+                        f"buy {coid} of {coin} while buy {before} was not sold"
+                    ),
+                )
+            holding[coin] = coid
 
     def check_recovered(
         self,
@@ -276,6 +291,12 @@ class Observer:
                 lambda: f"{inv.label} refused without {refusal}: {inv.answer}",
             )
             return
+        failure = _exception_type(inv.function, inv.answer)
+        self.check(
+            "exceptions_explained",
+            failure is None or failure in EXPLAINED,
+            lambda: f"{inv.function} {inv.label} ended in an unexplained {failure}: {inv.answer}",
+        )
         missed = (inv.s3_audits == 0) + (inv.cloudwatch_audits == 0)
         counted = inv.metrics["AuditSinkFailures"]
         self.check(
@@ -295,3 +316,10 @@ def _negatives(state: PortfolioState, balances: Mapping[str, Decimal]) -> dict[s
     found |= {f"balance {c}": amount for c, amount in balances.items() if amount < 0}
     return found
 
+
+def _exception_type(function: str, answer: Mapping[str, Any]) -> str | None:
+    """The error type a run ended in (`exception:<Type>...`), or None."""
+    text = answer.get("no_trade_reason") if function == "cycle" else answer.get("error")
+    if not isinstance(text, str) or not text.startswith("exception:"):
+        return None
+    return text.removeprefix("exception:").split(":", 1)[0]

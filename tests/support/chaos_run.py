@@ -55,6 +55,7 @@ class RunOptions:
     recovery_cycles: int = 5
     liquidation_rate: float = 0.05  # chance of a liquidation request after a step
     log: Path | None = None  # the handlers' log lines (JSON); None: discarded
+    config: Path | None = None  # None: config/default.yaml
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,9 @@ def scheduled_event(at: datetime, name: object, interval_s: int = 300) -> dict[s
     }
 
 
-def chaos_config(base: Config | None = None) -> Config:
-    """The default config, with one request thread (the order of calls, hence of the draws,
-    is the seed's) and trade limits that let the bot trade through the whole run."""
-    config = base or load_config()
+def chaos_config(config: Config) -> Config:
+    """The config with one request thread (the order of calls, hence of the draws, is the
+    seed's) and trade limits that let the bot trade through the whole run."""
     return tweak(
         config,
         cycle={"request_threads": 1},
@@ -364,8 +364,8 @@ def _outcome(inv: Invocation) -> str:
 # --- the whole run ------------------------------------------------------------------------
 
 
-def run_chaos(options: RunOptions, config: Config | None = None) -> list[BackendReport]:
-    config = chaos_config(config)
+def run_chaos(options: RunOptions) -> list[BackendReport]:
+    config = chaos_config(load_config(options.config))
     reports = []
     with _log_stream(options.log) as stream:
         for backend in options.backends:
@@ -446,6 +446,7 @@ def reproduce_command(options: RunOptions) -> str:
         f".venv/bin/python tests/support/chaos_run.py --seed {options.seed} "
         f"--cycles {options.cycles} --backends {backends} --rate {options.rate} "
         f"--recover-every {options.recover_every} --liquidation-rate {options.liquidation_rate}"
+        + (f" --config {options.config}" if options.config is not None else "")
     )
 
 
@@ -458,6 +459,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
     parser.add_argument("--recover-every", type=int, default=100)
     parser.add_argument("--liquidation-rate", type=float, default=0.05)
     parser.add_argument("--log", type=Path, default=None, help="write the handlers' logs here")
+    parser.add_argument("--config", type=Path, default=None, help="default: config/default.yaml")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     return RunOptions(
@@ -468,6 +470,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
         recover_every=args.recover_every,
         liquidation_rate=args.liquidation_rate,
         log=args.log,
+        config=args.config,
     )
 
 
