@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
@@ -40,6 +41,8 @@ KINDS: dict[str, str] = {
     "exchange.bad_request": "400 -> BadRequest",
     "exchange.not_found": "404 -> NotFound",
     "exchange.malformed": "200 with a body that is not JSON or not the shape asked for",
+    "exchange.corrupt_field": "200, the real answer with one field changed: negative, zero, "
+    "not a number, null, or gone (Coinbase only)",
     "exchange.order_rejected": "a create refused (success: false) -> OrderRejected",
     "exchange.create_lost_answer": "a create accepted, then its answer lost (timeout/5xx)",
     "exchange.duplicate_refused": "a repeated client_order_id answered DUPLICATE_CLIENT_ORDER_ID"
@@ -74,6 +77,12 @@ EXCHANGE_ERRORS: Menu = (
     ("exchange.bad_request", 1),
     ("exchange.not_found", 1),
     ("exchange.malformed", 2),
+)
+HTTP_ERRORS: Menu = (*EXCHANGE_ERRORS, ("exchange.corrupt_field", 3))
+HTTP_CREATE_ERRORS: Menu = (
+    *HTTP_ERRORS,
+    ("exchange.order_rejected", 3),
+    ("exchange.create_lost_answer", 6),
 )
 CREATE_ERRORS: Menu = (
     *EXCHANGE_ERRORS,
@@ -176,7 +185,58 @@ _HTTP: dict[str, Callable[[random.Random], Fault]] = {
 
 def http_fault(kind: str, rng: random.Random) -> Fault:
     """The fake's answer for `kind` (order_rejected is the fake's own create refusal)."""
+    if kind == "exchange.corrupt_field":
+        return Fault.corrupted(lambda answer: corrupt_one_field(answer, rng))
     return _HTTP[kind](rng)
+
+
+# What a field becomes: each a value a careless reader would take, or choke on.
+_CORRUPTIONS: tuple[Callable[[Any], Any], ...] = (
+    lambda v: f"-{v}" if isinstance(v, str) and v[:1].isdigit() else -1,  # negative
+    lambda _v: "0",
+    lambda _v: "abc",
+    lambda _v: None,
+    lambda _v: "",
+    lambda _v: "1e999",
+)
+_GONE = object()
+
+
+def corrupt_one_field(answer: Any, rng: random.Random) -> Any:
+    """`answer` with one leaf (chosen by `rng`) changed, or removed."""
+    leaves = list(_leaves(answer, ()))
+    if not leaves:
+        return answer
+    path = rng.choice(leaves)
+    change = _GONE if rng.random() < 0.15 else rng.choice(_CORRUPTIONS)
+    return _replaced(answer, path, change)
+
+
+def _leaves(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, index))
+    else:
+        yield path
+
+
+def _replaced(node: Any, path: tuple[Any, ...], change: Any) -> Any:
+    if not path:
+        return change(node) if callable(change) else node
+    head, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        copy = dict(node)
+        if not rest and change is _GONE:
+            del copy[head]
+        else:
+            copy[head] = _replaced(node[head], rest, change)
+        return copy
+    copy_list = list(node)
+    copy_list[head] = _replaced(node[head], rest, change)
+    return copy_list
 
 
 # --- AWS errors, as botocore answers (a before-call hook returns them instead of moto) -------

@@ -31,6 +31,8 @@ from chaos_faults import (
     DYNAMODB_CALL,
     DYNAMODB_READ,
     EXCHANGE_ERRORS,
+    HTTP_CREATE_ERRORS,
+    HTTP_ERRORS,
     PROCESS,
     S3_CALL,
     ChaosCrash,
@@ -337,7 +339,7 @@ def http_fault_source(fake: FakeCoinbase, chaos: Chaos, record: Recorded) -> Fau
             fake.routes.duplicate_as_failure = refused is not None
     site = f"http:{record.method} {_ORDER_PATH.sub('/{id}', record.path)}"
     strike = chaos.strike(
-        site, CREATE_ERRORS if create else EXCHANGE_ERRORS, CREATE_SCALE if create else 1.0
+        site, HTTP_CREATE_ERRORS if create else HTTP_ERRORS, CREATE_SCALE if create else 1.0
     )
     if strike is None:
         return None

@@ -50,7 +50,8 @@ Reply = tuple[int, dict[str, str], str]
 class Fault:
     """One injected failure: an HTTP answer, or an exception raised at the client.
 
-    `after=True` processes the request first (e.g. the create is accepted), then fails.
+    `after=True` processes the request first (e.g. the create is accepted), then fails;
+    `corrupt` processes it too, then answers 200 with the JSON answer it makes of the real one.
     """
 
     status: int = 0
@@ -59,6 +60,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     exception: type[Exception] | None = None
     after: bool = False
+    corrupt: Callable[[Any], Any] | None = None
 
     @classmethod
     def http(cls, status: int, code: str = "INTERNAL", message: str = "fault", **kw: Any) -> Fault:
@@ -80,6 +82,11 @@ class Fault:
     @classmethod
     def malformed(cls, body: str = '{"products": [{"product_id": ', **kw: Any) -> Fault:
         return cls(status=200, body=body, **kw)
+
+    @classmethod
+    def corrupted(cls, change: Callable[[Any], Any]) -> Fault:
+        """The request is processed; its answer goes out as `change(answer)`."""
+        return cls(after=True, corrupt=change)
 
 
 @dataclass
@@ -253,7 +260,9 @@ class FakeCoinbase:
             status, payload = self.routes.handle(
                 record.method, record.path, record.query, record.body
             )
-        if fault is not None:
+        if fault is not None and fault.corrupt is not None:
+            payload = fault.corrupt(payload)
+        elif fault is not None:
             return self._apply(fault)
         headers = {"Content-Type": "application/json", "x-ratelimit-remaining": "29"}
         return status, headers, json.dumps(payload)
