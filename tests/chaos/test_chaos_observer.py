@@ -151,26 +151,52 @@ def test_end_when_no_sink_took_the_record_and_nothing_counted_then_violation() -
     obs = observer(Stored())
     counted = obs.begin("cycle", "req-1", "a", chaotic=True)
     counted.answer = {"ok": True}
-    counted.metrics["AuditSinkFailures"] = 2
+    counted.metrics.update({"CycleOutcome": 1, "NeedsOperator": 2})
+    counted.needs["audit_sink_failed"] = 2
     obs.end(counted)
     silent = obs.begin("cycle", "req-2", "b", chaotic=True)
     silent.answer, silent.s3_audits = {"ok": True}, 1  # CloudWatch never got it, not counted
+    silent.metrics["CycleOutcome"] = 1
 
     obs.end(silent)
 
     assert obs.violations["audited_or_counted"] == [
-        "test: cycle b: 1 sink(s) without the record, 0 counted"
+        "test: cycle b: 1 sink(s) without the record, 0 counted (NeedsOperator audit_sink_failed)"
     ]
 
 
-def test_end_when_refused_without_handler_errors_then_violation() -> None:
+def test_end_when_a_cycle_counts_no_outcome_or_two_then_violation() -> None:
     obs = observer(Stored())
-    refused = obs.begin("cycle", "req-1", "a", chaotic=True)
+    for label, outcomes in (("none", 0), ("one", 1), ("two", 2)):
+        inv = obs.begin("cycle", f"req-{label}", label, chaotic=True)
+        inv.answer, inv.s3_audits, inv.cloudwatch_audits = {"ok": True}, 1, 1
+        inv.metrics["CycleOutcome"] = outcomes
+        obs.end(inv)
+
+    assert [v.split(":")[1] for v in obs.violations["audited_or_counted"]] == [
+        " cycle none",
+        " cycle two",
+    ]
+
+
+def test_end_when_refused_without_its_count_then_violation() -> None:
+    obs = observer(Stored())
+    counted = obs.begin("cycle", "req-1", "a", chaotic=True)
+    counted.answer = {"ok": False, "error": "EventRefused: ..."}
+    counted.metrics["CycleOutcome:failed"] = 1
+    obs.end(counted)
+    refused = obs.begin("cycle", "req-2", "b", chaotic=True)
     refused.answer = {"ok": False, "error": "EventRefused: ..."}
-
     obs.end(refused)
+    request = obs.begin("liquidation", "req-3", "liq-1", chaotic=True)
+    request.answer = {"ok": False, "error": "invalid liquidation request: ..."}  # no call made
+    obs.end(request)
 
-    assert len(obs.violations["audited_or_counted"]) == 1
+    found = obs.violations["audited_or_counted"]
+    assert [line.split(" refused")[0] for line in found] == [
+        "test: cycle b",
+        "test: liquidation liq-1",
+    ]
 
 
 def test_check_stored_when_a_position_is_negative_or_halted_undone_then_violations() -> None:
@@ -199,7 +225,7 @@ def test_end_when_a_run_ends_in_an_error_no_fault_explains_then_violation() -> N
     for function, answer in answers:
         inv = obs.begin(function, f"req-{len(obs.invocations)}", function, chaotic=True)
         inv.answer, inv.s3_audits, inv.cloudwatch_audits = answer, 1, 1
-        inv.metrics["Liquidations"] = 1
+        inv.metrics["CycleOutcome"], inv.port_calls = 1, 3  # it ran: it took the lock
         obs.end(inv)
 
     found = obs.violations["exceptions_explained"]

@@ -24,7 +24,8 @@ from trader.domain.state import PortfolioState
 INVARIANTS: dict[str, str] = {
     "handler_never_raises": "every event gets an answer; nothing escapes a handler (rule 4)",
     "audited_or_counted": "each run is audited in S3 and CloudWatch, or each sink that missed "
-    "it is counted (AuditSinkFailures); a refused event counts HandlerErrors/LiquidationFailed",
+    "it is counted (NeedsOperator audit_sink_failed); a cycle counts one CycleOutcome; a refused "
+    "event counts CycleOutcome failed, a refused request NeedsOperator liquidation_failed",
     "written_ahead": "a create's client_order_id is in the stored state before it is sent",
     "one_order_per_intent": "never a 2nd filled buy of a coin before a sell of it (a retried "
     "or concurrent cycle buys once)",
@@ -46,7 +47,8 @@ EXPLAINED = frozenset(
     {"ChaosCrash", "ReadTimeoutError", "ConnectionClosedError"}
     | {"ProvisionedThroughputExceededException", "InternalServerError", "ClientError"}
     | {"ConditionalCheckFailedException", "TransactionCanceledException"}
-    | {"StateConflict", "LockLost", "LockHeld", "OutcomeUnknown", "OrderRejected"}
+    | {"StateConflict", "StateInvalid", "LockLost", "LockHeld", "OutcomeUnknown"}
+    | {"OrderRejected"}
     | {"RateLimited", "ExchangeUnavailable", "ExchangeTimeout", "OrderNotVisible"}
     | {"AuthError", "PermissionDenied", "BadRequest", "NotFound", "MalformedResponse"}
     | {"ExchangeError"}
@@ -70,7 +72,8 @@ class Invocation:
     died: bool = False
     raised: str | None = None
     answer: dict[str, Any] | None = None
-    metrics: Counter[str] = field(default_factory=Counter)
+    metrics: Counter[str] = field(default_factory=Counter)  # EMF counts, by name[:dims]
+    needs: Counter[str] = field(default_factory=Counter)  # NeedsOperator, by what for
     s3_audits: int = 0
     cloudwatch_audits: int = 0
     port_calls: int = 0
@@ -280,16 +283,8 @@ class Observer:
         self.check("handler_never_raises", raised is None, lambda: f"{inv.label}: {raised}")
         if inv.died or raised is not None or inv.answer is None:
             return
-        ran = inv.answer.get("ok") is True
-        if inv.function == "liquidation":
-            ran = inv.metrics["Liquidations"] > 0
-        if not ran:
-            refusal = "HandlerErrors" if inv.function == "cycle" else "LiquidationFailed"
-            self.check(
-                "audited_or_counted",
-                inv.metrics[refusal] > 0,
-                lambda: f"{inv.label} refused without {refusal}: {inv.answer}",
-            )
+        if not ran(inv):
+            self._check_refusal_counted(inv)
             return
         failure = _exception_type(inv.function, inv.answer)
         self.check(
@@ -297,16 +292,46 @@ class Observer:
             failure is None or failure in EXPLAINED,
             lambda: f"{inv.function} {inv.label} ended in an unexplained {failure}: {inv.answer}",
         )
+        if inv.function == "cycle":
+            outcomes = inv.metrics["CycleOutcome"]
+            self.check(
+                "audited_or_counted",
+                outcomes == 1,
+                lambda: f"cycle {inv.label}: {outcomes} CycleOutcome counts, not 1",
+            )
         missed = (inv.s3_audits == 0) + (inv.cloudwatch_audits == 0)
-        counted = inv.metrics["AuditSinkFailures"]
+        counted = min(inv.needs["audit_sink_failed"], inv.metrics["NeedsOperator"])
         self.check(
             "audited_or_counted",
             counted >= missed,
             lambda: (
                 f"{inv.function} {inv.label}: {missed} sink(s) without the record, "
-                f"{counted} counted"
+                f"{counted} counted (NeedsOperator audit_sink_failed)"
             ),
         )
+
+    def _check_refusal_counted(self, inv: Invocation) -> None:
+        """A refused event or request is counted: CycleOutcome failed, or NeedsOperator
+        liquidation_failed."""
+        if inv.function == "cycle":
+            counted = inv.metrics["CycleOutcome:failed"] == 1
+            what = "CycleOutcome{outcome=failed}"
+        else:
+            counted = inv.needs["liquidation_failed"] > 0 and inv.metrics["NeedsOperator"] > 0
+            what = "NeedsOperator liquidation_failed"
+        self.check(
+            "audited_or_counted",
+            counted,
+            lambda: f"{inv.function} {inv.label} refused without {what}: {inv.answer}",
+        )
+
+
+def ran(inv: Invocation) -> bool:
+    """The invocation got past its event or request and its settings: a cycle answers ok;
+    a liquidation made a call (its lock) before answering."""
+    if inv.function == "cycle":
+        return inv.answer is not None and inv.answer.get("ok") is True
+    return inv.port_calls > 0
 
 
 def _negatives(state: PortfolioState, balances: Mapping[str, Decimal]) -> dict[str, Decimal]:

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos_faults import CONCURRENT, KINDS, Dice, ProcessDied, choose
-from chaos_observer import CASH, INVARIANTS, Invocation
-from chaos_world import ChaosContext, Container, World, open_world
+from chaos_observer import CASH, INVARIANTS, Invocation, ran
+from chaos_world import ChaosContext, Container, EmfTap, World, open_world
 from scripted_market import tweak
 
 from trader.domain.codec import to_jsonable
@@ -310,7 +310,10 @@ class Driver:
             function = "liquidation" if outer.function == "cycle" else "cycle"
             payload = self._request(rng) if function == "liquidation" else self.events[-1]
         else:
-            lease = self.w.config.cycle.lock_lease_seconds + max(skew, 0)
+            section = (
+                self.w.config.cycle if outer.function == "cycle" else self.w.config.liquidation
+            )
+            lease = section.lock_lease_seconds + max(skew, 0)
             interval = self.w.config.cycle.interval_seconds
             lapse = math.ceil((lease + 1) / interval)
             self.w.clock.advance(1 if variant == "concurrent.next_id" else lapse)
@@ -350,7 +353,7 @@ def _outcome(inv: Invocation) -> str:
         return f"{inv.function}: raised"
     answer = inv.answer
     if inv.function == "liquidation":
-        if inv.metrics["Liquidations"] == 0:
+        if not ran(inv):
             return "liquidation: refused"
         return "liquidation: ok" if answer.get("ok") else "liquidation: stopped (error)"
     if not answer.get("ok"):
@@ -373,7 +376,7 @@ def run_chaos(options: RunOptions) -> list[BackendReport]:
             dice = Dice(options.seed)
             with open_world(backend, config, dice, options.rate, stream) as world:
                 driver = Driver(world, options)
-                with contextlib.redirect_stdout(stream):  # EMF lines of single metrics
+                with contextlib.redirect_stdout(EmfTap(world.observer, stream)):  # the metrics
                     driver.run()
                 reports.append(driver.report(time.perf_counter() - started))
     return reports

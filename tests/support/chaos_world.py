@@ -20,6 +20,7 @@ from typing import Any
 import responses
 from aws_fixtures import MotoAws, client, moto_aws
 from aws_lambda_powertools import Logger
+from aws_resources import load_template
 from chaos_faults import CLOUDWATCH, Dice
 from chaos_inject import AwsHooks, Chaos, ChaosPort, RecordingAccount, http_fault_source
 from chaos_observer import Invocation, Observer, StoreView
@@ -36,6 +37,12 @@ from trader.entrypoints.lambda_cycle import CycleApp, build_on_aws
 from trader.entrypoints.lambda_liquidate import LiquidateApp
 
 SECRET_ID = "trader/coinbase-chaos"
+# Each function's Timeout as the template gives it (LAMBDA_TIMEOUT_SECONDS): its lease is
+# checked against it on a cold start.
+TIMEOUTS = {
+    name: int(load_template()["Resources"][resource]["Properties"]["Timeout"])
+    for name, resource in (("cycle", "CycleFunction"), ("liquidation", "LiquidateFunction"))
+}
 
 
 # --- Lambda containers ----------------------------------------------------------------------
@@ -53,16 +60,41 @@ class SkewedClock:
 
 
 class ChaosMetrics:
-    """Stands in for Powertools Metrics: each count goes to the invocation that made it."""
+    """Stands in for Powertools Metrics: the handlers print their EMF lines (single_metric)
+    under this namespace and service; `EmfTap` reads them back per invocation."""
 
     namespace = "247trader-chaos"
+    service = "247trader-chaos"
 
-    def __init__(self, observer: Observer) -> None:
+
+class EmfTap(io.TextIOBase):
+    """stdout during the run: each EMF line (a metric the handlers emit) is counted for the
+    invocation that printed it, as `<name>` and `<name>:<dimension values>`; every line goes
+    on to the log stream."""
+
+    def __init__(self, observer: Observer, sink: io.TextIOBase) -> None:
         self._observer = observer
+        self._sink = sink
+        self._partial = ""
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        if self._observer.current is not None:
-            self._observer.current.metrics[name] += value
+    def write(self, text: str) -> int:
+        self._sink.write(text)
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._count(line)
+        return len(text)
+
+    def _count(self, line: str) -> None:
+        inv = self._observer.current
+        if inv is None or not line.startswith("{"):
+            return
+        emf = json.loads(line)
+        for declared in emf.get("_aws", {}).get("CloudWatchMetrics", []):
+            names = sorted({d for dims in declared.get("Dimensions", []) for d in dims})
+            values = ",".join(str(emf[d]) for d in names if d != "service")
+            for metric in declared.get("Metrics", []):
+                inv.metrics[metric["Name"]] += 1
+                inv.metrics[f"{metric['Name']}:{values}"] += 1
 
 
 class ChaosLogger(Logger):
@@ -74,6 +106,13 @@ class ChaosLogger(Logger):
         handler = self.registered_handler  # shared by every Logger of the service: a 2nd run
         if isinstance(handler, logging.StreamHandler):  # in this process writes to its stream
             handler.stream = stream  # (not setStream: it flushes the last run's, now closed)
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Also notes what a NeedsOperator count was for (`extra.needs_operator`)."""
+        kind = (kwargs.get("extra") or {}).get("needs_operator")
+        if kind is not None and self._chaos.observer.current is not None:
+            self._chaos.observer.current.needs[kind] += 1
+        return super().warning(msg, *args, **kwargs)
 
     def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
         if msg != "audit record":
@@ -131,26 +170,29 @@ class World:
 
     @property
     def clients(self) -> dict[str, Any]:
-        return {"dynamodb": self.aws.dynamodb, "s3": self.aws.s3}
+        return {"dynamodb": self.aws.dynamodb, "s3": self.aws.s3} | self.extra["clients"]
 
     def container(self, function: str) -> Container:
         """A cold start: the handler's own composition (build_on_aws), with the waits of the
         exchange's retries and of the confirm polls not really waiting."""
         clock = SkewedClock(self.clock)
-        settings, deps = build_on_aws(
-            self.environ,
+        environ = {**self.environ, "LAMBDA_TIMEOUT_SECONDS": str(TIMEOUTS[function])}
+        built = build_on_aws(
+            environ,
             self.clients,
             clock,
             self.logger,
             self.metrics,
-            keep_candles=function == "cycle",
+            function="cycle" if function == "cycle" else "liquidation",
         )
+        settings, deps = built.settings, built.deps
         if self.backend == "sim":  # the simulated account is traded as LIVE would trade it
             settings = settings.model_copy(update={"trading_mode": Mode.LIVE})
         port = ChaosPort(self._adapter(clock, deps.candle_cache), self.chaos, self.backend == "sim")
         deps = dataclasses.replace(deps, config=self.config, exchange=port, sleep=_no_wait)
-        common = {"logger": self.logger, "metrics": self.metrics, "environ": self.environ}
-        common |= {"clock": clock, "clients": self.clients, "_built": (settings, deps)}
+        built = dataclasses.replace(built, settings=settings, deps=deps)
+        common = {"logger": self.logger, "metrics": self.metrics, "environ": environ}
+        common |= {"clock": clock, "clients": self.clients, "_built": built}
         app = CycleApp(**common) if function == "cycle" else LiquidateApp(**common)
         return Container(function, app, clock)
 
@@ -199,12 +241,12 @@ def open_world(
         chaos = Chaos(dice, backend, observer, rate)
         clock = SteppingClock(_start(config), config.cycle.interval_seconds)
         environ = _environ(aws, backend)
-        fake = None
+        fake, clients = None, {}
         if backend == "coinbase":
             fake = stack.enter_context(_fake_coinbase(config, clock, chaos))
             truth = RecordingAccount(fake.routes.exchange, observer, creates=False)
             fake.routes.exchange = truth  # type: ignore[assignment]
-            _store_key()
+            clients["secretsmanager"] = _store_key()
         else:
             truth = RecordingAccount(
                 build_simulated_exchange(config, clock), observer, creates=True
@@ -215,7 +257,7 @@ def open_world(
         logger = ChaosLogger(chaos, log_stream)
         world = World(
             backend, config, clock, aws, truth, observer, chaos, environ, logger,
-            ChaosMetrics(observer), fake, state_client, {"where": where},
+            ChaosMetrics(), fake, state_client, {"where": where, "clients": clients},
         )  # fmt: skip
         yield world
 
@@ -239,12 +281,14 @@ def _environ(aws: MotoAws, backend: str) -> dict[str, str]:
     }
 
 
-def _store_key() -> None:
-    """The throwaway key in (moto's) Secrets Manager, as a deployment stores it."""
+def _store_key() -> Any:
+    """The throwaway key in (moto's) Secrets Manager, as a deployment stores it; the client."""
     pem, _ = throwaway_key()
-    client("secretsmanager").create_secret(
+    secrets = client("secretsmanager")
+    secrets.create_secret(
         Name=SECRET_ID, SecretString=json.dumps({"name": KEY_NAME, "privateKey": pem})
     )
+    return secrets
 
 
 def _store_view(table: str, state_client: Any) -> StoreView:
