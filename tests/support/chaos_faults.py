@@ -66,6 +66,21 @@ KINDS: dict[str, str] = {
     "late_redelivery": "an earlier scheduled event delivered after a later one ran",
 }
 
+# The layer each kind hits: a short run is expected to hit every layer, a long one every kind.
+_LAYER_OF = {
+    "exchange.order_rejected": "create",
+    "exchange.create_lost_answer": "create",
+    "exchange.duplicate_refused": "create",
+    "crash": "process",
+    "process_died": "process",
+    "clock_skew": "time",
+    "low_time": "time",
+    "time_runs_out": "time",
+    "kill_switch": "operator",
+    "late_redelivery": "operator",
+}
+FAMILIES: dict[str, str] = {kind: _LAYER_OF.get(kind, kind.split(".")[0]) for kind in KINDS}
+
 # Menus: which kinds a site can draw, with weights.
 Menu = Sequence[tuple[str, float]]
 EXCHANGE_ERRORS: Menu = (
@@ -203,11 +218,13 @@ _GONE = object()
 
 
 def corrupt_one_field(answer: Any, rng: random.Random) -> Any:
-    """`answer` with one leaf (chosen by `rng`) changed, or removed."""
+    """`answer` with one leaf (chosen by `rng`) changed, or removed; mostly a number (sizes,
+    prices, fees, balances: what the bot computes with)."""
     leaves = list(_leaves(answer, ()))
+    numbers = [path for path in leaves if _is_number(_at(answer, path))]
     if not leaves:
         return answer
-    path = rng.choice(leaves)
+    path = rng.choice(numbers if numbers and rng.random() < 0.8 else leaves)
     change = _GONE if rng.random() < 0.15 else rng.choice(_CORRUPTIONS)
     return _replaced(answer, path, change)
 
@@ -221,6 +238,22 @@ def _leaves(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
             yield from _leaves(value, (*path, index))
     else:
         yield path
+
+
+def _at(node: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        node = node[step]
+    return node
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _replaced(node: Any, path: tuple[Any, ...], change: Any) -> Any:

@@ -87,7 +87,7 @@ class Chaos:
     def pick(self, site: str, menu: Menu, scale: float = 1.0) -> tuple[str, Any] | None:
         """The fault for this occurrence of `site` in the current invocation, if any."""
         inv = self.observer.current
-        if inv is None or not self.armed or not inv.chaotic:
+        if inv is None or not self.armed or not inv.chaotic or not in_focus(inv.focus, site):
             return None
         inv.sites[site] += 1
         rng = self.dice.roll(self.backend, "site", inv.seq, site, inv.sites[site])
@@ -130,6 +130,19 @@ class Chaos:
         if kind in ("crash", "process_died") and not strike.after:
             raise process_fault(kind, site, "before")
         return strike
+
+
+# The layers an invocation's faults may be kept to (Plan.focus), by the sites they hold.
+CREATE_SITES = ("port:place_order", "port:convert", "http:POST /orders", "http:POST /convert")
+LAYERS = {
+    "create": lambda site: site.startswith(CREATE_SITES),
+    "exchange": lambda site: site.startswith(("port:", "http:")),
+    "aws": lambda site: site.startswith(("aws:", "cloudwatch:")),
+}
+
+
+def in_focus(focus: str, site: str) -> bool:
+    return focus == "any" or LAYERS[focus](site)
 
 
 def process_fault(kind: str, site: str, when: str) -> BaseException:

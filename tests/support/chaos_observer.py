@@ -67,6 +67,7 @@ class Invocation:
     nested: bool  # run inside another invocation (a concurrent container)
     began: TradingState  # the stored trading state when it began
     chaotic: bool = True
+    focus: str = "any"  # the layer whose calls may fail
     token: int | None = None  # the fencing token of its lease, once granted
     released: bool = False
     died: bool = False
@@ -110,10 +111,13 @@ class Observer:
     def current(self) -> Invocation | None:
         return self.stack[-1] if self.stack else None
 
-    def begin(self, function: str, owner: str, label: str, chaotic: bool) -> Invocation:
+    def begin(
+        self, function: str, owner: str, label: str, chaotic: bool, focus: str = "any"
+    ) -> Invocation:
         began = self.view.trading_state()
         nested = bool(self.stack)
-        inv = Invocation(len(self.invocations) + 1, function, owner, label, nested, began, chaotic)
+        seq = len(self.invocations) + 1
+        inv = Invocation(seq, function, owner, label, nested, began, chaotic, focus)
         self.invocations.append(inv)
         self.stack.append(inv)
         return inv

@@ -67,6 +67,7 @@ class Plan:
     budget_ms: int = 100_000
     drain_ms: int = 0  # Lambda time each port call uses up
     cold: bool = False
+    focus: str = "any"  # the layer whose calls may fail (chaos_inject.LAYERS)
 
 
 CLEAN = Plan(chaotic=False)
@@ -88,7 +89,10 @@ def draw_plan(rng: random.Random, odds: Odds = lambda _kind, p: p) -> Plan:
         budget = rng.randint(1_000, 19_000)  # below min_remaining_seconds_to_trade (20 s)
     elif roll < low + odds("time_runs_out", 0.12):
         budget, drain = rng.randint(25_000, 60_000), rng.randint(2_000, 6_000)
-    return Plan(True, skew, budget, drain, cold=rng.random() < 0.05)
+    # Half the chaotic invocations fail at one layer only, so that some get as far as their
+    # creates, the calls that matter most, and fail there.
+    focus = rng.choice(["any", "any", "exchange", "aws", "create", "create"])
+    return Plan(True, skew, budget, drain, cold=rng.random() < 0.05, focus=focus)
 
 
 def scheduled_event(at: datetime, name: object, interval_s: int = 300) -> dict[str, Any]:
@@ -209,7 +213,7 @@ class Driver:
             self._count_plan(plan)
         owner = f"{w.backend}-{function}-{len(w.observer.invocations) + 1}"
         label = str(payload.get("time") or payload.get("request_id"))
-        inv = w.observer.begin(function, owner, label, chaotic)
+        inv = w.observer.begin(function, owner, label, chaotic, plan.focus)
         self.payloads[inv.seq] = (payload, plan.skew_s)
         context = ChaosContext(owner, plan.budget_ms, plan.drain_ms, inv)
         try:
