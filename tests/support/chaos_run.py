@@ -50,7 +50,7 @@ class RunOptions:
     seed: int
     cycles: int = 1000  # scheduled steps per backend
     backends: tuple[str, ...] = BACKENDS
-    rate: float = 0.04  # chance that one call of a chaotic invocation fails
+    rate: float = 0.06  # chance that one call of a chaotic invocation fails
     recover_every: int = 100
     recovery_cycles: int = 5
     liquidation_rate: float = 0.05  # chance of a liquidation request after a step
@@ -462,7 +462,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
     parser.add_argument("--seed", type=int, default=None, help="default: a fresh one, printed")
     parser.add_argument("--cycles", type=int, default=1000, help="scheduled steps per backend")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
-    parser.add_argument("--rate", type=float, default=0.04, help="chance a call fails")
+    parser.add_argument("--rate", type=float, default=0.06, help="chance a call fails")
     parser.add_argument("--recover-every", type=int, default=100)
     parser.add_argument("--liquidation-rate", type=float, default=0.05)
     parser.add_argument("--log", type=Path, default=None, help="write the handlers' logs here")
