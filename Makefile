@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench bench-replay cost fuzz clean
+.PHONY: run test lint install bench bench-replay cost fuzz chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ cost: $(STAMP)
 ## bench-replay: cycles/s of `trader replay` (3 x 15m real, 10 x 5m synthetic) beside backtesting.py
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_speed.py
+
+## chaos: 1,000 scheduled cycles per backend (simulated exchange, fake Coinbase) through the
+## Lambda handlers on moto, faults at seeded random points; SEED=N CYCLES=N repeat a run
+CYCLES ?= 1000
+chaos: $(STAMP)
+	$(BIN)/python tests/support/chaos_run.py --cycles $(CYCLES) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info lib/*.egg-info .aws-sam .cache

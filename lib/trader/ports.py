@@ -111,7 +111,8 @@ class StateStore(Protocol):
     def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
         """Write `state` if the stored version is still `state.version`; return it with version+1.
 
-        Raises StateConflict (and writes nothing) when the version or fencing token moved.
+        Raises StateConflict (and writes nothing) when the version or fencing token moved, and
+        StateInvalid (writes nothing) when `state` breaks an invariant its next load checks.
         """
         ...
 

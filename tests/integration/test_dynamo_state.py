@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from bad_states import BAD_IDS, BAD_STATES
+from bad_states import BAD_IDS, BAD_STATES, plant_in_dynamo
 
 from trader.adapters.aws.dynamo_state import DynamoStateStore, set_trading_state
-from trader.domain.errors import StateConflict, StateCorrupt
+from trader.domain.errors import StateConflict, StateCorrupt, StateInvalid
 from trader.domain.models import Order, OrderStatus, OrderType, Position, Side, TradingState
 from trader.domain.state import PortfolioState, RegimeMemory, roll_counters
 
@@ -275,10 +275,26 @@ def test_save_when_lock_item_deleted_and_token_restarts_then_older_token_is_refu
 
 @pytest.mark.parametrize(("bad", "message"), BAD_STATES, ids=BAD_IDS)
 def test_load_when_an_invariant_is_broken_then_state_corrupt_naming_the_field(aws, bad, message):
-    store_for(aws).save(bad, None)  # a save writes what it is given; the load is the gate
+    plant_in_dynamo(aws.dynamodb, aws.table, bad)  # a save would refuse it
     items = aws.all_items()
 
     with pytest.raises(StateCorrupt, match=re.escape(message)):
         store_for(aws).load()
 
     assert aws.all_items() == items
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_STATES, ids=BAD_IDS)
+def test_save_when_an_invariant_is_broken_then_state_invalid_and_items_unchanged(
+    aws, lock, bad, message
+):
+    lease = lock.acquire("cycle-a", T0, 600)
+    store = store_for(aws)
+    saved = store.save(busy_state(), lease)
+    items = snapshot(aws)
+
+    with pytest.raises(StateInvalid, match=re.escape(message)):
+        store.save(bad.replace(version=saved.version), lease)
+
+    assert snapshot(aws) == items
+    assert store_for(aws).load() == saved

@@ -1,12 +1,21 @@
-"""States that break an invariant, each with the message naming the field (state invariants)."""
+"""States that break an invariant, each with the message naming the field (state invariants),
+and ways to put one in a store without a save (which refuses them)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from trader.domain.models import Order, OrderStatus, OrderType, Position, Side
-from trader.domain.state import PortfolioState, RegimeMemory
+from trader.domain.state import (
+    STATE_SCHEMA_VERSION,
+    PortfolioState,
+    RegimeMemory,
+    state_to_dict,
+)
 
 T0 = datetime(2026, 11, 24, 23, 55, tzinfo=UTC)
 D = Decimal
@@ -59,3 +68,24 @@ BAD_STATES = [
     ),
 ]
 BAD_IDS = [message.split(":")[0] for _, message in BAD_STATES]
+
+
+def plant_in_file(path: Path, state: PortfolioState) -> None:
+    """`state` written straight into a state file, without the check a save makes (a state an
+    older version left, or a hand edit)."""
+    saved = state.replace(version=state.version + 1)
+    path.write_text(json.dumps({"fence": 0, "state": state_to_dict(saved)}), encoding="utf-8")
+
+
+def plant_in_dynamo(client: Any, table: str, state: PortfolioState) -> None:
+    """`state` written straight into the table as the store lays it out (one item per position,
+    order and counter), without the check a save makes."""
+    from trader.adapters.aws.dynamo_state import STATE_SK, _items_for, _typed
+
+    saved = state.replace(version=state.version + 1)
+    head = {"version": saved.version, "state_schema": STATE_SCHEMA_VERSION}
+    head |= {"trading_state": saved.trading_state.value}
+    for sk, item in _items_for(saved).items():
+        extra = head if sk == STATE_SK else {}
+        typed = _typed({"pk": "PORTFOLIO#default", "sk": sk, **item, **extra})
+        client.put_item(TableName=table, Item=typed)

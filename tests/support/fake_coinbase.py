@@ -8,7 +8,8 @@
 
 The account is a MatchingExchange over a SyntheticMarket, so the fake and the simulated
 exchange agree on prices, fills, fees and balances. Faults are injected on demand with
-`fail(method, path_regex, Fault...)` and the order-level helpers below.
+`fail(method, path_regex, Fault...)` and the order-level helpers below, or drawn per request
+by `fault_source` (the chaos run, tests/support/chaos_world.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ Reply = tuple[int, dict[str, str], str]
 class Fault:
     """One injected failure: an HTTP answer, or an exception raised at the client.
 
-    `after=True` processes the request first (e.g. the create is accepted), then fails.
+    `after=True` processes the request first (e.g. the create is accepted), then fails;
+    `corrupt` processes it too, then answers 200 with the JSON answer it makes of the real one.
     """
 
     status: int = 0
@@ -58,6 +60,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     exception: type[Exception] | None = None
     after: bool = False
+    corrupt: Callable[[Any], Any] | None = None
 
     @classmethod
     def http(cls, status: int, code: str = "INTERNAL", message: str = "fault", **kw: Any) -> Fault:
@@ -79,6 +82,11 @@ class Fault:
     @classmethod
     def malformed(cls, body: str = '{"products": [{"product_id": ', **kw: Any) -> Fault:
         return cls(status=200, body=body, **kw)
+
+    @classmethod
+    def corrupted(cls, change: Callable[[Any], Any]) -> Fault:
+        """The request is processed; its answer goes out as `change(answer)`."""
+        return cls(after=True, corrupt=change)
 
 
 @dataclass
@@ -129,6 +137,8 @@ class FakeCoinbase:
         self.requests: list[Recorded] = []
         self._injections: list[_Injection] = []
         self._rewrites: list[_Rewrite] = []
+        # Asked about every request no queued fault matched (the chaos run draws one there).
+        self.fault_source: Callable[[Recorded], Fault | None] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -275,7 +285,9 @@ class FakeCoinbase:
             status, payload = self.routes.handle(
                 record.method, record.path, record.query, record.body
             )
-        if fault is not None:
+        if fault is not None and fault.corrupt is not None:
+            payload = fault.corrupt(payload)
+        elif fault is not None:
             return self._apply(fault)
         change = self._take_rewrite(record)
         if change is not None:
@@ -293,7 +305,7 @@ class FakeCoinbase:
                 ):
                     inj.remaining -= 1
                     return inj.fault
-        return None
+        return self.fault_source(record) if self.fault_source is not None else None
 
     def _take_rewrite(self, record: Recorded) -> Callable[[Any], Any] | None:
         with self._lock:

@@ -1,5 +1,6 @@
 """A stored state that breaks an invariant is StateCorrupt naming the field, in every store,
-and a cycle on it trades and writes nothing."""
+and a cycle on it trades and writes nothing; a save of one is refused (StateInvalid) and the
+stored state stays as it was."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from bad_states import BAD_IDS, BAD_STATES, position
+from bad_states import BAD_IDS, BAD_STATES, plant_in_file, position
 from cycle_rig import make_rig
 
 from trader.adapters.local.files import FileStateStore
 from trader.adapters.memory import InMemoryStateStore
-from trader.domain.errors import StateCorrupt
+from trader.domain.errors import StateCorrupt, StateInvalid
 from trader.domain.models import Mode
 from trader.domain.state import PortfolioState
 
@@ -23,7 +24,7 @@ def test_file_load_when_an_invariant_is_broken_then_state_corrupt_naming_the_fie
     tmp_path: Path, bad: PortfolioState, message: str
 ) -> None:
     store = FileStateStore(tmp_path / ".state.json")
-    store.save(bad, None)  # a save writes what it is given; the load is the gate
+    plant_in_file(store.path, bad)  # a save would refuse it
     written = store.path.read_bytes()
 
     with pytest.raises(StateCorrupt, match=re.escape(message)):
@@ -40,6 +41,20 @@ def test_in_memory_load_when_an_invariant_is_broken_then_state_corrupt_naming_th
 
     with pytest.raises(StateCorrupt, match=re.escape(message)):
         store.load()
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_STATES, ids=BAD_IDS)
+def test_save_when_an_invariant_is_broken_then_state_invalid_and_the_stored_state_kept(
+    tmp_path: Path, bad: PortfolioState, message: str
+) -> None:
+    good = PortfolioState(positions={"BTC-USD": position()})
+    for store in (FileStateStore(tmp_path / ".state.json"), InMemoryStateStore()):
+        saved = store.save(good, None)
+
+        with pytest.raises(StateInvalid, match=re.escape(message)):
+            store.save(bad.replace(version=saved.version), None)
+
+        assert store.load() == saved  # the next load reads the last good state
 
 
 def test_load_when_pnl_is_negative_and_finite_then_the_state_loads() -> None:

@@ -16,7 +16,13 @@ from typing import Any, TypeVar, cast
 
 from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
-from trader.domain.state import PortfolioState, decode_state, state_from_dict, state_to_dict
+from trader.domain.state import (
+    PortfolioState,
+    check_before_saving,
+    decode_state,
+    state_from_dict,
+    state_to_dict,
+)
 from trader.service.audit import audit_line
 
 
@@ -57,7 +63,7 @@ class InMemoryStateStore:
     def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
         if self.fail_on_save is not None:
             raise self.fail_on_save
-        new_state = state.replace(version=state.version + 1)
+        new_state = check_before_saving(state.replace(version=state.version + 1))
         text = _stored_form(new_state)
         with self._mutex:
             stored_version = 0 if self._text is None else int(json.loads(self._text)["version"])

@@ -39,6 +39,10 @@ class StateConflict(StateError):
     """The stored state changed since we read it (version or fencing token mismatch)."""
 
 
+class StateInvalid(StateError):
+    """A state that breaks its invariants was not saved; the stored state is as it was."""
+
+
 class ExchangeError(TraderError):
     """Base of exchange failures."""
 

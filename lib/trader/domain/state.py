@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from trader.domain.codec import from_jsonable, to_jsonable
+from trader.domain.errors import StateInvalid
 from trader.domain.models import ZERO, ConversionStatus, Order, Position, TradingState
 
 STATE_SCHEMA_VERSION = 1
@@ -142,6 +143,16 @@ def _check_regime(memory: RegimeMemory) -> None:
         raise ValueError(f"regime.name: {memory.name!r} is not one of {sorted(REGIME_NAMES)}")
     if memory.since > memory.as_of:
         raise ValueError(f"regime.since: {memory.since} is after regime.as_of {memory.as_of}")
+
+
+def check_before_saving(state: PortfolioState) -> PortfolioState:
+    """`state` when the next load will read it, else StateInvalid naming the field; the
+    stores call it before writing. A value the load refuses (a fill at price 0 read from the
+    exchange, booked, saved) would otherwise stop every cycle after it with StateCorrupt."""
+    try:
+        return check_state(state)
+    except ValueError as exc:
+        raise StateInvalid(f"state not saved, it would not load again: {exc}") from None
 
 
 def _check_fields(value: Any, path: str) -> None:

@@ -31,7 +31,12 @@ from trader.domain.codec import from_jsonable, to_jsonable
 from trader.domain.errors import StateConflict, StateCorrupt, StateError
 from trader.domain.lease import LockLease
 from trader.domain.models import ZERO, Order, Position, TradingState
-from trader.domain.state import STATE_SCHEMA_VERSION, PortfolioState, check_state
+from trader.domain.state import (
+    STATE_SCHEMA_VERSION,
+    PortfolioState,
+    check_before_saving,
+    check_state,
+)
 
 TTL_ATTRIBUTE = "ttl"
 STATE_SK = "STATE"
@@ -75,6 +80,7 @@ class DynamoStateStore:
         return state
 
     def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
+        check_before_saving(state)
         if self._image_version != state.version:
             self._remember(self._query(), state.version)
         saved = state.replace(version=state.version + 1)

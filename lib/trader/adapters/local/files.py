@@ -23,7 +23,12 @@ from typing import Any
 from trader.domain.codec import parse_utc, to_jsonable
 from trader.domain.errors import AuditError, LockHeld, StateCorrupt, StateError
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
-from trader.domain.state import PortfolioState, state_from_dict, state_to_dict
+from trader.domain.state import (
+    PortfolioState,
+    check_before_saving,
+    state_from_dict,
+    state_to_dict,
+)
 from trader.service.audit import audit_line
 
 # What a malformed file can raise while being decoded (InvalidOperation: a bad Decimal).
@@ -139,7 +144,7 @@ class FileStateStore:
         return PortfolioState() if stored is None else stored[1]
 
     def save(self, state: PortfolioState, lease: LockLease | None) -> PortfolioState:
-        new_state = state.replace(version=state.version + 1)
+        new_state = check_before_saving(state.replace(version=state.version + 1))
         body = state_to_dict(new_state)  # a caller's bad value fails here, before any I/O
         try:
             with _guarded(self.path):
