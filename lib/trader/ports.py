@@ -136,6 +136,24 @@ class AuditSource(Protocol):
         anything unreadable."""
         ...
 
+    def records_between(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
+        """The records that started in [since, until), oldest first. An S3 source lists only
+        the `dt=`/`hour=` partitions of that range."""
+        ...
+
+    def last(
+        self, count: int, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest `count` records that started in [since, until), oldest first. None:
+        no bound (an S3 source looks back at most S3_LOOKBACK before `until` or now)."""
+        ...
+
+    def find(self, record_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Every record whose `cycle_id` is `record_id` (a repeated delivery writes a second),
+        oldest first. An S3 source reads a cycle id's own hour and the next; a liquidation id
+        holds no time, so it is looked for in [since, until)."""
+        ...
+
 
 class PersistentCache(Protocol):
     """A cache that survives the process: loaded once, written back after each cycle."""

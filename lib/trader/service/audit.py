@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from trader.domain.codec import to_jsonable
+from trader.domain.codec import parse_utc, to_jsonable
 from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
@@ -369,3 +369,13 @@ def parse_audit_line(line: str, where: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise AuditReadError(f"{where}: a JSON {type(record).__name__}, not an audit record")
     return record
+
+
+def record_started_at(record: Mapping[str, Any]) -> datetime:
+    """When the record's cycle (or liquidation) started; AuditReadError naming the record when
+    `started_at` is missing or not an ISO-8601 UTC time."""
+    try:
+        return parse_utc(str(record["started_at"]))
+    except (KeyError, ValueError):
+        cycle = record.get("cycle_id", "?")
+        raise AuditReadError(f"audit record of cycle {cycle}: no valid started_at") from None

@@ -19,8 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from trader.domain.codec import parse_utc
-from trader.domain.errors import AuditReadError
+from trader.service.audit import record_started_at
 
 ZERO = Decimal(0)
 CYCLE = "cycle"  # the record_type of a cycle's record (the field is absent on those)
@@ -110,7 +109,7 @@ class HistoryBuilder:
         if kind != CYCLE:
             self.history.other_records[str(kind)] += 1
             return
-        when = _started_at(record)
+        when = record_started_at(record)
         self.history.modes[str(record.get("mode"))] += 1
         self.history.outcomes[record.get("no_trade_reason") or "traded"] += 1
         self.history.points.append(_point(when, record))
@@ -171,14 +170,6 @@ def build_history(records: Iterable[Mapping[str, Any]]) -> RunHistory:
     for record in records:
         builder.add(record)
     return builder.history
-
-
-def _started_at(record: Mapping[str, Any]) -> datetime:
-    try:
-        return parse_utc(str(record["started_at"]))
-    except (KeyError, ValueError):
-        cycle = record.get("cycle_id", "?")
-        raise AuditReadError(f"audit record of cycle {cycle}: no valid started_at") from None
 
 
 def _point(when: datetime, record: Mapping[str, Any]) -> Point:
