@@ -29,6 +29,8 @@ LAYER = "TraderLayer"
 LOCAL_ONLY = (
     "trader/__main__.py",
     "trader/entrypoints/cli.py",
+    "trader/entrypoints/audit.py",
+    "trader/entrypoints/audit_text.py",
     "trader/entrypoints/liquidation_table.py",
     "trader/entrypoints/runner.py",
     "trader/entrypoints/summary.py",

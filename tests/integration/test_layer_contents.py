@@ -28,6 +28,14 @@ def test_local_only_list_when_compared_with_the_package_then_every_path_exists()
     assert missing == []
 
 
+def test_local_only_list_when_an_entrypoint_is_not_a_handler_then_it_is_left_out() -> None:
+    # Only the two Lambda entrypoints belong in the layer; `trader audit`, report and the
+    # rest are local commands.
+    entrypoints = {p.name for p in (REPO / "lib/trader/entrypoints").glob("*.py")}
+    local = {Path(p).name for p in finish_build().LOCAL_ONLY if "/entrypoints/" in p}
+    assert entrypoints - local == {"__init__.py", "lambda_cycle.py", "lambda_liquidate.py"}
+
+
 HANDLER_RUN = r"""
 import json, sys
 from moto import mock_aws

@@ -126,9 +126,7 @@ def appending(path: Path, chunks: list[bytes]) -> Iterator[None]:
 
 
 def test_follow_when_a_line_arrives_in_two_writes_then_read_once_it_is_whole(log: Path) -> None:
-    line = (
-        b'{"cycle_id":"20260218T0920Z","started_at":"2026-02-18T09:20:00Z","mode":"PAPER"}\n'
-    )
+    line = b'{"cycle_id":"20260218T0920Z","started_at":"2026-02-18T09:20:00Z","mode":"PAPER"}\n'
     steps = appending(log, [line[:30], line[30:], b""])
 
     followed = follow_audit_log(log, log.stat().st_size, lambda: next(steps))

@@ -24,6 +24,7 @@ from trader.domain.errors import (
 )
 from trader.domain.liquidation import parse_liquidation_request
 from trader.domain.models import CycleResult, Mode, TradingState
+from trader.entrypoints.audit import add_audit
 from trader.entrypoints.runner import LoopOptions, StopFlag, run_loop, stop_on_signals
 from trader.entrypoints.summary import SessionSummary, cycle_line, failure
 from trader.ports import Clock
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         return int(args.handler(args))
-    except (ConfigError, StateError) as exc:
+    except (ConfigError, StateError, AuditReadError) as exc:
         print(f"trader: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_liquidate(sub)
     _add_trading_state(sub)
+    add_audit(sub)
     return parser
 
 

@@ -15,13 +15,13 @@ def render(answer: Mapping[str, Any], mode: Mode, target: str) -> str:
     """The answer as text tables; the JSON answer is printed after it."""
     what = "plan only, nothing sent" if answer["dry_run"] else "executed"
     lines = [f"liquidation {answer['request_id']} ({what}; mode {mode.value}, target {target})"]
-    lines += _table(
+    lines += text_table(
         ("currency", "amount", f"value {target}", "route or why not"),
         [_plan_row(item) for item in answer["plan"]],
     )
     if answer["legs"]:
         lines += ["", "legs"]
-        lines += _table(
+        lines += text_table(
             ("leg", "on", "size", "status", "filled", "proceeds"),
             [_leg_row(leg) for leg in answer["legs"]],
         )
@@ -29,7 +29,7 @@ def render(answer: Mapping[str, Any], mode: Mode, target: str) -> str:
     if left:
         lines += ["", "remaining"]
         rows = [(r["currency"], r["amount"], f"{r['reason']}: {r['detail']}") for r in left]
-        lines += _table(("currency", "amount", "why"), rows)
+        lines += text_table(("currency", "amount", "why"), rows)
     lines += ["", f"error: {answer['error']}" if answer["error"] else "ok"]
     return "\n".join(lines)
 
@@ -60,7 +60,7 @@ def _leg_row(leg: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     return [
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
