@@ -8,6 +8,11 @@ session followed by a real `trader liquidate`.
 from __future__ import annotations
 
 import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -573,3 +578,25 @@ def test_help_when_asked_then_each_view_documents_its_source_and_exit_status(cap
         text = " ".join(capsys.readouterr().out.split())
         assert "--source AUDIT" in text
         assert "Exit status: 0 when answered, 1 when `show` finds no record" in text
+
+
+def test_tail_follow_when_a_cycle_is_appended_then_printed_and_ctrl_c_ends_it(log) -> None:
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "trader", "audit", "tail", "-n", "1", "-f", "--source", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()  # read on a thread, so a silent command fails
+    threading.Thread(
+        target=lambda: [lines.put(x) for x in follower.stdout or ()], daemon=True
+    ).start()
+    try:
+        assert lines.get(timeout=30).startswith("20260302T0305Z  PAPER")
+        JsonlAuditSink(log).write(cycle("2026-03-02T03:10", "1007", "3.94"))
+        assert lines.get(timeout=30).split()[-2:] == ["equity", "1,007.00"]
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 0
+        assert follower.stderr is not None and follower.stderr.read() == ""
+    finally:
+        follower.kill()
