@@ -190,7 +190,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def stats_json(capsys: pytest.CaptureFixture[str], source: str, *extra: str) -> dict[str, Any]:
-    code, out, err = run(capsys, "stats", "--source", source, "--json", *extra)
+    code, out, err = run(capsys, "stats", source, "--json", *extra)
     assert code == 0, err
     return json.loads(out)
 
@@ -199,7 +199,7 @@ def check_night_stats(stats: dict[str, Any]) -> None:
     assert {k: stats[k] for k in EXPECTED_STATS} == EXPECTED_STATS
     assert stats["outcomes"] == EXPECTED_OUTCOMES
     rows = [
-        (o["product_id"], o["side"], o["placed"], o["fills"], o["size"], o["notional"], o["fees"])
+        (o["product_id"], o["side"], o["orders"], o["fills"], o["size"], o["notional"], o["fees"])
         for o in stats["orders"]
     ]
     assert [(*r[:4], *(Decimal(v) for v in r[4:])) for r in rows] == [
@@ -258,13 +258,13 @@ def test_stats_when_the_range_starts_at_the_sale_then_its_booking_is_left_out_an
     assert Decimal(stats["realized_pnl"]) == 0
     assert stats["realized_pnl_first_cycle_sold"] is True
     assert (stats["closed_trades"], stats["fills"], stats["fees"]) == (0, 2, "4.26")
-    code, out, _ = run(capsys, "stats", "--source", str(log), "--since", "2026-03-02T00:00Z")
+    code, out, _ = run(capsys, "stats", str(log), "--since", "2026-03-02T00:00Z")
     assert code == 0
     assert "(booked, net of fees: 3.94 -> 3.94, not counting the first cycle's own sale)" in out
 
 
 def test_stats_when_the_s3_url_names_no_bucket_then_exit_2(capsys) -> None:
-    assert run(capsys, "stats", "--source", "s3://") == (
+    assert run(capsys, "stats", "s3://") == (
         2,
         "",
         "trader: 's3://' names no bucket (s3://bucket/prefix)\n",
@@ -274,7 +274,7 @@ def test_stats_when_the_s3_url_names_no_bucket_then_exit_2(capsys) -> None:
 def test_stats_text_when_a_log_then_reasons_outcomes_orders_and_pnl_are_printed(
     log, capsys
 ) -> None:
-    code, out, _ = run(capsys, "stats", "--source", str(log), *RANGE)
+    code, out, _ = run(capsys, "stats", str(log), *RANGE)
 
     assert code == 0
     lines = out.splitlines()
@@ -287,13 +287,11 @@ def test_stats_text_when_a_log_then_reasons_outcomes_orders_and_pnl_are_printed(
     assert "equity            1,000.00 -> 1,005.00" in lines
     assert "liquidations      1 (ok 1), 1 of 1 legs done" in lines
     btc_sell = next(line.split() for line in lines if "BTC-USD" in line and "SELL" in line)
-    assert btc_sell == ["BTC-USD", "SELL", "1", "0", "1", "0.01", "510.00", "3.06"]
+    assert btc_sell == ["BTC-USD", "SELL", "1", "1", "0.01", "510.00", "3.06"]
 
 
 def test_tail_when_a_log_then_one_line_a_record_with_the_liquidation_shown(log, capsys) -> None:
-    code, out, _ = run(
-        capsys, "tail", "-n", "3", "--source", str(log), "--until", "2026-03-02T02:00Z"
-    )
+    code, out, _ = run(capsys, "tail", "-n", "3", str(log), "--until", "2026-03-02T02:00Z")
 
     assert code == 0
     resting, filled, sold_all = out.splitlines()
@@ -311,14 +309,10 @@ def test_tail_when_a_log_then_one_line_a_record_with_the_liquidation_shown(log, 
 
 
 def test_tail_when_s3_then_the_same_lines_from_the_newest_hour_only(aws_env, log, capsys) -> None:
-    _, from_file, _ = run(
-        capsys, "tail", "-n", "3", "--source", str(log), "--until", "2026-03-02T02:00Z"
-    )
+    _, from_file, _ = run(capsys, "tail", "-n", "3", str(log), "--until", "2026-03-02T02:00Z")
     with s3_night() as url:
         calls = s3_calls()
-        code, from_s3, _ = run(
-            capsys, "tail", "-n", "3", "--source", url, "--until", "2026-03-02T02:00Z"
-        )
+        code, from_s3, _ = run(capsys, "tail", "-n", "3", url, "--until", "2026-03-02T02:00Z")
 
     assert code == 0
     assert from_s3 == from_file
@@ -332,7 +326,7 @@ def test_show_when_a_cycle_was_delivered_twice_then_both_records_each_with_its_s
 ) -> None:
     with s3_night() as url:
         source = str(log) if where == "log" else url
-        code, out, _ = run(capsys, "show", "20260302T0015Z", "--source", source)
+        code, out, _ = run(capsys, "show", "20260302T0015Z", source)
 
     assert code == 0
     first, second = out.split("\n\ncycle ")
@@ -348,7 +342,7 @@ def test_show_when_a_cycle_was_delivered_twice_then_both_records_each_with_its_s
 
 
 def test_show_when_risk_blocked_then_the_rejections_are_listed(log, capsys) -> None:
-    code, out, _ = run(capsys, "show", "20260301T2340Z", "--source", str(log))
+    code, out, _ = run(capsys, "show", "20260301T2340Z", str(log))
 
     assert code == 0
     assert out.splitlines()[1:4] == [
@@ -359,7 +353,7 @@ def test_show_when_risk_blocked_then_the_rejections_are_listed(log, capsys) -> N
 
 
 def test_show_when_a_cycle_failed_then_its_exception_message(log, capsys) -> None:
-    _, out, _ = run(capsys, "show", "20260302T0105Z", "--source", str(log))
+    _, out, _ = run(capsys, "show", "20260302T0105Z", str(log))
 
     assert out.splitlines()[1] == "NO_TRADE exception:StateCorrupt: data/.state.json: not JSON"
 
@@ -369,7 +363,7 @@ def test_show_when_a_liquidation_in_s3_then_found_in_the_range_with_its_legs(
 ) -> None:
     with s3_night() as url:
         calls = s3_calls()
-        code, out, _ = run(capsys, "show", "liquidation-req-1", "--source", url, *RANGE)
+        code, out, _ = run(capsys, "show", "liquidation-req-1", url, *RANGE)
 
     assert code == 0
     lines = out.splitlines()
@@ -390,7 +384,7 @@ def test_show_when_a_liquidation_in_s3_then_found_in_the_range_with_its_legs(
 def test_show_when_the_id_is_bad_or_absent_then_one_line_and_its_exit_status(
     log, capsys, record_id, code, message
 ) -> None:
-    got, out, err = run(capsys, "show", record_id, "--source", str(log))
+    got, out, err = run(capsys, "show", record_id, str(log))
 
     assert got == code
     assert out == ""
@@ -402,32 +396,32 @@ def test_commands_when_the_log_is_missing_or_broken_then_exit_2_naming_it(tmp_pa
     missing = tmp_path / "nope.jsonl"
     message = f"trader: {missing}: no such audit log (a .jsonl file or a folder of them)\n"
     for view in ("tail", "stats"):
-        code, out, err = run(capsys, view, "--source", str(missing))
+        code, out, err = run(capsys, view, str(missing))
         assert (code, out, err) == (2, "", message)
 
     broken = tmp_path / "broken.jsonl"
     JsonlAuditSink(broken).write(night()[1])
     with broken.open("a") as f:
         f.write("{not json\n")
-    code, _, err = run(capsys, "stats", "--source", str(broken), *RANGE)
+    code, _, err = run(capsys, "stats", str(broken), *RANGE)
     assert code == 2
     assert err.startswith(f"trader: {broken} line 2: not JSON")
 
 
 def test_commands_when_times_are_bad_then_exit_2(log, capsys) -> None:
-    code, _, err = run(capsys, "stats", "--source", str(log), "--since", "yesterday")
+    code, _, err = run(capsys, "stats", str(log), "--since", "yesterday")
     assert (code, err.strip()) == (
         2,
         "trader: --since 'yesterday' is not a date: use ISO 8601, e.g. 2024-08-01 or "
         "2024-08-01T12:00Z",
     )
-    code, _, err = run(capsys, "stats", "--source", str(log), "--since", "2d", "--until", "3d")
+    code, _, err = run(capsys, "stats", str(log), "--since", "2d", "--until", "3d")
     assert code == 2
     assert "--since 2d is not before --until 3d" in err
 
 
 def test_tail_follow_when_the_source_is_s3_then_exit_2(capsys) -> None:
-    code, _, err = run(capsys, "tail", "--follow", "--source", "s3://bucket/audit/")
+    code, _, err = run(capsys, "tail", "--follow", "s3://bucket/audit/")
 
     assert code == 2
     assert "--follow works only with a local .jsonl file" in err
@@ -452,7 +446,7 @@ def test_stats_when_s3_access_is_denied_then_one_line_naming_the_prefix_and_exit
             key = iam.create_access_key(UserName="reader")["AccessKey"]
             monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
             monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-            return run(capsys, "stats", "--source", "s3://trader-audit-denied/audit/", *RANGE)
+            return run(capsys, "stats", "s3://trader-audit-denied/audit/", *RANGE)
 
     code, out, err = denied()
 
@@ -510,7 +504,7 @@ def test_stats_when_a_real_session_then_figures_match_its_raw_records(session, c
 
     assert stats["cycles"] == expected["cycles"] == 100
     assert Counter(stats["outcomes"]) == expected["outcomes"]
-    assert {(o["product_id"], o["side"]): o["placed"] for o in stats["orders"]} == expected[
+    assert {(o["product_id"], o["side"]): o["orders"] for o in stats["orders"]} == expected[
         "placed"
     ]
     assert stats["fills"] == expected["fills"] > 0
@@ -538,7 +532,7 @@ def test_tail_and_show_when_a_real_liquidation_ends_the_log_then_shown_with_its_
     records = session_records(session)
     last_cycle = records[-2]["cycle_id"]
 
-    code, out, _ = run(capsys, "tail", "-n", "2", "--source", str(session))
+    code, out, _ = run(capsys, "tail", "-n", "2", str(session))
     assert code == 0
     cycle_line, liquidation_line = out.splitlines()
     assert cycle_line.startswith(f"{last_cycle}  PAPER")
@@ -548,7 +542,7 @@ def test_tail_and_show_when_a_real_liquidation_ends_the_log_then_shown_with_its_
         "done",
     ]  # fmt: skip
 
-    code, out, _ = run(capsys, "show", "liquidation-t1", "--source", str(session))
+    code, out, _ = run(capsys, "show", "liquidation-t1", str(session))
     assert code == 0
     assert out.startswith("liquidation t1 (executed; mode PAPER, target USDC)\n")
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
@@ -557,6 +551,26 @@ def test_tail_and_show_when_a_real_liquidation_ends_the_log_then_shown_with_its_
             leg["leg"], leg["venue"], leg["size"], leg["status"], leg["filled_size"]
         ]  # fmt: skip
     assert json.loads(out[out.index("\n{") :]) == records[-1]
+
+
+def test_commands_when_a_dry_run_then_its_orders_are_shown_as_not_sent(tmp_path, capsys) -> None:
+    dirs = ["--data-dir", str(tmp_path / "data"), "--logs-dir", str(tmp_path / "logs")]
+    assert main(["run", "--fast", "--cycles", "2", "--quiet", *dirs]) == 0  # DRY_RUN: the default
+    log = tmp_path / "logs" / "247trader-v2_audit.jsonl"
+    records = session_records(log)
+    would = [o for r in records for o in r["orders"]["placed"]]
+    assert would and {o["status"] for o in would} == {"DRY_RUN"}  # the market fires an entry
+    capsys.readouterr()
+
+    _, out, _ = run(capsys, "tail", str(log))
+    first = out.splitlines()[0]
+    assert f"{would[0]['side']} {would[0]['product_id']} DRY_RUN" in first
+    assert "would trade (DRY_RUN: nothing sent)" in first
+    _, out, _ = run(capsys, "show", records[0]["cycle_id"], str(log))
+    assert out.splitlines()[1] == "would trade (DRY_RUN: nothing sent)"
+    assert "-> DRY_RUN; not sent" in out.splitlines()[3]
+    stats = stats_json(capsys, str(log))
+    assert (stats["statuses"], stats["fills"]) == ({"DRY_RUN": len(would)}, 0)
 
 
 def test_stats_when_no_range_is_given_then_the_last_24_hours_of_the_log(tmp_path, capsys) -> None:
@@ -576,13 +590,13 @@ def test_help_when_asked_then_each_view_documents_its_source_and_exit_status(cap
             main(["audit", view, "--help"])
         assert done.value.code == 0
         text = " ".join(capsys.readouterr().out.split())
-        assert "--source AUDIT" in text
+        assert "AUDIT a .jsonl file, a folder, or s3://BUCKET/PREFIX" in text
         assert "Exit status: 0 when answered, 1 when `show` finds no record" in text
 
 
 def test_tail_follow_when_a_cycle_is_appended_then_printed_and_ctrl_c_ends_it(log) -> None:
     follower = subprocess.Popen(
-        [sys.executable, "-m", "trader", "audit", "tail", "-n", "1", "-f", "--source", str(log)],
+        [sys.executable, "-m", "trader", "audit", "tail", "-n", "1", "-f", str(log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -103,7 +103,7 @@ def _add_stats(views: Any) -> None:
         help="NO_TRADE reasons, orders, fills, fees, PnL over a time range",
         description="What the records started in [--since, --until) add up to: cycles per "
         "outcome (ok/stuck/failed, as the CycleOutcome metric counts them) and per NO_TRADE "
-        "reason, orders per product and side (placed; planned for DRY_RUN), fills and fees "
+        "reason, orders per product and side (DRY_RUN: those it would have sent), fills and fees "
         "(an order's filled size growing from one record to the next, as `trader report` "
         "finds them), the PnL of trades opened and closed in the range, the bot's booked "
         "realized PnL (state.pnl.realized_total: after the last cycle less after the first), "
@@ -121,7 +121,8 @@ def _add_stats(views: Any) -> None:
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--source",
+        "source",
+        nargs="?",
         default=DEFAULT_SOURCE,
         metavar="AUDIT",
         help=f"a .jsonl file, a folder, or s3://BUCKET/PREFIX (default {DEFAULT_SOURCE})",

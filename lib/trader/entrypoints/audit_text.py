@@ -1,6 +1,6 @@
 """`trader audit` as text: a line a record (tail), one record explained (show), and the
 figures of a time range (stats). Records are plain JSON as the sinks wrote them; a field an
-older record lacks is shown as `-`."""
+older record lacks is left out, or shown as `-` or None."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from trader.service.liquidation_legs import DONE
 from trader.service.liquidation_report import RECORD_TYPE as LIQUIDATION
 from trader.service.report.audit_stats import AuditStats
 
+DRY_RUN = Mode.DRY_RUN.value  # also the status of the orders a DRY_RUN cycle did not send
 TRADED = "traded"  # the outcome of a cycle without a NO_TRADE reason (HistoryBuilder's word)
 
 
@@ -30,7 +31,7 @@ def record_line(record: Mapping[str, Any]) -> str:
     if record.get("record_type") == LIQUIDATION:
         return f"{head}  {'liquidation':<13}  {_legs_brief(record):<32}  {_liq_outcome(record)}"
     regime = (record.get("regime") or {}).get("name") or "-"
-    reason = record.get("no_trade_reason") or TRADED
+    reason = record.get("no_trade_reason") or _traded(record)
     equity = (record.get("state") or {}).get("equity")
     return (
         f"{head}  {regime:<13}  {_orders_brief(record):<32}  {reason:<30}  equity {_money(equity)}"
@@ -42,8 +43,6 @@ def _orders_brief(record: Mapping[str, Any]) -> str:
     placed = [
         f"{o['side']} {o['product_id']} {o.get('status')}" for o in orders.get("placed") or ()
     ]
-    if record.get("mode") == Mode.DRY_RUN.value:
-        placed += [f"would {o['side']} {o['product_id']}" for o in orders.get("planned") or ()]
     reconciled = len(orders.get("reconciled") or ())
     text = ", ".join(placed) or "no orders"
     return text + (f" (+{reconciled} reconciled)" if reconciled else "")
@@ -99,9 +98,11 @@ def _outcome(record: Mapping[str, Any]) -> str:
     if reason:
         detail = record.get("no_trade_detail")
         return f"NO_TRADE {reason}" + (f": {detail}" if detail else "")
-    if record.get("mode") == Mode.DRY_RUN.value:
-        return "would trade (DRY_RUN: planned, nothing sent)"
-    return "traded"
+    return _traded(record)
+
+
+def _traded(record: Mapping[str, Any]) -> str:
+    return "would trade (DRY_RUN: nothing sent)" if record.get("mode") == DRY_RUN else TRADED
 
 
 def _rejection(risk: Mapping[str, Any]) -> str:
@@ -111,10 +112,8 @@ def _rejection(risk: Mapping[str, Any]) -> str:
 
 def _order_lines(record: Mapping[str, Any]) -> list[str]:
     orders = record.get("orders") or {}
-    lines = [f"  placed      {_order(o)}" for o in orders.get("placed") or ()]
+    lines = [f"  placed      {_order(o)}" for o in orders.get("placed") or ()]  # or DRY_RUN
     lines += [f"  reconciled  {_order(o)}" for o in orders.get("reconciled") or ()]
-    if record.get("mode") == Mode.DRY_RUN.value:
-        lines += [f"  planned     {_planned(o)} (DRY_RUN: not sent)" for o in orders["planned"]]
     lines += [
         f"  dropped     {d['product_id']}: {d['reason']}" for d in orders.get("dropped") or ()
     ]
@@ -122,26 +121,34 @@ def _order_lines(record: Mapping[str, Any]) -> list[str]:
         f"  cancelled   {c['side']} {c['product_id']} for {c['exit_reason']}: {c.get('status')}"
         for c in orders.get("exit_cancels") or ()
     ]
+    lines += [f"  converted   {_conversion(c)}" for c in orders.get("conversions") or ()]
     return lines
 
 
+def _conversion(c: Mapping[str, Any]) -> str:
+    return f"{c['amount']} {c['from']}->{c['to']} for a buy: {c.get('status') or 'not sent'}"
+
+
 def _order(o: Mapping[str, Any]) -> str:
-    fill = f"filled {o.get('filled_size')} @ {o.get('average_filled_price')}, fees {o.get('fees')}"
+    """`BUY SOL-USD MARKET quote 165.75 -> FILLED; filled 1.09 @ 150.75, fees 0.98`."""
+    filled = o.get("filled_size")
+    if o.get("status") == DRY_RUN:
+        fill = "not sent"
+    elif filled and Decimal(filled):
+        fill = f"filled {filled} @ {o.get('average_filled_price')}, fees {o.get('fees')}"
+    else:
+        fill = "nothing filled"
     why = f" ({o['failure_reason']})" if o.get("failure_reason") else ""
-    return f"{_what(o, o.get('type'))} -> {o.get('status')}{why}; {fill}"
+    return f"{_what(o)} -> {o.get('status')}{why}; {fill}"
 
 
-def _planned(o: Mapping[str, Any]) -> str:
-    return f"{_what(o, o.get('order_type'))}, {o.get('reason')}"
-
-
-def _what(o: Mapping[str, Any], order_type: str | None) -> str:
+def _what(o: Mapping[str, Any]) -> str:
     """`BUY SOL-USD MARKET quote 165.75`; what a record lacks is left out."""
     if o.get("quote_size"):
         size = f"quote {o['quote_size']}"
     else:
         size = f"size {o['base_size']}" if o.get("base_size") else ""
-    return " ".join(part for part in (o["side"], o["product_id"], order_type, size) if part)
+    return " ".join(part for part in (o["side"], o["product_id"], o.get("type"), size) if part)
 
 
 def _book(record: Mapping[str, Any]) -> str:
@@ -171,7 +178,7 @@ def stats_text(stats: AuditStats, where: str, since: datetime, until: datetime) 
         "NO_TRADE reasons" + ("" if reasons else "  none"),
         *(f"  {n:>6}  {reason}" for reason, n in reasons.most_common()),
         *_order_table(stats),
-        f"orders by status  {_counts(stats.statuses) or 'none placed'}",
+        f"orders by status  {_counts(stats.statuses) or 'none'}",
         f"fills             {len(history.fills)}, fees {money(stats.fees)}",
         *_pnl_lines(stats),
     ]
@@ -189,13 +196,12 @@ def _outcomes(outcomes: Counter[str]) -> str:
 def _order_table(stats: AuditStats) -> list[str]:
     if not stats.orders:
         return ["orders            none"]
-    header = ("product", "side", "placed", "planned", "fills", "size", "notional", "fees")
+    header = ("product", "side", "orders", "fills", "size", "notional", "fees")
     rows = [
         (
             pid,
             side,
-            str(t.placed),
-            str(t.planned),
+            str(t.orders),
             str(t.fills),
             _size(t.size),
             money(t.notional),
@@ -203,7 +209,10 @@ def _order_table(stats: AuditStats) -> list[str]:
         )
         for (pid, side), t in sorted(stats.orders.items())
     ]
-    return ["orders by product and side", *(f"  {row}" for row in text_table(header, rows))]
+    return [
+        "orders by product and side (DRY_RUN: those it would have sent)",
+        *(f"  {row}" for row in text_table(header, rows)),
+    ]
 
 
 def _pnl_lines(stats: AuditStats) -> list[str]:
@@ -242,8 +251,7 @@ def stats_json(stats: AuditStats, where: str, since: datetime, until: datetime) 
                 {
                     "product_id": pid,
                     "side": side,
-                    "placed": t.placed,
-                    "planned": t.planned,
+                    "orders": t.orders,
                     "fills": t.fills,
                     "size": t.size,
                     "notional": t.notional,

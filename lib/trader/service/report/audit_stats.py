@@ -22,10 +22,9 @@ from trader.service.report.history import ZERO, Fill, HistoryBuilder, RunHistory
 
 @dataclass(slots=True)
 class OrderTally:
-    """One product and side: orders sent or planned, and what filled."""
+    """One product and side: orders and what filled."""
 
-    placed: int = 0  # orders sent (`orders.placed`)
-    planned: int = 0  # DRY_RUN: orders planned, never sent
+    orders: int = 0  # `orders.placed`: sent, or under DRY_RUN those it would have sent
     fills: int = 0
     size: Decimal = ZERO  # base filled
     notional: Decimal = ZERO  # quote value of the fills, fees excluded
@@ -44,7 +43,7 @@ class LiquidationTally:
 class AuditStats:
     history: RunHistory  # cycles by outcome and mode, fills, trades, equity points
     orders: dict[tuple[str, str], OrderTally] = field(default_factory=dict)
-    statuses: Counter[str] = field(default_factory=Counter)  # placed orders by status
+    statuses: Counter[str] = field(default_factory=Counter)  # orders by status (or DRY_RUN)
     liquidations: LiquidationTally = field(default_factory=LiquidationTally)
     first: datetime | None = None  # the first record's start
     last: datetime | None = None
@@ -102,11 +101,8 @@ class AuditStatsBuilder:
     def _cycle(self, record: Mapping[str, Any], sold: bool) -> None:
         orders = record.get("orders") or {}
         for order in orders.get("placed") or ():
-            self._tally(order["product_id"], order["side"]).placed += 1
+            self._tally(order["product_id"], order["side"]).orders += 1
             self.stats.statuses[str(order.get("status"))] += 1
-        if record.get("mode") == "DRY_RUN":
-            for planned in orders.get("planned") or ():
-                self._tally(planned["product_id"], planned["side"]).planned += 1
         realized = ((record.get("state") or {}).get("pnl") or {}).get("realized_total")
         if realized is not None:
             self.stats.realized_last = Decimal(str(realized))
