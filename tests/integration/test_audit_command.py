@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from audit_records import order, record
-from aws_fixtures import client, moto_aws
+from aws_fixtures import client, fake_credentials_in_env, moto_aws
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
@@ -151,13 +151,7 @@ def log(tmp_path: Path) -> Path:
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials in the environment, and a fresh default boto3 session for the
     command's client (so a test can hook the calls it makes)."""
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_credentials_in_env(monkeypatch)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 

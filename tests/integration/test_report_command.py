@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_fixtures import moto_aws
+from aws_fixtures import fake_credentials_in_env, moto_aws
 from candle_files import write_candles
 
 from trader.adapters.aws.audit import S3AuditSink
@@ -83,13 +83,7 @@ def test_report_command_when_given_the_replay_log_then_the_same_report(replayed,
 def test_report_command_when_records_are_in_s3_then_the_same_report(
     replayed, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    fake_credentials_in_env(monkeypatch)
     lines = (replayed / "audit.jsonl").read_text().splitlines()
     with moto_aws() as aws:
         sink = S3AuditSink(aws.bucket, aws.s3)  # as the deployed cycle writes them

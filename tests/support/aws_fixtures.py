@@ -19,6 +19,15 @@ FAKE_CREDENTIALS = {
 }
 
 
+def fake_credentials_in_env(monkeypatch: Any) -> None:
+    """The environment a command's own boto3 clients read, pointed at moto in-process: fake
+    credentials and region, no AWS_ENDPOINT_URL (a test must never reach real AWS)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
 def client(service: str, endpoint_url: str | None = None) -> Any:
     """A boto3 client with fake credentials, so no test ever reads real ones."""
     return boto3.client(service, endpoint_url=endpoint_url, **FAKE_CREDENTIALS)
