@@ -594,6 +594,9 @@ def test_tail_follow_when_a_cycle_is_appended_then_printed_and_ctrl_c_ends_it(lo
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it, whatever this test process inherited (a SIGINT
+        # ignored here would be ignored by the command too, and it would never stop).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     lines: queue.Queue[str] = queue.Queue()  # read on a thread, so a silent command fails
     threading.Thread(

@@ -3,8 +3,11 @@
 Coinbase answered a fill of a resting limit buy with `price: "0"`. The cycle kept the order in
 flight with that fill and saved it; the next load refused the state (`fills.0.price: 0 must be
 positive`: StateCorrupt), and so did every cycle after it: no exits, no stop loss, until a
-person mended the table. Now the store refuses the save (StateInvalid, nothing written), the
-stored state stays readable, and once the exchange answers right the fill is booked.
+person mended the table. Two guards now: the adapter reads a fill at price 0 as a
+MalformedResponse (found by the fuzzing), so the order stays in flight unbooked; and every
+store refuses to save a state its next load would refuse (StateInvalid, nothing written;
+tests/unit/test_state_invariants.py and test_dynamo_state.py). Either way the stored state
+stays readable, and once the exchange answers right the fill is booked.
 """
 
 from __future__ import annotations
@@ -40,19 +43,16 @@ def test_cycle_when_a_fill_reads_at_price_zero_then_nothing_unreadable_is_saved(
         assert (buy.product_id, buy.side, buy.status) == ("SOL-USD", Side.BUY, OrderStatus.OPEN)
 
         reasons = []
-        for _ in range(6):  # until the market trades through the limit and the fill is read
+        for _ in range(6):  # the market trades through the limit; its fill reads at price 0
             env.clock.advance()
             reasons.append(rig.run().no_trade_reason)
-            if reasons[-1] == "exception:StateInvalid":
-                break
         stored = rig.store.load()  # readable: the zero price was never written
         env.fake.clear_faults()
         env.clock.advance()
         after = rig.run()
 
-        assert reasons[-1] == "exception:StateInvalid", reasons
-        assert "fills.0.price: 0 must be positive" in rig.audit.records[-2]["exception"]["message"]
-        assert buy.client_order_id in stored.open_orders  # still in flight, as last saved
+        assert not [r for r in reasons if r and r.startswith("exception:State")], reasons
+        assert all(f.price > 0 for o in stored.open_orders.values() for f in o.fills)
         assert after.record["exception"] is None
         sol = rig.store.load().positions["SOL-USD"]
         fill = rig.account_orders()[buy.client_order_id].fills[0]

@@ -127,7 +127,10 @@ LEAVES = [path for path in _leaves(DEFAULT_RAW) if path]
 def edited_config(edits: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
     raw = DEFAULT_RAW
     for path, value in edits:
-        raw = SetAt(path, value)(raw)
+        try:
+            raw = SetAt(path, value)(raw)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit reshaped this path's parent: nothing left to set
     return raw
 
 
