@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from coinbase_cycle_rig import START, CoinbaseCycleRig
 from fake_coinbase_env import CoinbaseEnv, coinbase_env, market_buy
-from fuzzing import SetAt, budget, is_clear_exception_reason, mutations
+from fuzzing import LIQUIDATION_ERRORS, SetAt, budget, is_clear_exception_reason, mutations
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from liquidation_rig import fake_coinbase_rig
@@ -265,7 +265,7 @@ def test_liquidation_when_an_answer_is_mutated_then_a_clear_answer_one_audit_and
     json.dumps(answer)  # plain JSON
     event(str(answer["error"]).split(":")[0])
     error = answer["error"]
-    assert error is None or error.startswith(("lock_held: ", "refused: ", "exception:")), error
+    assert error is None or error.startswith(LIQUIDATION_ERRORS), error
     assert is_clear_exception_reason(error), error
     assert not str(again["error"]).startswith("exception:"), again["error"]
     assert len(rig.audit.records) == 2  # one per request, whatever happened

@@ -159,6 +159,13 @@ def is_clear_exception_reason(reason: object) -> bool:
     return text.removeprefix("exception:").split(":")[0] in documented_errors()
 
 
+# How a liquidation answer's `error` starts (README, Liquidation; the handler adds the first).
+LIQUIDATION_ERRORS = (
+    "InvalidLiquidationRequest: ", "lock_held: ", "refused: ", "leg_failed: ",
+    "insufficient_time: ", "too_little_proceeds: ", "exception:",
+)  # fmt: skip
+
+
 def clip(text: str, limit: int = 300) -> str:
     """A failure message shows a bad value, never all of it."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -12,6 +12,7 @@ no partial write to check here.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +126,12 @@ LEAVES = [path for path in _leaves(DEFAULT_RAW) if path]
 
 
 def edited_config(edits: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
+    """The default config with each edit applied, but those an earlier edit left without a
+    place (tiers set to 7, then tiers[0].name set)."""
     raw = DEFAULT_RAW
     for path, value in edits:
-        try:
+        with contextlib.suppress(LookupError, TypeError):
             raw = SetAt(path, value)(raw)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier edit reshaped this path's parent: nothing left to set
     return raw
 
 
