@@ -49,7 +49,7 @@ universe:
   tiers:
     - {name: core, products: [P00-USD, P01-USD], position_size_pct: 8}
     - {name: rest, match_all: true, position_size_pct: 4}
-regime: {reference_product: P00-USD, lookback_bars: 48}
+regime: {reference_product: P00-USD, breadth_products: [P01-USD, P02-USD]}
 """
 
 

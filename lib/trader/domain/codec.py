@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -20,24 +21,85 @@ T = TypeVar("T")
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for a domain value (recursively)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float):
-        raise TypeError("floats are not allowed in domain values; use Decimal")
+    encode = _ENCODERS.get(type(value)) or _learn(type(value))
+    return encode(value)
+
+
+# How a value of each class is encoded, decided once per class by the rules of `_encoder_for`
+# (an audit record holds ~150 values: asking isinstance of each, each cycle, cost more than
+# the rest of building the record).
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+_PLAIN = frozenset({str, int, bool, type(None)})  # exactly these are JSON already
+
+
+def _learn(cls: type) -> Callable[[Any], Any]:
+    encode = _ENCODERS[cls] = _encoder_for(cls)
+    return encode
+
+
+def _encoder_for(cls: type) -> Callable[[Any], Any]:
+    """The first rule that matches the class, in this order (a StrEnum is a str: kept as is)."""
+    if cls is type(None) or issubclass(cls, bool | int | str):
+        return _same
+    if issubclass(cls, Enum):
+        return _enum_value
+    if issubclass(cls, Decimal):
+        return _decimal
+    if issubclass(cls, datetime):
+        return _iso
+    if issubclass(cls, date):
+        return _date
+    if dataclasses.is_dataclass(cls) and not issubclass(cls, type):
+        return _dataclass_encoder(tuple(f.name for f in dataclasses.fields(cls)))
+    if issubclass(cls, dict):
+        return _dict
+    if issubclass(cls, list | tuple | set | frozenset):
+        return _list
+    if issubclass(cls, float):
+        return _refuse_float
+    return _refuse
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: Enum) -> Any:
+    return value.value
+
+
+def _decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _date(value: date) -> str:
+    return value.isoformat()
+
+
+def _dataclass_encoder(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    def encode(value: Any) -> dict[str, Any]:
+        out = {}
+        for name in names:
+            item = getattr(value, name)
+            out[name] = item if type(item) in _PLAIN else to_jsonable(item)
+        return out
+
+    return encode
+
+
+def _dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): v if type(v) in _PLAIN else to_jsonable(v) for k, v in value.items()}
+
+
+def _list(value: Any) -> list[Any]:
+    return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
+
+
+def _refuse_float(value: float) -> Any:
+    raise TypeError("floats are not allowed in domain values; use Decimal")
+
+
+def _refuse(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 

@@ -38,8 +38,10 @@ def cycle_time(cycle_id: str) -> datetime:
     match = _CYCLE_ID.fullmatch(cycle_id)
     if match is None:
         raise ValueError(f"{cycle_id!r} is not a cycle id (YYYYMMDDTHHMMZ)")
-    year, rest = match.groups()
-    return datetime.strptime(f"{int(year):04d}{rest}", "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    year, rest = match.groups()  # rest: MMDDTHHMMZ, each field two digits
+    return datetime(
+        int(year), int(rest[0:2]), int(rest[2:4]), int(rest[5:7]), int(rest[7:9]), tzinfo=UTC
+    )
 
 
 def client_order_id(portfolio_id: str, cycle_id: str, product_id: str, side: Side, leg: int) -> str:

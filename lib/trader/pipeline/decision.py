@@ -196,6 +196,8 @@ def _funded(
     cfg: Config, plan: tuple[PlannedOrder, ...], snap: MarketSnapshot, ids: OrderIds
 ) -> Funding:
     """Each buy on the stablecoin that pays for it (USD and USDC are one pool)."""
+    if not plan:
+        return Funding((), ())  # most cycles: no uuid5 for the conversion ids
     cash = {c: b.available for c, b in snap.balances.items() if c in cfg.cycle.cash_currencies}
     return fund_orders(plan, snap.products, cash, ids.conversion_prefix())
 
