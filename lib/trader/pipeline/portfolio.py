@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trader.domain.copying import replaced
 from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
@@ -85,7 +86,7 @@ def mark_watermarks(
     for pid, pos in positions.items():
         quote = quotes.get(pid)
         raised = quote is not None and quote.bid > pos.high_watermark
-        marked[pid] = dataclasses.replace(pos, high_watermark=quote.bid) if raised else pos
+        marked[pid] = replaced(pos, high_watermark=quote.bid) if raised else pos
     return marked
 
 

@@ -6,13 +6,13 @@ every product we may touch, and candles for the candidates and the regime's refe
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
 from trader.domain.config import Config, regime_bars_to_fetch
+from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import (
     AccountFills,
@@ -57,7 +57,7 @@ def take_snapshot(
     by_id = {p.product_id: p for p in products}
     request = wanted(by_id)
     snapshot = _second_round(market, config, now, (by_id, balances, fees), request, pool)
-    return dataclasses.replace(snapshot, account_fills=fills), request
+    return replaced(snapshot, account_fills=fills), request
 
 
 def _fills_or_none(account: Exchange, cursor: str | None) -> AccountFills | None:
@@ -113,11 +113,7 @@ def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapsho
     """Only quotes younger than `max_age_s`: an old quote is treated as no quote at all."""
     limit = timedelta(seconds=max_age_s)
     fresh = {pid: q for pid, q in snapshot.quotes.items() if snapshot.as_of - q.time <= limit}
-    return (
-        dataclasses.replace(snapshot, quotes=fresh)
-        if len(fresh) < len(snapshot.quotes)
-        else snapshot
-    )
+    return replaced(snapshot, quotes=fresh) if len(fresh) < len(snapshot.quotes) else snapshot
 
 
 def staleness(

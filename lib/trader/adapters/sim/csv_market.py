@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
+from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
 from trader.domain.money import round_to_increment
@@ -169,8 +170,11 @@ class CsvMarket:
             self.set_product_flags(pid, **fields)
         self._series: dict[tuple[str, int | None], _Series] = {}
         self._increments: dict[str, Decimal] = {}
-        # product -> (lo, hi, quote volume of candles lo..hi-1): the last 24-hour window
-        self._windows: dict[str, tuple[int, int, Decimal]] = {}
+        # product -> (first, [0, q[first], q[first] + q[first+1], ...]): running sums of the
+        # bars' quote volume (volume x close) from the first window's start, as far as a window
+        # has needed them; a 24-hour volume is the difference of two of them
+        self._running: dict[str, tuple[int, list[Decimal]]] = {}
+        self._templates: dict[str, Product] = {}  # product -> the fields no bar changes
 
     @staticmethod
     def _discover(folder: Path) -> dict[str, Path]:
@@ -198,17 +202,20 @@ class CsvMarket:
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         """Last closed close -/+ half the spread; products without a closed candle are absent."""
         quotes: dict[str, Quote] = {}
+        now = self._clock.now()
         for pid in product_ids:
             if pid not in self._paths:
                 continue
-            last = self._last_closed(pid)
-            if last is None:
+            series = self._native(pid)
+            idx = _closed_index(series, now)
+            if idx < 0:
                 continue
-            inc = self._increment(pid, self._native(pid))
+            last = series.candles[idx]
+            inc = self._increment(pid, series)
             half = last.close * self._spread / Decimal(20_000)
             bid = max(round_to_increment(last.close - half, inc, ROUND_FLOOR), inc)
             ask = max(round_to_increment(last.close + half, inc, ROUND_CEILING), bid + inc)
-            quotes[pid] = Quote(pid, bid, ask, self._observed_at(pid, last))
+            quotes[pid] = Quote(pid, bid, ask, _observed_at(series.granularity_s, now, last))
         return quotes
 
     def get_candles(
@@ -277,46 +284,36 @@ class CsvMarket:
             self._series[key] = resample(native, granularity_s)
         return self._series[key]
 
-    def _last_closed(self, product_id: str) -> Candle | None:
-        idx = self._last_closed_index(product_id)
-        return self._native(product_id).candles[idx] if idx >= 0 else None
-
-    def _last_closed_index(self, product_id: str) -> int:
-        """Index of the newest candle closed by now (-1: none yet)."""
-        series = self._native(product_id)
-        now = int(self._clock.now().timestamp())
-        return bisect_right(series.times, now - series.granularity_s) - 1
-
-    def _observed_at(self, product_id: str, last: Candle) -> datetime:
-        """Now while the data is current; the last bar's end in a gap or past the file's end."""
-        now = self._clock.now()
-        grain = self._native(product_id).granularity_s
-        closed_at = last.start.timestamp() + grain
-        current = now.timestamp() - closed_at < grain
-        return now if current else datetime.fromtimestamp(closed_at, UTC)
-
     def _product(self, product_id: str) -> Product:
-        idx = self._last_closed_index(product_id)
+        series = self._native(product_id)
+        idx = _closed_index(series, self._clock.now())
         cached = self._products.get(product_id)
         if cached is not None and cached[0] == idx:
             return cached[1]
-        series = self._native(product_id)
-        base, quote = product_id.split("-", 1)
         last = series.candles[idx] if idx >= 0 else None
-        product = Product(
-            product_id=product_id,
-            base_currency=base,
-            quote_currency=quote,
-            quote_increment=self._increment(product_id, series),
-            status="online" if last is not None else "offline",
-            price=last.close if last is not None else ZERO,
-            volume_24h_quote=self._volume_24h(product_id, series, idx),
-            **_DEFAULTS,  # type: ignore[arg-type]
-        )
-        overrides = self._overrides[product_id]
-        product = dataclasses.replace(product, **overrides) if overrides else product
+        bar = {
+            "status": "online" if last is not None else "offline",
+            "price": last.close if last is not None else ZERO,
+            "volume_24h_quote": self._volume_24h(product_id, series, idx),
+        }
+        changes = bar | self._overrides[product_id]
+        product = replaced(self._template(product_id, series), **changes)
         self._products[product_id] = (idx, product)
         return product
+
+    def _template(self, product_id: str, series: _Series) -> Product:
+        """The product's fields that no bar changes (its bar's fields set by `_product`)."""
+        template = self._templates.get(product_id)
+        if template is None:
+            base, quote = product_id.split("-", 1)
+            template = self._templates[product_id] = Product(
+                product_id=product_id,
+                base_currency=base,
+                quote_currency=quote,
+                quote_increment=self._increment(product_id, series),
+                **_DEFAULTS,  # type: ignore[arg-type]
+            )
+        return template
 
     def _increment(self, product_id: str, series: _Series) -> Decimal:
         if product_id not in self._increments:
@@ -325,27 +322,31 @@ class CsvMarket:
 
     def _volume_24h(self, product_id: str, series: _Series, idx: int) -> Decimal:
         """Quote volume (volume x close) of the closed bars in the 24 hours up to the one at
-        `idx`. A replay moves forward: the last window's sum is slid (bars added at the end,
-        taken off the start), with enough digits to stay exact."""
+        `idx`: the difference of two running sums, kept with enough digits to stay exact."""
         if idx < 0:
             return ZERO
         end = series.times[idx]
         lo = bisect_right(series.times, end + series.granularity_s - _DAY - 1)
-        hi = idx + 1
-        last = self._windows.get(product_id)
+        first, running = self._running.get(product_id, (lo, [ZERO]))
+        if lo < first:  # a window before the sums' start: sum again from there
+            first, running = lo, [ZERO]
+        self._running[product_id] = (first, running)
         with localcontext(_EXACT):
-            if last is not None and last[0] <= lo <= hi and last[1] <= hi:
-                added = _quote_volume(series, last[1], hi)
-                total = last[2] + added - _quote_volume(series, last[0], lo)
-            else:
-                total = _quote_volume(series, lo, hi)
-            self._windows[product_id] = (lo, hi, total)
-            return total.quantize(CENT)
+            for c in series.candles[first + len(running) - 1 : idx + 1]:  # a replay moves on
+                running.append(running[-1] + c.volume * c.close)
+            return (running[idx + 1 - first] - running[lo - first]).quantize(CENT)
 
 
-def _quote_volume(series: _Series, lo: int, hi: int) -> Decimal:
-    """Sum of volume x close of the candles lo..hi-1 (0 when hi <= lo)."""
-    return sum((c.volume * c.close for c in series.candles[lo:hi]), ZERO)
+def _closed_index(series: _Series, now: datetime) -> int:
+    """Index of the newest candle closed by `now` (-1: none yet)."""
+    return bisect_right(series.times, int(now.timestamp()) - series.granularity_s) - 1
+
+
+def _observed_at(grain: int, now: datetime, last: Candle) -> datetime:
+    """Now while the data is current; the last bar's end in a gap or past the file's end."""
+    closed_at = last.start.timestamp() + grain
+    current = now.timestamp() - closed_at < grain
+    return now if current else datetime.fromtimestamp(closed_at, UTC)
 
 
 def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:

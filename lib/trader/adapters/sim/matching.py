@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trader.domain.codec import parse_utc, to_jsonable
+from trader.domain.copying import replaced
 from trader.domain.errors import OrderRejected
 from trader.domain.models import (
     ZERO,
@@ -120,7 +121,7 @@ class MatchingExchange:
         seen = self._aliased.get(product.product_id)
         if seen is not None and seen[0] is product:
             return seen[1]
-        aliased = dataclasses.replace(product, aliases=(f"{product.base_currency}-{ALIAS_QUOTE}",))
+        aliased = replaced(product, aliases=(f"{product.base_currency}-{ALIAS_QUOTE}",))
         self._aliased[product.product_id] = (product, aliased)
         return aliased
 
