@@ -1,8 +1,8 @@
 """The fast paths of the cycle give exactly what the plain code they replaced gave.
 
-`to_jsonable` picks its encoding once per class instead of asking isinstance of every value,
-`PortfolioState.replace` copies the fields itself instead of calling dataclasses.replace,
-`cycle_time` reads the digits instead of calling strptime. Each is compared here with the
+`to_jsonable` picks its encoding once per class instead of asking isinstance of every value;
+`replaced` (and PortfolioState.replace) copies the fields itself instead of calling
+dataclasses.replace; `cycle_time` reads the digits instead of calling strptime. Each is compared here with the
 code it replaced (tests/support/codec_reference.py; strptime below), on values hypothesis
 generates: the same JSON text, the same value, or the same error.
 """
@@ -23,6 +23,7 @@ from test_codec import DOMAIN_TYPES, strategy_for
 
 from trader.domain import models
 from trader.domain.codec import to_jsonable
+from trader.domain.copying import replaced
 from trader.domain.ids import cycle_time
 from trader.domain.state import PortfolioState, RegimeMemory
 
@@ -115,6 +116,37 @@ def test_state_replace_when_any_changes_then_what_dataclasses_replace_gives(
 def test_state_replace_when_unknown_field_then_type_error_naming_it() -> None:
     with pytest.raises(TypeError, match="no field 'versoin'"):
         PortfolioState().replace(versoin=2)
+
+
+@pytest.mark.parametrize("cls", DOMAIN_TYPES, ids=lambda c: c.__name__)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_replaced_when_any_domain_value_and_changes_then_what_dataclasses_replace_gives(
+    cls: type, data: st.DataObject
+) -> None:
+    value, donor = data.draw(strategy_for(cls)), data.draw(strategy_for(cls))
+    names = [f.name for f in dataclasses.fields(cls)]
+    changed = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=4))
+    changes = {name: getattr(donor, name) for name in changed}
+
+    assert replaced(value, **changes) == dataclasses.replace(value, **changes)
+    assert type(replaced(value, **changes)) is cls
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    size: int
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            raise ValueError("size must not be negative")
+
+
+def test_replaced_when_the_class_checks_itself_then_its_post_init_still_runs() -> None:
+    assert replaced(Checked(1), size=2) == Checked(2)
+    with pytest.raises(ValueError, match="must not be negative"):
+        replaced(Checked(1), size=-1)
 
 
 _CYCLE_ID = re.compile(r"([0-9]{1,4})([0-9]{4}T[0-9]{4}Z)", re.ASCII)
