@@ -44,6 +44,10 @@ def tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
 
 def status_problem(product: Product, cfg: UniverseConfig) -> str | None:
     """The first status flag that keeps the product out of the universe, or None."""
+    if product.status != "online":
+        return f"status_{product.status}"
+    if not _any_flag(product):
+        return None  # the usual answer, without building the table (every product, twice a cycle)
     flags = {
         "disabled": product.disabled,
         "trading_disabled": product.trading_disabled,
@@ -53,9 +57,19 @@ def status_problem(product: Product, cfg: UniverseConfig) -> str | None:
         "limit_only": product.limit_only and not cfg.filters.allow_limit_only,
         "post_only": product.post_only and not cfg.filters.allow_post_only,
     }
-    if product.status != "online":
-        return f"status_{product.status}"
     return next((name for name, raised in flags.items() if raised), None)
+
+
+def _any_flag(product: Product) -> bool:
+    return (
+        product.disabled
+        or product.trading_disabled
+        or product.cancel_only
+        or product.view_only
+        or product.auction_mode
+        or product.limit_only
+        or product.post_only
+    )
 
 
 def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> str | None:

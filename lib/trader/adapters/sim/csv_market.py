@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from pathlib import Path
 
 from trader.domain.copying import replaced
@@ -331,10 +331,11 @@ class CsvMarket:
         if lo < first:  # a window before the sums' start: sum again from there
             first, running = lo, [ZERO]
         self._running[product_id] = (first, running)
-        with localcontext(_EXACT):
-            for c in series.candles[first + len(running) - 1 : idx + 1]:  # a replay moves on
-                running.append(running[-1] + c.volume * c.close)
-            return (running[idx + 1 - first] - running[lo - first]).quantize(CENT)
+        add, times = _EXACT.add, _EXACT.multiply
+        for c in series.candles[first + len(running) - 1 : idx + 1]:  # a replay moves on
+            running.append(add(running[-1], times(c.volume, c.close)))
+        window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
+        return window.quantize(CENT, context=_EXACT)
 
 
 def _closed_index(series: _Series, now: datetime) -> int:
