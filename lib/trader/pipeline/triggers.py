@@ -24,7 +24,7 @@ def volume_spike(product_id: str, bars: Sequence[Candle], cfg: VolumeSpike) -> S
         return None
     last = bars[-1]
     prior = bars[-cfg.lookback_bars - 1 : -1]
-    mean = sum((b.volume for b in prior), Decimal(0)) / len(prior)
+    mean = sum([b.volume for b in prior], Decimal(0)) / len(prior)  # a list: faster to sum
     if mean <= 0 or last.open <= 0:
         return None  # no baseline: a spike over nothing means nothing
     ratio = last.volume / mean
@@ -44,7 +44,7 @@ def breakout(product_id: str, bars: Sequence[Candle], cfg: Breakout) -> Signal |
     """Last close above the highest high of the prior N bars by at least the margin."""
     if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
         return None
-    prior_high = max(b.high for b in bars[-cfg.lookback_bars - 1 : -1])
+    prior_high = max([b.high for b in bars[-cfg.lookback_bars - 1 : -1]])
     if prior_high <= 0:
         return None  # no range to break out of (and no division by zero)
     excess = (bars[-1].close / prior_high - 1) * HUNDRED
