@@ -220,6 +220,9 @@ class ExitsConfig(_Model):
     stop_loss_pct: PositivePct = Decimal(3)
     take_profit_pct: PositivePct = Decimal(6)
     trailing_stop_pct: PositivePct | None = Decimal(2)
+    # The trail arms only once the high since entry is this far in profit, net of the entry
+    # fee and a taker exit fee (0: as soon as a sale at the high would break even).
+    trailing_arm_pct: Pct = Decimal(2)
     max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
     # Sell a holding whose product's status took it out of the universe (limit_only or
     # post_only when not allowed, auction_mode) while the exchange still takes a sell.

@@ -238,7 +238,7 @@ def _free_exits(
     """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
     if not s.rules.reconciles:
         return state, ()
-    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits)
+    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits, snap.fees.taker)
     if not blocking:
         return state, ()
     return cancel_for_exits(state, account, blocking, s.now, s.cooldown, s.parallel)
