@@ -183,6 +183,7 @@ class RiskConfig(_Model):
     # releases it; None disables the protection (the peak is still tracked).
     max_drawdown_pct: PositivePct | None = Decimal(15)
     cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
+    cooldown_minutes_after_exit: Annotated[int, Field(ge=0)] = 0  # any exit: against churn
     min_notional_quote: Money = Decimal(10)
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ from trader.domain.models import (
 from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import Decision, decide
 from trader.pipeline.exits import orders_blocking_exits
-from trader.pipeline.portfolio import busy_products
+from trader.pipeline.portfolio import Cooldowns, busy_products
 from trader.pipeline.reconciliation import (
     Book,
     Reconciliation,
@@ -138,8 +138,8 @@ class _Session:
         return self.pool if self.rules.parallel else None
 
     @property
-    def cooldown(self) -> int:
-        return self.cfg.risk.cooldown_minutes_after_loss
+    def cooldown(self) -> Cooldowns:
+        return Cooldowns.of(self.cfg.risk)
 
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
