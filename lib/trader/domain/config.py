@@ -209,6 +209,13 @@ class ExecutionConfig(_Model):
     # Coinbase: preview each order first; a doomed one is refused without a create. Costs one
     # more sequential round trip in cycles that trade, hence off by default.
     preview_orders: bool = False
+    # Entries as post-only limit orders (maker fee) whatever order_type says; exits keep
+    # order_type, so a stop loss still takes liquidity.
+    post_only_entries: bool = False
+    # An entry limit order cancelled unfilled after cancel_resting_after_seconds: "none" gives
+    # that product up for the cycle; "market" buys it at market in the same cycle when the
+    # rules still propose it (signals, regime, risk and the edge check, at taker cost, apply).
+    unfilled_entry_fallback: Literal["none", "market"] = "none"
 
     @model_validator(mode="after")
     def _post_only_needs_limit(self) -> ExecutionConfig:

@@ -203,6 +203,9 @@ class Proposal:
     reason: str
     tier: str | None = None
     conviction: Decimal = ZERO
+    # Take liquidity now whatever execution.order_type and post_only_entries say (an entry
+    # whose limit order was cancelled unfilled, with unfilled_entry_fallback: market)
+    at_market: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from trader.domain.config import Config
 from trader.domain.models import (
     ZERO,
     MarketSnapshot,
+    Order,
     PlannedConversion,
     PlannedOrder,
     Proposal,
@@ -35,6 +37,7 @@ from trader.pipeline.regime import Regime, detect_regime
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
 from trader.pipeline.triggers import run_triggers
+from trader.pipeline.unfilled import after_unfilled, unfilled_entries
 from trader.pipeline.universe import Universe, build_universe
 
 
@@ -103,7 +106,11 @@ def assess(cfg: Config, state: PortfolioState, snap: MarketSnapshot) -> Assessme
 
 
 def _propose(
-    cfg: Config, seen: Assessment, snap: MarketSnapshot, no_entry: Mapping[str, str]
+    cfg: Config,
+    seen: Assessment,
+    snap: MarketSnapshot,
+    no_entry: Mapping[str, str],
+    reconciled: Sequence[Order],
 ) -> tuple[ExitPlan, EntryDecision]:
     in_flight = exit_blockers(seen.state, snap.as_of)
     exit_plan = plan_exits(seen.state.positions, snap, seen.universe, in_flight, cfg)
@@ -111,7 +118,12 @@ def _propose(
     entries = propose_entries(
         seen.signals, seen.universe, seen.regime, seen.valuation.equity, busy, cfg.rules
     )
-    return exit_plan, _without(entries, no_entry)
+    cancel_after = timedelta(seconds=cfg.execution.cancel_resting_after_seconds)
+    unfilled = unfilled_entries(reconciled, snap.as_of, cancel_after)
+    entries = after_unfilled(
+        _without(entries, no_entry), unfilled, cfg.execution.unfilled_entry_fallback
+    )
+    return exit_plan, entries
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
@@ -156,14 +168,17 @@ def decide(
     snap: MarketSnapshot,
     cycle_id: str,
     no_entry: Mapping[str, str] | None = None,
+    reconciled: Sequence[Order] = (),
 ) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
 
     `no_entry` names products that may not be entered this cycle, with the reason (e.g. the
     account's balance of its coin drifted from the book); their exits still run.
+    `reconciled` are the orders the cycle read back before deciding (an entry limit among
+    them that ended unfilled decides that product's entry: pipeline/unfilled.py).
     """
     seen = assess(cfg, state, snap)
-    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {})
+    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, reconciled)
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)

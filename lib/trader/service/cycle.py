@@ -192,7 +192,9 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     if why is None:
         state, trace.exit_cancels = _free_exits(s, account, state, snap)
         no_entry = _drifted(recon, snap)
-        decision = trace.decision = decide(s.cfg, state, snap, s.request.cycle_id, no_entry)
+        decision = trace.decision = decide(
+            s.cfg, state, snap, s.request.cycle_id, no_entry, trace.reconciled
+        )
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)
