@@ -47,6 +47,37 @@ def test_cycle_when_a_winning_exit_then_no_re_entry_within_the_cooldown_after_ex
     assert decision["detail"] == "cooldown after an exit until 2026-03-02T13:05:00+00:00"
 
 
+# --- the expected move against the round-trip cost ---------------------------------------
+
+
+def test_cycle_when_the_move_is_too_small_for_the_fees_then_edge_below_cost_audited() -> None:
+    rig = make_rig(tweak(default_config(), edge={"enabled": True}))  # SOL +0.3 % a bar
+    result = rig.run(Mode.PAPER)
+
+    assert result.orders == ()
+    assert result.no_trade_reason == "edge_below_cost"
+    skipped = rig.audit.records[0]["proposals"]["skipped"]["SOL-USD"]
+    # Each rising bar's true range is its close less the close before, so the 14 bars' mean
+    # telescopes to (last close - close 14 bars back) / 14: about 0.3 % of the price.
+    closes = [c.close for c in rig.market.candles["SOL-USD"]]
+    atr = (closes[-1] - closes[-15]) / 14 / closes[-1] * 100
+    # 3 x ATR ~ 0.89 % against 1.5 x (0.6 + 0.6 taker fees + 2 x 1 bp half spread + impact)
+    assert skipped == (
+        f"edge_below_cost: expected move {3 * atr:.2f}% (3 x ATR {atr:.2f}%)"
+        " < 1.5 x round trip 1.22%"
+    )
+
+
+def test_cycle_when_the_move_pays_the_round_trip_with_margin_then_the_entry_goes() -> None:
+    rig = make_rig(tweak(default_config(), edge={"enabled": True}), sol_step_pct=D("1.5"))
+    result = rig.run(Mode.PAPER)
+
+    # 3 x 1.5 % = 4.5 % >= 1.83 %: bought
+    assert [(o.product_id, o.side, o.status) for o in result.orders] == [
+        ("SOL-USD", Side.BUY, OrderStatus.FILLED)
+    ]
+
+
 # --- post-only entries and their fallback ------------------------------------------------
 
 

@@ -240,6 +240,20 @@ class ExitsConfig(_Model):
     exit_when_left_universe: bool = False
 
 
+class EdgeConfig(_Model):
+    """No entry unless the move the market typically makes pays the round trip with a margin
+    (pipeline/edge.py)."""
+
+    enabled: bool = True
+    atr_bars: Bars = 14  # the average true range of this many charted bars, in % of the close
+    # expected move = atr_multiple x ATR %, at most exits.take_profit_pct; a random walk moves
+    # about sqrt(n) bar ranges in n bars, so this is about sqrt(the bars a trade lasts)
+    atr_multiple: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(3)
+    # the expected move must be at least this many times the round-trip cost (both fees,
+    # spread and impact)
+    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("1.5")
+
+
 class LiquidationConfig(_Model):
     """How a liquidation request trades (service/liquidation.py)."""
 
@@ -311,6 +325,7 @@ class Config(_Model):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     exits: ExitsConfig = ExitsConfig()
+    edge: EdgeConfig = EdgeConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     funding: FundingConfig = FundingConfig()
     liquidation: LiquidationConfig = LiquidationConfig()

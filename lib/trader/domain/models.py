@@ -76,6 +76,7 @@ class NoTradeReason(StrEnum):
     INSUFFICIENT_TIME = "insufficient_time"
     DUPLICATE_INVOCATION = "duplicate_invocation"
     ORDERS_REJECTED = "orders_rejected"  # every order sent was refused by the exchange
+    EDGE_BELOW_COST = "edge_below_cost"  # an entry's expected move would not pay its round trip
 
     @staticmethod
     def exception(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState
 from trader.pipeline.dust import DustLot, close_dust, value_dust
+from trader.pipeline.edge import screen_entries
 from trader.pipeline.execution import Dropped, ExecutionPlan, OrderIds, plan_orders
 from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
 from trader.pipeline.funding import Funding, fund_orders, funding_sales, funding_value
@@ -123,7 +124,7 @@ def _propose(
     entries = after_unfilled(
         _without(entries, no_entry), unfilled, cfg.execution.unfilled_entry_fallback
     )
-    return exit_plan, entries
+    return exit_plan, screen_entries(entries, snap, cfg.edge, cfg.exits, cfg.execution)
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:

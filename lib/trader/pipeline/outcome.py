@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from trader.domain.models import NoTradeReason, Proposal, RiskDecision, Signal, TradingState
+from trader.pipeline.edge import EDGE_BELOW_COST
 from trader.pipeline.execution import Dropped
 from trader.pipeline.risk import kill_switch_engaged
 from trader.pipeline.universe import Universe
@@ -29,6 +30,8 @@ def why_no_orders(
         return NoTradeReason.NO_CANDIDATES_FROM_TRIGGERS, f"{len(universe.members)} products quiet"
     if not proposals:
         detail = "; ".join(f"{pid}: {why}" for pid, why in sorted(skipped_entries.items()))
+        if any(why.startswith(EDGE_BELOW_COST) for why in skipped_entries.values()):
+            return NoTradeReason.EDGE_BELOW_COST, detail
         return NoTradeReason.RULES_ENGINE_NO_PROPOSALS, detail or "no entry or exit rule met"
     if not any(d.approved for d in decisions):
         detail = "; ".join(f"{d.proposal.product_id}: {d.check}" for d in decisions)
