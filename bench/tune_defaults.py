@@ -1,9 +1,11 @@
 """Tune the entry/exit defaults on real Coinbase 15-minute candles; report out-of-sample.
 
-    .venv/bin/python bench/tune_defaults.py baseline            # today's example config, both periods
-    .venv/bin/python bench/tune_defaults.py grid [--workers 2]  # the in-sample grid (<= 2025-06-30)
-    .venv/bin/python bench/tune_defaults.py check               # config/examples/replay-coinbase-15m.yaml
-                                                                # in-sample and out-of-sample
+    .venv/bin/python bench/tune_defaults.py run [--period in|out|both] [--overrides JSON]
+    .venv/bin/python bench/tune_defaults.py grid --stage 1 [--workers 2]   # in-sample only
+
+`run` replays config/examples/replay-coinbase-15m.yaml (with any overrides) and prints its
+figures beside each product's buy-and-hold and an equal-weight basket; `grid` replays each
+point of a grid over the in-sample period only, one JSON line per point.
 
 Every run is the unchanged `run_cycle` in PAPER mode over the candles in
 ../shared/data/candles (BTC, ETH, SOL-USD), one cycle per 15-minute bar, on a fresh
@@ -20,11 +22,10 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,6 @@ CANDLES = ROOT.parent / "shared" / "data" / "candles"
 EXAMPLE = ROOT / "config" / "examples" / "replay-coinbase-15m.yaml"
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD")
 BAR = 900
-WARM_UP_BARS = 60  # the regime's and triggers' lookback before the first counted bar
 IN_SAMPLE = (datetime(2024, 4, 20, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC))
 OUT_OF_SAMPLE = (datetime(2025, 7, 1, tzinfo=UTC), datetime(2026, 5, 8, 16, 45, tzinfo=UTC))
 
@@ -87,9 +87,7 @@ class Metrics:
 
 def config_with(overrides: Mapping[str, Mapping[str, Any]]) -> Config:
     """The example replay config with some fields of some sections replaced."""
-    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    for section, fields in overrides.items():
-        raw[section] = {**raw.get(section, {}), **fields}
+    raw = merged(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), overrides)
     return parse_config(raw, source=f"{EXAMPLE.name} + {dict(overrides)}")
 
 
@@ -188,22 +186,209 @@ def _curve_figures(curve: Sequence[float]) -> dict[str, float]:
 
 # --- the grid ------------------------------------------------------------------------------
 
-GRID: dict[str, dict[str, tuple[Any, ...]]] = {}
+# Each stage is a list of named points (config overrides), replayed over the in-sample period.
+# "shapes": how the bot looks for trades (triggers, exits), each with the guards on; "shapes2"
+# and "around" vary the best of the stage before (bench/README.md has every figure).
+# The example config as it was when the grid ran (every tuned field pinned, so later changes
+# of the example or of the schema's defaults do not move these figures).
+GRID_BASE: dict[str, dict[str, Any]] = {
+    "cycle": {"lookback_bars": 48},
+    "triggers": {
+        "volume_spike": {
+            "enabled": True,
+            "lookback_bars": 20,
+            "min_ratio": 3,
+            "min_return_pct": 0.2,
+        },
+        "breakout": {"enabled": True, "lookback_bars": 24, "min_margin_pct": 0.1},
+        "momentum": {
+            "enabled": True,
+            "lookback_bars": 12,
+            "min_return_pct": 1,
+            "full_strength_return_pct": 4,
+        },
+    },
+    "rules": {
+        "min_signals": 1,
+        "regime_size_multiplier": {
+            "trending_up": 1,
+            "choppy": 0.5,
+            "volatile": 0.5,
+            "trending_down": 0.25,
+            "crash": 0,
+            "unknown": 0.5,
+        },
+    },
+    "risk": {"cooldown_minutes_after_loss": 60, "cooldown_minutes_after_exit": 0},
+    "exits": {
+        "stop_loss_pct": 3,
+        "take_profit_pct": 6,
+        "trailing_stop_pct": 2,
+        "trailing_arm_pct": 2,
+        "max_holding_hours": 48,
+    },
+    "edge": {"enabled": True, "atr_bars": 14, "atr_multiple": 3, "cost_margin": 1.5},
+    "execution": {"post_only_entries": False, "unfilled_entry_fallback": "none"},
+}
+SLOW = {  # trends over hours, not minutes: fewer, larger moves for the same fees
+    "cycle": {"lookback_bars": 100},
+    "triggers": {
+        "volume_spike": {"enabled": False},
+        "breakout": {"enabled": True, "lookback_bars": 96, "min_margin_pct": 0.5},
+        "momentum": {
+            "enabled": True,
+            "lookback_bars": 48,
+            "min_return_pct": 3,
+            "full_strength_return_pct": 8,
+        },
+    },
+    "exits": {
+        "stop_loss_pct": 5,
+        "take_profit_pct": 12,
+        "trailing_stop_pct": 4,
+        "trailing_arm_pct": 6,
+        "max_holding_hours": 96,
+    },
+}
+ONLY_TRENDING_UP = {
+    "rules": {
+        "regime_size_multiplier": {
+            "trending_up": 1,
+            "choppy": 0,
+            "volatile": 0,
+            "trending_down": 0,
+            "crash": 0,
+            "unknown": 0,
+        }
+    }
+}
+GUARDS = {"edge": {"cost_margin": 2}, "risk": {"cooldown_minutes_after_exit": 240}}
 
 
-def grid_points(grid: Mapping[str, Mapping[str, Sequence[Any]]]) -> Iterator[dict[str, Any]]:
-    keys = [(s, f) for s, fields in grid.items() for f in fields]
-    for values in itertools.product(*(grid[s][f] for s, f in keys)):
-        point: dict[str, dict[str, Any]] = {}
-        for (section, field), value in zip(keys, values, strict=True):
-            point.setdefault(section, {})[field] = value
-        yield point
+def merged(*parts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Sections merged field by field, later parts winning (one level deep)."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for section, fields in part.items():
+            out[section] = {**out.get(section, {}), **fields}
+    return out
 
 
-def _run_point(point: dict[str, Any], period: tuple[datetime, datetime]) -> dict[str, Any]:
+SHAPES: dict[str, dict[str, dict[str, Any]]] = {
+    "today": merged(GUARDS, {"exits": {"trailing_arm_pct": 2}}),
+    "today_wide_exits": merged(GUARDS, {"exits": SLOW["exits"]}),
+    "slow": merged(SLOW, GUARDS),
+    "slow_two_signals": merged(SLOW, GUARDS, {"rules": {"min_signals": 2}}),
+    "slow_trending_up": merged(SLOW, GUARDS, ONLY_TRENDING_UP),
+    "slow_momentum_only": merged(
+        SLOW, GUARDS, {"triggers": {**SLOW["triggers"], "breakout": {"enabled": False}}}
+    ),
+}
+SLOWER = {  # a day's momentum, two days' breakout, room to run
+    "cycle": {"lookback_bars": 200},
+    "triggers": {
+        "volume_spike": {"enabled": False},
+        "breakout": {"enabled": True, "lookback_bars": 192, "min_margin_pct": 1},
+        "momentum": {
+            "enabled": True,
+            "lookback_bars": 96,
+            "min_return_pct": 5,
+            "full_strength_return_pct": 12,
+        },
+    },
+    "exits": {
+        "stop_loss_pct": 7,
+        "take_profit_pct": 20,
+        "trailing_stop_pct": 6,
+        "trailing_arm_pct": 10,
+        "max_holding_hours": 240,
+    },
+}
+SLOW_UP = merged(SLOW, GUARDS, ONLY_TRENDING_UP)
+SHAPES.update(
+    {
+        "slow_trending_up_two_signals": merged(SLOW_UP, {"rules": {"min_signals": 2}}),
+        "slow_trending_up_post_only": merged(SLOW_UP, {"execution": {"post_only_entries": True}}),
+        "slow_trending_up_edge3": merged(SLOW_UP, {"edge": {"cost_margin": 3}}),
+        "slow_trending_up_long_hold": merged(
+            SLOW_UP,
+            {
+                "exits": {
+                    **SLOW["exits"],
+                    "take_profit_pct": 20,
+                    "trailing_stop_pct": 6,
+                    "trailing_arm_pct": 10,
+                    "max_holding_hours": 240,
+                }
+            },
+        ),
+        "slower": merged(SLOWER, GUARDS),
+        "slower_trending_up": merged(SLOWER, GUARDS, ONLY_TRENDING_UP),
+    }
+)
+SLOWER_UP = merged(SLOWER, GUARDS, ONLY_TRENDING_UP)
+SHAPES.update(
+    {
+        "slower_trending_up_edge3": merged(SLOWER_UP, {"edge": {"cost_margin": 3}}),
+        "slower_trending_up_edge_off": merged(SLOWER_UP, {"edge": {"enabled": False}}),
+        "slower_trending_up_cooldown720": merged(
+            SLOWER_UP, {"risk": {"cooldown_minutes_after_exit": 720}}
+        ),
+        "slower_trending_up_no_cooldown": merged(
+            SLOWER_UP, {"risk": {"cooldown_minutes_after_exit": 0}}
+        ),
+        "slower_trending_up_two_signals": merged(SLOWER_UP, {"rules": {"min_signals": 2}}),
+        "slower_trending_up_arm6": merged(
+            SLOWER_UP, {"exits": {**SLOWER["exits"], "trailing_arm_pct": 6}}
+        ),
+        "slower_trending_up_post_only_market": merged(
+            SLOWER_UP,
+            {"execution": {"post_only_entries": True, "unfilled_entry_fallback": "market"}},
+        ),
+        "slower_trending_up_longer_hold": merged(
+            SLOWER_UP,
+            {
+                "exits": {
+                    "stop_loss_pct": 8,
+                    "take_profit_pct": 30,
+                    "trailing_stop_pct": 8,
+                    "trailing_arm_pct": 15,
+                    "max_holding_hours": 480,
+                }
+            },
+        ),
+    }
+)
+LONGER_HOLD = SHAPES["slower_trending_up_longer_hold"]
+SHAPES.update(
+    {
+        "longer_hold_cooldown720": merged(
+            LONGER_HOLD, {"risk": {"cooldown_minutes_after_exit": 720}}
+        ),
+        "longer_hold_two_signals": merged(LONGER_HOLD, {"rules": {"min_signals": 2}}),
+        "longer_hold_edge3": merged(LONGER_HOLD, {"edge": {"cost_margin": 3}}),
+        "longer_hold_edge2.5_cooldown720": merged(
+            LONGER_HOLD,
+            {"edge": {"cost_margin": 2.5}, "risk": {"cooldown_minutes_after_exit": 720}},
+        ),
+    }
+)
+STAGES = {  # in the order they were run; each stage's shapes follow from the one before
+    "shapes": list(SHAPES)[:6],
+    "shapes2": list(SHAPES)[6:12],
+    "around": list(SHAPES)[12:20],
+    "final": list(SHAPES)[20:],
+}
+
+
+def _run_point(
+    named: tuple[str, dict[str, Any]], period: tuple[datetime, datetime]
+) -> dict[str, Any]:
+    name, point = named
     began = time.perf_counter()
     metrics = replay(config_with(point), *period)
-    return {"point": point, "seconds": round(time.perf_counter() - began, 1), **asdict(metrics)}
+    seconds = round(time.perf_counter() - began, 1)
+    return {"name": name, "point": point, "seconds": seconds, **asdict(metrics)}
 
 
 def _print(row: Mapping[str, Any]) -> None:
@@ -211,31 +396,32 @@ def _print(row: Mapping[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("baseline", "grid", "check"))
-    parser.add_argument("--workers", type=int, default=1)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("what", choices=("run", "grid"))
+    parser.add_argument("--overrides", default="{}", help='run: JSON, e.g. {"edge": {...}}')
+    parser.add_argument("--period", choices=("in", "out", "both"), default="both")
+    parser.add_argument("--stage", choices=sorted(STAGES), default="shapes")
+    parser.add_argument("--workers", type=int, default=1, help="grid: processes")
     parser.add_argument("--days", type=int, default=None, help="only the first N days (smoke)")
     args = parser.parse_args(argv)
     if not (CANDLES / "BTC-USD_15m_coinbase.csv").exists():
         print(f"real candles not found at {CANDLES}", file=sys.stderr)
         return 2
-    periods = [IN_SAMPLE, OUT_OF_SAMPLE]
+    periods = {"in": [IN_SAMPLE], "out": [OUT_OF_SAMPLE], "both": [IN_SAMPLE, OUT_OF_SAMPLE]}
+    chosen = periods["in" if args.what == "grid" else args.period]
     if args.days:
-        periods = [(s, min(e, s + timedelta(days=args.days))) for s, e in periods]
+        chosen = [(s, min(e, s + timedelta(days=args.days))) for s, e in chosen]
     if args.what == "grid":
-        points = list(grid_points(GRID))
+        points = [(name, merged(GRID_BASE, SHAPES[name])) for name in STAGES[args.stage]]
         with ProcessPoolExecutor(args.workers) as pool:
-            for row in pool.map(_run_point, points, itertools.repeat(periods[0])):
+            for row in pool.map(_run_point, points, itertools.repeat(chosen[0])):
                 _print(row)
         return 0
-    overrides = BASELINE if args.what == "baseline" else {}
-    for period in periods:
-        _print(_run_point(overrides, period))
+    for period in chosen:
+        _print(_run_point(("run", json.loads(args.overrides)), period))
         _print({"benchmarks": buy_and_hold(*period)})
     return 0
 
-
-BASELINE: dict[str, dict[str, Any]] = {}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from fake_coinbase_env import START, coinbase_env
 from moto import mock_aws
+from scripted_market import default_config
 
 from trader.adapters.aws.blob import S3Blob
 from trader.adapters.coinbase.candle_store import PersistentCandleCache
@@ -19,7 +20,6 @@ from trader.adapters.coinbase.candles import CandleSeries
 from trader.adapters.local.blob import FileBlob
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
-from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import Candle, Mode
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
@@ -150,13 +150,13 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
         cache = PersistentCandleCache(FileBlob(path))
         first = env.new_exchange(candle_cache=cache)
         deps = CycleDeps(
-            load_config(),
+            default_config(),
             first,
             InMemoryStateStore(),
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
-            SimulatedPaperAccounts(load_config(), env.clock),
+            SimulatedPaperAccounts(default_config(), env.clock),
             candle_cache=cache,
         )
         env.clock.advance()
@@ -168,13 +168,13 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
         cache2 = PersistentCandleCache(FileBlob(path))
         second = env.new_exchange(candle_cache=cache2)
         deps2 = CycleDeps(
-            load_config(),
+            default_config(),
             second,
             deps.store,
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
-            SimulatedPaperAccounts(load_config(), env.clock),
+            SimulatedPaperAccounts(default_config(), env.clock),
             candle_cache=cache2,
         )
         env.clock.advance()

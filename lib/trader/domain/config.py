@@ -40,8 +40,8 @@ class CycleConfig(_Model):
     interval_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
     portfolio_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "default"
     quote_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "USD"
-    candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 300
-    lookback_bars: Bars = 48
+    candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 900
+    lookback_bars: Bars = 200
     max_snapshot_age_seconds: Annotated[int, Field(ge=1)] = 180
     min_remaining_seconds_to_trade: Annotated[int, Field(ge=0)] = 20
     lock_lease_seconds: Annotated[int, Field(ge=30)] = 600
@@ -108,7 +108,7 @@ class UniverseConfig(_Model):
 
 
 class VolumeSpike(_Model):
-    enabled: bool = True
+    enabled: bool = False
     lookback_bars: Bars = 20
     min_ratio: Annotated[Decimal, Field(gt=1)] = Decimal(3)
     min_return_pct: Decimal = Decimal("0.2")  # the spike bar must close up at least this much
@@ -116,15 +116,15 @@ class VolumeSpike(_Model):
 
 class Breakout(_Model):
     enabled: bool = True
-    lookback_bars: Bars = 24
-    min_margin_pct: Pct = Decimal("0.1")  # close above the prior high by at least this much
+    lookback_bars: Bars = 192
+    min_margin_pct: Pct = Decimal(1)  # close above the prior high by at least this much
 
 
 class Momentum(_Model):
     enabled: bool = True
-    lookback_bars: Bars = 12
-    min_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(1)
-    full_strength_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(4)
+    lookback_bars: Bars = 96
+    min_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(5)
+    full_strength_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(12)
 
 
 class TriggersConfig(_Model):
@@ -144,7 +144,7 @@ class RegimeConfig(_Model):
     lookback_bars: Bars = 48
     trend_pct: Annotated[Decimal, Field(gt=0)] = Decimal(2)
     crash_pct: Annotated[Decimal, Field(gt=0)] = Decimal(6)
-    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.35")  # stdev of bar returns
+    volatile_bar_pct: Annotated[Decimal, Field(gt=0)] = Decimal("0.6")  # stdev of bar returns
 
 
 DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
@@ -183,7 +183,7 @@ class RiskConfig(_Model):
     # releases it; None disables the protection (the peak is still tracked).
     max_drawdown_pct: PositivePct | None = Decimal(15)
     cooldown_minutes_after_loss: Annotated[int, Field(ge=0)] = 60
-    cooldown_minutes_after_exit: Annotated[int, Field(ge=0)] = 0  # any exit: against churn
+    cooldown_minutes_after_exit: Annotated[int, Field(ge=0)] = 720  # any exit: against churn
     min_notional_quote: Money = Decimal(10)
 
     @model_validator(mode="after")
@@ -225,13 +225,13 @@ class ExecutionConfig(_Model):
 
 
 class ExitsConfig(_Model):
-    stop_loss_pct: PositivePct = Decimal(3)
-    take_profit_pct: PositivePct = Decimal(6)
-    trailing_stop_pct: PositivePct | None = Decimal(2)
+    stop_loss_pct: PositivePct = Decimal(8)
+    take_profit_pct: PositivePct = Decimal(30)
+    trailing_stop_pct: PositivePct | None = Decimal(8)
     # The trail arms only once the high since entry is this far in profit, net of the entry
     # fee and a taker exit fee (0: as soon as a sale at the high would break even).
-    trailing_arm_pct: Pct = Decimal(2)
-    max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(48)
+    trailing_arm_pct: Pct = Decimal(15)
+    max_holding_hours: Annotated[Decimal, Field(gt=0)] | None = Decimal(480)
     # Sell a holding whose product's status took it out of the universe (limit_only or
     # post_only when not allowed, auction_mode) while the exchange still takes a sell.
     exit_when_not_tradable: bool = True
@@ -251,7 +251,7 @@ class EdgeConfig(_Model):
     atr_multiple: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(3)
     # the expected move must be at least this many times the round-trip cost (both fees,
     # spread and impact)
-    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("1.5")
+    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
 
 
 class LiquidationConfig(_Model):
@@ -331,6 +331,30 @@ class Config(_Model):
     liquidation: LiquidationConfig = LiquidationConfig()
     paper: PaperConfig = PaperConfig()
     simulator: SimulatorConfig | None = None  # needed only for the simulated exchange
+
+    @model_validator(mode="after")
+    def _bars_fetched_cover_the_lookbacks(self) -> Config:
+        """A trigger or the edge check that needs more bars than a cycle fetches would never
+        fire (or refuse every entry) without a word: refused here instead."""
+        fetched = self.cycle.lookback_bars
+        needs = {
+            f"triggers.{name}.lookback_bars": trigger.lookback_bars
+            for name, trigger in (
+                ("volume_spike", self.triggers.volume_spike),
+                ("breakout", self.triggers.breakout),
+                ("momentum", self.triggers.momentum),
+            )
+            if trigger.enabled
+        }
+        if self.edge.enabled:
+            needs["edge.atr_bars"] = self.edge.atr_bars
+        short = [f"{field} {bars}" for field, bars in needs.items() if bars + 1 > fetched]
+        if short:
+            raise ValueError(
+                f"cycle.lookback_bars {fetched} is too few for {', '.join(short)} "
+                "(each needs its bars + 1)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _reference_is_a_cash_product(self) -> Config:
