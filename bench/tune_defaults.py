@@ -1,11 +1,12 @@
 """Tune the entry/exit defaults on real Coinbase 15-minute candles; report out-of-sample.
 
     .venv/bin/python bench/tune_defaults.py run [--period in|out|both] [--overrides JSON]
-    .venv/bin/python bench/tune_defaults.py grid --stage 1 [--workers 2]   # in-sample only
+    .venv/bin/python bench/tune_defaults.py grid --stage shapes [--workers 2]   # in-sample only
 
 `run` replays config/examples/replay-coinbase-15m.yaml (with any overrides) and prints its
 figures beside each product's buy-and-hold and an equal-weight basket; `grid` replays each
-point of a grid over the in-sample period only, one JSON line per point.
+named point of a stage (shapes, shapes2, around, final: STAGES) over the in-sample period
+only, one JSON line per point. `--days N` cuts each period to its first N days (a smoke run).
 
 Every run is the unchanged `run_cycle` in PAPER mode over the candles in
 ../shared/data/candles (BTC, ETH, SOL-USD), one cycle per 15-minute bar, on a fresh
@@ -186,6 +187,41 @@ def _curve_figures(curve: Sequence[float]) -> dict[str, float]:
 
 # --- the grid ------------------------------------------------------------------------------
 
+
+def trend(
+    momentum: tuple[int, float, float], breakout: tuple[int, float], fetched: int
+) -> dict[str, dict[str, Any]]:
+    """Momentum (bars, min %, full-strength %) and breakout (bars, margin %), no volume spike."""
+    bars, min_return, full = momentum
+    return {
+        "cycle": {"lookback_bars": fetched},
+        "triggers": {
+            "volume_spike": {"enabled": False},
+            "breakout": {
+                "enabled": True,
+                "lookback_bars": breakout[0],
+                "min_margin_pct": breakout[1],
+            },
+            "momentum": {
+                "enabled": True,
+                "lookback_bars": bars,
+                "min_return_pct": min_return,
+                "full_strength_return_pct": full,
+            },
+        },
+    }
+
+
+def exits(stop: float, target: float, trail: float, arm: float, hours: int) -> dict[str, Any]:
+    return {
+        "stop_loss_pct": stop,
+        "take_profit_pct": target,
+        "trailing_stop_pct": trail,
+        "trailing_arm_pct": arm,
+        "max_holding_hours": hours,
+    }
+
+
 # Each stage is a list of named points (config overrides), replayed over the in-sample period.
 # "shapes": how the bot looks for trades (triggers, exits), each with the guards on; "shapes2"
 # and "around" vary the best of the stage before (bench/README.md has every figure).
@@ -220,36 +256,16 @@ GRID_BASE: dict[str, dict[str, Any]] = {
         },
     },
     "risk": {"cooldown_minutes_after_loss": 60, "cooldown_minutes_after_exit": 0},
-    "exits": {
-        "stop_loss_pct": 3,
-        "take_profit_pct": 6,
-        "trailing_stop_pct": 2,
-        "trailing_arm_pct": 2,
-        "max_holding_hours": 48,
-    },
+    "exits": exits(3, 6, 2, 2, 48),
     "edge": {"enabled": True, "atr_bars": 14, "atr_multiple": 3, "cost_margin": 1.5},
     "execution": {"post_only_entries": False, "unfilled_entry_fallback": "none"},
 }
-SLOW = {  # trends over hours, not minutes: fewer, larger moves for the same fees
-    "cycle": {"lookback_bars": 100},
-    "triggers": {
-        "volume_spike": {"enabled": False},
-        "breakout": {"enabled": True, "lookback_bars": 96, "min_margin_pct": 0.5},
-        "momentum": {
-            "enabled": True,
-            "lookback_bars": 48,
-            "min_return_pct": 3,
-            "full_strength_return_pct": 8,
-        },
-    },
-    "exits": {
-        "stop_loss_pct": 5,
-        "take_profit_pct": 12,
-        "trailing_stop_pct": 4,
-        "trailing_arm_pct": 6,
-        "max_holding_hours": 96,
-    },
-}
+
+
+# trends over hours, not minutes: fewer, larger moves for the same fees
+SLOW = {**trend((48, 3, 8), (96, 0.5), 100), "exits": exits(5, 12, 4, 6, 96)}
+# a day's momentum, two days' breakout, room to run
+SLOWER = {**trend((96, 5, 12), (192, 1), 200), "exits": exits(7, 20, 6, 10, 240)}
 ONLY_TRENDING_UP = {
     "rules": {
         "regime_size_multiplier": {
@@ -284,44 +300,13 @@ SHAPES: dict[str, dict[str, dict[str, Any]]] = {
         SLOW, GUARDS, {"triggers": {**SLOW["triggers"], "breakout": {"enabled": False}}}
     ),
 }
-SLOWER = {  # a day's momentum, two days' breakout, room to run
-    "cycle": {"lookback_bars": 200},
-    "triggers": {
-        "volume_spike": {"enabled": False},
-        "breakout": {"enabled": True, "lookback_bars": 192, "min_margin_pct": 1},
-        "momentum": {
-            "enabled": True,
-            "lookback_bars": 96,
-            "min_return_pct": 5,
-            "full_strength_return_pct": 12,
-        },
-    },
-    "exits": {
-        "stop_loss_pct": 7,
-        "take_profit_pct": 20,
-        "trailing_stop_pct": 6,
-        "trailing_arm_pct": 10,
-        "max_holding_hours": 240,
-    },
-}
 SLOW_UP = merged(SLOW, GUARDS, ONLY_TRENDING_UP)
 SHAPES.update(
     {
         "slow_trending_up_two_signals": merged(SLOW_UP, {"rules": {"min_signals": 2}}),
         "slow_trending_up_post_only": merged(SLOW_UP, {"execution": {"post_only_entries": True}}),
         "slow_trending_up_edge3": merged(SLOW_UP, {"edge": {"cost_margin": 3}}),
-        "slow_trending_up_long_hold": merged(
-            SLOW_UP,
-            {
-                "exits": {
-                    **SLOW["exits"],
-                    "take_profit_pct": 20,
-                    "trailing_stop_pct": 6,
-                    "trailing_arm_pct": 10,
-                    "max_holding_hours": 240,
-                }
-            },
-        ),
+        "slow_trending_up_long_hold": merged(SLOW_UP, {"exits": exits(5, 20, 6, 10, 240)}),
         "slower": merged(SLOWER, GUARDS),
         "slower_trending_up": merged(SLOWER, GUARDS, ONLY_TRENDING_UP),
     }
@@ -345,18 +330,7 @@ SHAPES.update(
             SLOWER_UP,
             {"execution": {"post_only_entries": True, "unfilled_entry_fallback": "market"}},
         ),
-        "slower_trending_up_longer_hold": merged(
-            SLOWER_UP,
-            {
-                "exits": {
-                    "stop_loss_pct": 8,
-                    "take_profit_pct": 30,
-                    "trailing_stop_pct": 8,
-                    "trailing_arm_pct": 15,
-                    "max_holding_hours": 480,
-                }
-            },
-        ),
+        "slower_trending_up_longer_hold": merged(SLOWER_UP, {"exits": exits(8, 30, 8, 15, 480)}),
     }
 )
 LONGER_HOLD = SHAPES["slower_trending_up_longer_hold"]
