@@ -18,6 +18,7 @@ import boto3
 import pytest
 from fake_coinbase_env import START, coinbase_env
 from moto import mock_aws
+from scripted_market import default_config
 
 from trader.adapters.aws.blob import S3Blob
 from trader.adapters.clock import SteppingClock
@@ -33,7 +34,6 @@ from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAu
 from trader.adapters.sim.paper import SimulatedPaperAccounts
 from trader.bootstrap import candle_cache_on
 from trader.domain.codec import to_jsonable
-from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import Candle, Mode
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
@@ -175,16 +175,16 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
 ) -> None:
     path = tmp_path / ".candles.json.gz"
     with coinbase_env(start=START) as env:
-        cache = candle_cache_on(FileBlob(path), load_config(), env.clock)  # as bootstrap does
+        cache = candle_cache_on(FileBlob(path), default_config(), env.clock)  # as bootstrap does
         first = env.new_exchange(candle_cache=cache)
         deps = CycleDeps(
-            load_config(),
+            default_config(),
             first,
             InMemoryStateStore(),
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
-            SimulatedPaperAccounts(load_config(), env.clock),
+            SimulatedPaperAccounts(default_config(), env.clock),
             candle_cache=cache,
         )
         env.clock.advance()
@@ -193,16 +193,16 @@ def test_cold_start_when_the_cache_was_kept_then_only_the_missing_bars_are_fetch
 
         # A new process (cold Lambda): new adapter, new cache object, the same blob.
         env.fake.requests.clear()
-        cache2 = candle_cache_on(FileBlob(path), load_config(), env.clock)  # as bootstrap does
+        cache2 = candle_cache_on(FileBlob(path), default_config(), env.clock)  # as bootstrap does
         second = env.new_exchange(candle_cache=cache2)
         deps2 = CycleDeps(
-            load_config(),
+            default_config(),
             second,
             deps.store,
             InMemoryCycleLock(),
             ListAuditSink(),
             env.clock,
-            SimulatedPaperAccounts(load_config(), env.clock),
+            SimulatedPaperAccounts(default_config(), env.clock),
             candle_cache=cache2,
         )
         env.clock.advance()

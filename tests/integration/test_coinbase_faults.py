@@ -23,6 +23,7 @@ from trader.adapters.coinbase.order_requests import DUPLICATE_CLIENT_ORDER_ID
 from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
 from trader.domain.models import OrderStatus
 from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import Cooldowns
 from trader.service.orders import reconcile, send
 
 ATTEMPTS = 3  # RetryPolicy() default: the first try and two retries
@@ -286,7 +287,7 @@ def test_send_when_resend_refused_after_an_accepted_timeout_then_unknown_and_rec
 
     assert sent.status is OrderStatus.UNKNOWN
     state = PortfolioState(open_orders={sent.client_order_id: sent}, trades_today=1)
-    state, seen = reconcile(state, env.exchange, now, 0, timedelta(minutes=10))
+    state, seen = reconcile(state, env.exchange, now, Cooldowns(), timedelta(minutes=10))
     (settled,) = seen
     assert settled.status is OrderStatus.FILLED
     at_exchange = env.fake.exchange.get_order("c-settle")

@@ -32,7 +32,9 @@ def test_cost_model_when_two_warm_cycles_measured_then_lock_state_audit_and_bill
     calls = measured.aws.calls
     assert calls["dynamodb.UpdateItem"] == 2 * 2  # the lock: acquire and release each cycle
     assert calls["dynamodb.Query"] == 2  # the state, read once a cycle
-    assert calls["s3.PutObject"] == 2 * 2  # the audit record and the candle cache
+    # The audit record every cycle; the candle cache only when a 15-minute bar closed since
+    # the last write (at most one of two 5-minute cycles after the cold one, at least none).
+    assert 2 <= calls["s3.PutObject"] <= 2 + 1
     assert measured.aws.audit_bytes > 1000  # a real record, not an empty body
     assert measured.aws.wru >= 2 * 2  # at least the lock's two writes a cycle
     assert min(measured.log_bytes) > 1000  # the audit line and the EMF line

@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from fake_coinbase import Fault
 from fake_coinbase_env import CoinbaseEnv, coinbase_env, limit_order
+from scripted_market import default_config
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
-from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult, Mode, Order, OrderStatus, Position, Side
 from trader.domain.state import PortfolioState
@@ -31,13 +31,13 @@ class Rig:
         self.lock = InMemoryCycleLock()
         self.audit = ListAuditSink()
         self.deps = CycleDeps(
-            load_config(),
+            default_config(),
             env.exchange,
             self.store,
             self.lock,
             self.audit,
             env.clock,
-            SimulatedPaperAccounts(load_config(), env.clock),
+            SimulatedPaperAccounts(default_config(), env.clock),
             sleep=lambda _s: None,
         )
 

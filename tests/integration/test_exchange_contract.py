@@ -192,6 +192,30 @@ def test_cancel_order_when_limit_rests_then_cancelled_and_hold_released(harness)
     assert _available(ex, "USD") == CASH
 
 
+def test_post_only_buy_when_it_would_cross_then_rejected_and_nothing_held(harness):
+    # Coinbase refuses a post-only limit that would take liquidity
+    # (INVALID_LIMIT_PRICE_POST_ONLY); the simulated account and the fake must do the same.
+    ex = harness.exchange
+    ask = ex.get_quotes(["SOL-USD"])["SOL-USD"].ask
+    with pytest.raises(OrderRejected) as refused:
+        ex.place_order(limit_order("k-cross", "SOL-USD", Side.BUY, "1", format(ask, "f")))
+
+    assert refused.value.reason == "INVALID_LIMIT_PRICE_POST_ONLY"
+    assert ex.get_order("k-cross") is None
+    assert ex.get_balances()["USD"].hold == ZERO
+
+
+def test_post_only_buy_when_below_the_bid_then_it_rests_open_unfilled(harness):
+    ex = harness.exchange
+    bid = ex.get_quotes(["SOL-USD"])["SOL-USD"].bid
+    limit = bid - Decimal(1)
+    placed = ex.place_order(limit_order("k-below", "SOL-USD", Side.BUY, "1", format(limit, "f")))
+
+    assert (placed.status, placed.filled_size) == (OrderStatus.OPEN, ZERO)
+    # hold = 1 x limit x (1 + 0.004 maker), released only by a fill or a cancel
+    assert ex.get_balances()["USD"].hold == limit * Decimal("1.004")
+
+
 def test_both_implementations_when_same_script_then_same_fills_and_balances():
     def script(ex: Exchange) -> tuple[dict, list]:
         ex.place_order(market_buy("s-1", "BTC-USD", "500"))

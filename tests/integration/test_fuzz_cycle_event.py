@@ -31,7 +31,7 @@ pytestmark = pytest.mark.fuzz
 
 NOW = datetime(2026, 11, 24, 4, 5, 3, tzinfo=UTC)  # 3 s after the 04:05 schedule
 INTERVAL = timedelta(seconds=300)
-EARLY = timedelta(seconds=5)  # config/default.yaml: cycle.event_window
+EARLY = timedelta(seconds=5)  # lib/trader/default.yaml: cycle.event_window
 EVENT: dict[str, Any] = {
     "version": "0",
     "id": "5f1c0b7e-2a57-4b1e-8e0a-000000000405",

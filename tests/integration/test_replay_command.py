@@ -8,12 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from candle_files import write_candles
+from candle_files import rig_replay_config, write_candles
 
 from trader.entrypoints.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "config" / "examples" / "replay-coinbase-15m.yaml"
 T0 = 1_730_764_800  # 2024-11-05T00:00:00Z
 G = 900
 
@@ -30,7 +29,8 @@ def candles(tmp_path: Path) -> Path:
 
 
 def replay(candles: Path, out: Path, *args: str) -> int:
-    where = ["--candles-dir", str(candles), "--out", str(out), "--config", str(EXAMPLE)]
+    config = rig_replay_config(candles.parent)  # a config a two-day walk trades under
+    where = ["--candles-dir", str(candles), "--out", str(out), "--config", str(config)]
     return main(["replay", *where, "--quiet", *args])
 
 

@@ -55,6 +55,10 @@ cycle: {{interval_seconds: 900, candle_granularity_seconds: 900, lookback_bars: 
 universe:
   filters: {{min_volume_24h_quote: 0, max_spread_bps: 10000}}
   tiers: [{{name: all, products: [BTC-USD], position_size_pct: {SHARE * 100}}}]
+triggers:  # the plug-in replaces them; off, so the config asks no long lookback of them
+  breakout: {{enabled: false}}
+  momentum: {{enabled: false}}
+edge: {{enabled: false}}  # backtesting.py enters on every cross, whatever it costs
 regime: {{reference_product: BTC-USD, breadth_products: []}}
 rules:
   regime_tiers: {{trending_down: [all], crash: [all]}}  # no regime blocks the strategy's entries
@@ -64,7 +68,7 @@ rules:
                            unknown: 1}}
 risk: {{max_trades_per_day: 1000, max_trades_per_hour: 100, max_total_exposure_pct: 100,
        max_exposure_per_asset_pct: 100, daily_loss_limit_pct: 100, max_drawdown_pct: null,
-       cooldown_minutes_after_loss: 0, min_notional_quote: 1}}
+       cooldown_minutes_after_loss: 0, cooldown_minutes_after_exit: 0, min_notional_quote: 1}}
 execution: {{order_type: market, max_slippage_bps: 10000, max_order_pct_of_volume: 100}}
 paper: {{starting_cash: {CASH}, maker_fee_pct: {FEE * 100}, taker_fee_pct: {FEE * 100},
         slippage_bps: 0}}

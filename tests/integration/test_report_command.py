@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from aws_fixtures import fake_credentials_in_env, moto_aws
-from candle_files import write_candles
+from candle_files import rig_replay_config, write_candles
 
 from trader.adapters.aws.audit import S3AuditSink
 from trader.entrypoints.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "config" / "examples" / "replay-coinbase-15m.yaml"
 T0 = 1_730_764_800  # 2024-11-05T00:00:00Z
 SECTIONS = (
     "Strategy beside buy-and-hold",
@@ -39,7 +38,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         write_candles(candles, pid, T0, 288, price=price, seed=seed + 1)
     out = root / "out"
-    args = ["--candles-dir", str(candles), "--out", str(out), "--config", str(EXAMPLE), "--quiet"]
+    config = rig_replay_config(root)  # a config a two-day walk trades under
+    args = ["--candles-dir", str(candles), "--out", str(out), "--config", str(config), "--quiet"]
     assert main(["replay", *args]) == 0
     return out
 

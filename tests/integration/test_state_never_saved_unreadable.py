@@ -17,9 +17,8 @@ from typing import Any
 from coinbase_cycle_rig import START, CoinbaseCycleRig
 from fake_coinbase import Fault
 from fake_coinbase_env import coinbase_env
-from scripted_market import tweak
+from scripted_market import default_config, tweak
 
-from trader.domain.config import load_config
 from trader.domain.models import OrderStatus, Side
 
 FILLS = r"/orders/historical/fills"
@@ -35,7 +34,9 @@ def buys_at_zero(answer: Any) -> Any:
 
 def test_cycle_when_a_fill_reads_at_price_zero_then_nothing_unreadable_is_saved() -> None:
     with coinbase_env(start=START) as env:
-        rig = CoinbaseCycleRig(env, config=tweak(load_config(), execution={"order_type": "limit"}))
+        rig = CoinbaseCycleRig(
+            env, config=tweak(default_config(), execution={"order_type": "limit"})
+        )
         env.fake.fail("GET", FILLS, Fault.corrupted(buys_at_zero), times=1000)
         env.clock.advance()
         resting = rig.run()

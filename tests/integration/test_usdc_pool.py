@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from fake_coinbase_env import coinbase_env
+from scripted_market import default_config
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
-from trader.domain.config import load_config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import ConversionStatus, Mode, OrderStatus, PlannedConversion, Side
 from trader.service.cycle import CycleDeps, CycleRequest, run_cycle
@@ -20,7 +20,7 @@ START = datetime(2026, 2, 17, 0, 0, 30, tzinfo=UTC)  # a synthetic day that trad
 def test_cycle_when_the_account_holds_only_usdc_then_buys_go_to_the_usdc_books() -> None:
     with coinbase_env(start=START, balances={"USDC": Decimal(10_000)}) as env:
         store, audit = InMemoryStateStore(), ListAuditSink()
-        config = load_config()
+        config = default_config()
         deps = CycleDeps(
             config,
             env.exchange,

@@ -8,6 +8,10 @@ from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
 
+import yaml
+from scripted_market import RIG_TRADING
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "replay-coinbase-15m.yaml"
 HEADER = "time,open,high,low,close,volume\n"
 
 
@@ -46,4 +50,19 @@ def write_candles(
     label = f"{grain // 60}m" if grain % 3600 else f"{grain // 3600}h"
     path = folder / f"{product_id}_{label}_test.csv"
     path.write_text(HEADER + "".join(r for i, r in enumerate(rows) if i not in set(gaps)))
+    return path
+
+
+def rig_replay_config(folder: Path) -> Path:
+    """config/examples/replay-coinbase-15m.yaml with the rigs' trading settings over it
+    (scripted_market.RIG_TRADING: short triggers, every regime sized, no edge check, no
+    cooldown after exits) and a 48-bar lookback on its 15-minute bars, written to `folder`:
+    a two-day walk trades under it, which the tuned example (200 bars, slow triggers) never
+    would. For tests of the replay's mechanics, not of the strategy."""
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    for section, fields in RIG_TRADING.items():
+        raw[section] = {**raw.get(section, {}), **fields}
+    raw["cycle"].update(candle_granularity_seconds=900, lookback_bars=48)
+    path = folder / "rig-replay.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path

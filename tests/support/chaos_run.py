@@ -55,7 +55,7 @@ class RunOptions:
     recovery_cycles: int = 5
     liquidation_rate: float = 0.05  # chance of a liquidation request after a step
     log: Path | None = None  # the handlers' log lines (JSON); None: discarded
-    config: Path | None = None  # None: config/default.yaml
+    config: Path | None = None  # None: lib/trader/default.yaml
 
 
 @dataclass(frozen=True)
@@ -466,7 +466,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
     parser.add_argument("--recover-every", type=int, default=100)
     parser.add_argument("--liquidation-rate", type=float, default=0.05)
     parser.add_argument("--log", type=Path, default=None, help="write the handlers' logs here")
-    parser.add_argument("--config", type=Path, default=None, help="default: config/default.yaml")
+    parser.add_argument("--config", type=Path, default=None, help="default: lib/trader/default.yaml")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     return RunOptions(

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from fake_coinbase_env import CoinbaseEnv
+from scripted_market import default_config
 
 from trader.adapters.memory import InMemoryCycleLock, InMemoryStateStore, ListAuditSink
 from trader.adapters.sim.paper import SimulatedPaperAccounts
-from trader.domain.config import Config, load_config
+from trader.domain.config import Config
 from trader.domain.ids import cycle_id_for
 from trader.domain.models import CycleResult, Mode, Order, Product
 from trader.ports import Exchange, StateStore
@@ -35,7 +36,9 @@ class CoinbaseCycleRig:
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
     lock: InMemoryCycleLock = field(default_factory=InMemoryCycleLock)
     audit: ListAuditSink = field(default_factory=ListAuditSink)
-    config: Config = field(default_factory=load_config)
+    # lib/trader/default.yaml less the edge check, as the scripted rigs: these tests are about the
+    # order lifecycle on the fake, and their first trade is the synthetic day's first signal
+    config: Config = field(default_factory=default_config)
 
     def run(
         self,

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trader.domain.config import Config, load_config
+import yaml
+
+from trader.domain.config import DEFAULT_CONFIG_PATH, Config, parse_config
 from trader.domain.models import Candle, Product, Quote
 from trader.ports import Clock
 
@@ -106,5 +108,43 @@ def tweak(config: Config, **sections: dict[str, Any]) -> Config:
     return config.model_copy(update=updates)
 
 
+# The rigs script 48 five-minute bars (SOL rising 0.3 % a bar) and test the cycle's mechanics:
+# their trades come from the trading settings below (the defaults before issue 11), pinned
+# here, since lib/trader/default.yaml's slow, fee-aware defaults (15-minute bars, a day's
+# momentum, the edge check) would never trade on them. Tests of those defaults switch them
+# back on (test_cycle_entry_guards).
+RIG_TRADING: dict[str, dict[str, Any]] = {
+    "cycle": {"candle_granularity_seconds": 300, "lookback_bars": 48},
+    "triggers": {
+        "volume_spike": {"enabled": True, "lookback_bars": 20, "min_ratio": 3},
+        "breakout": {"enabled": True, "lookback_bars": 24, "min_margin_pct": "0.1"},
+        "momentum": {"lookback_bars": 12, "min_return_pct": 1, "full_strength_return_pct": 4},
+    },
+    "rules": {
+        "regime_size_multiplier": {
+            "trending_up": 1,
+            "choppy": "0.5",
+            "volatile": "0.5",
+            "trending_down": "0.25",
+            "crash": 0,
+            "unknown": "0.5",
+        }
+    },
+    "risk": {"cooldown_minutes_after_exit": 0},
+    "exits": {
+        "stop_loss_pct": 3,
+        "take_profit_pct": 6,
+        "trailing_stop_pct": 2,
+        "trailing_arm_pct": 0,
+        "max_holding_hours": 48,
+    },
+    "edge": {"enabled": False},
+}
+
+
 def default_config() -> Config:
-    return load_config()
+    """lib/trader/default.yaml with the rigs' trading settings (RIG_TRADING) over it."""
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    for section, fields in RIG_TRADING.items():
+        raw[section] = {**raw.get(section, {}), **fields}
+    return parse_config(raw, source=f"{DEFAULT_CONFIG_PATH.name} + RIG_TRADING")

@@ -12,11 +12,11 @@ from decimal import Decimal
 import responses
 from fake_coinbase import FakeCoinbase
 from fake_coinbase_env import CoinbaseEnv, RecordingSleep, build_exchange, throwaway_key
-from scripted_market import ScriptedMarket, product, rising, series
+from scripted_market import ScriptedMarket, default_config, product, rising, series
 
 from trader.adapters.clock import SteppingClock
 from trader.adapters.sim.matching import MatchingExchange
-from trader.domain.config import Config, SimProduct, SimulatorConfig, load_config
+from trader.domain.config import Config, SimProduct, SimulatorConfig
 from trader.domain.models import FeeRates, Product
 from trader.ports import Clock
 
@@ -29,7 +29,7 @@ def product_ids(n: int) -> list[str]:
 
 def simulator(n: int) -> SimulatorConfig:
     """The default simulator with n products priced 10, 11, ... USD, 5 bps wide, $50M a day."""
-    base = load_config().simulator
+    base = default_config().simulator
     assert base is not None  # lib/trader/default.yaml has one
     products = tuple(
         SimProduct(
@@ -48,9 +48,9 @@ def simulator(n: int) -> SimulatorConfig:
 
 
 def config_for(n: int) -> Config:
-    """The default config on `simulator(n)`: one match-all tier without a volume floor, room
-    for all n products, P000-USD as the regime's reference."""
-    base = load_config()
+    """The rigs' config (scripted_market.default_config) on `simulator(n)`: one match-all
+    tier without a volume floor, room for all n products, P000-USD as the regime's reference."""
+    base = default_config()
     universe = base.universe.model_copy(
         update={
             "tiers": (base.universe.tiers[-1].model_copy(update={"min_volume_24h_quote": 0}),),

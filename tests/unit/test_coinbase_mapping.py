@@ -20,6 +20,7 @@ from trader.adapters.coinbase.errors import MalformedResponse
 from trader.adapters.coinbase.mapping import fees_from, fill_from, order_from
 from trader.domain.models import ZERO, OrderStatus, Side
 from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import Cooldowns
 from trader.service.orders import ORPHAN_AFTER, book
 
 D = Decimal
@@ -143,7 +144,7 @@ def test_book_when_fills_do_not_add_up_then_the_order_stays_in_flight() -> None:
     order = order_from(order_json(), misread)
     assert order.status is OrderStatus.FILLED
 
-    state = book(PortfolioState(), order, 0, NOW)
+    state = book(PortfolioState(), order, Cooldowns(), NOW)
 
     assert state.open_orders == {"c-77": order}  # not settled: asked again next cycle
     assert state.open_orders["c-77"].fills_mismatch == order.fills_mismatch
@@ -154,7 +155,7 @@ def test_book_when_fills_never_add_up_then_the_order_is_booked_from_its_totals_a
     misread = [fill_from({**f, "size_in_quote": False}, "c-77") for f in QUOTE_FILLS]
     order = order_from(order_json(), misread)
 
-    state = book(PortfolioState(), order, 0, NOW + ORPHAN_AFTER)  # created 12:00:01
+    state = book(PortfolioState(), order, Cooldowns(), NOW + ORPHAN_AFTER)  # created 12:00:01
 
     assert state.open_orders == {}
     position = state.positions["XYZ-USD"]
@@ -167,7 +168,7 @@ def test_book_when_fills_never_add_up_then_the_order_is_booked_from_its_totals_a
 def test_book_when_quote_sized_fills_add_up_then_settled_with_the_base_bought() -> None:
     order = order_from(order_json(), [fill_from(f, "c-77") for f in QUOTE_FILLS])
 
-    state = book(PortfolioState(), order, 0, NOW)
+    state = book(PortfolioState(), order, Cooldowns(), NOW)
 
     assert state.open_orders == {}
     position = state.positions["XYZ-USD"]

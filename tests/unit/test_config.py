@@ -125,6 +125,33 @@ def test_parse_config_when_post_only_with_market_orders_then_rule_explained() ->
     assert "post_only: true needs order_type: limit" in message
 
 
+def test_parse_config_when_a_trigger_needs_more_bars_than_fetched_then_refused_naming_it() -> None:
+    # momentum over 96 bars needs 97 of the 48 fetched; the 24-bar breakout fits
+    message = error_of(
+        {
+            "universe": MINIMAL_UNIVERSE,
+            "cycle": {"lookback_bars": 48},
+            "triggers": {"momentum": {"lookback_bars": 96}, "breakout": {"lookback_bars": 24}},
+        }
+    )
+    assert "cycle.lookback_bars 48 is too few for triggers.momentum.lookback_bars 96" in message
+    assert "triggers.breakout.lookback_bars" not in message  # 24 + 1 <= 48
+
+
+def test_parse_config_when_the_long_trigger_is_disabled_then_its_lookback_is_not_needed() -> None:
+    cfg = parse_config(
+        {
+            "universe": MINIMAL_UNIVERSE,
+            "cycle": {"lookback_bars": 48},
+            "triggers": {
+                "momentum": {"enabled": False, "lookback_bars": 96},
+                "breakout": {"lookback_bars": 47},  # 47 + 1 = 48: just enough
+            },
+        }
+    )
+    assert cfg.triggers.breakout.lookback_bars == 47
+
+
 def test_parse_config_when_tier_names_repeat_then_rejected() -> None:
     tier = {"name": "core", "products": ["BTC-USD"], "position_size_pct": 8}
     assert "tier names must be unique" in error_of({"universe": {"tiers": [tier, tier]}})

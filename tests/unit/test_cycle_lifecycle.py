@@ -26,6 +26,7 @@ from trader.domain.models import (
     TradingState,
 )
 from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import Cooldowns
 from trader.service.accounts import keep_paper_account
 from trader.service.orders import ORPHAN_AFTER, reconcile, remainder_fill, write_ahead
 
@@ -112,10 +113,10 @@ def test_reconcile_when_a_limit_order_rests_too_long_then_it_is_cancelled_and_it
     assert rig.exchange.get_balances()["USD"].hold > 0
     state = PortfolioState(open_orders={order.client_order_id: order})
 
-    early, _ = reconcile(state, rig.exchange, NOW + timedelta(minutes=5), 0, TEN_MINUTES)
+    early, _ = reconcile(state, rig.exchange, NOW + timedelta(minutes=5), Cooldowns(), TEN_MINUTES)
     assert order.client_order_id in early.open_orders  # 5 minutes: still resting
 
-    late, seen = reconcile(state, rig.exchange, NOW + TEN_MINUTES, 0, TEN_MINUTES)
+    late, seen = reconcile(state, rig.exchange, NOW + TEN_MINUTES, Cooldowns(), TEN_MINUTES)
     assert seen[0].status is OrderStatus.CANCELLED
     assert late.open_orders == {}  # the product is free to be planned again
     assert rig.exchange.get_balances()["USD"].hold == 0
@@ -143,7 +144,7 @@ def test_reconcile_when_an_acknowledged_order_cannot_be_found_then_it_is_kept_no
     state = PortfolioState(open_orders={order.client_order_id: order})
 
     later = NOW + ORPHAN_AFTER * 10
-    kept, seen = reconcile(state, Forgetful(rig.exchange), later, 0, TEN_MINUTES)
+    kept, seen = reconcile(state, Forgetful(rig.exchange), later, Cooldowns(), TEN_MINUTES)
     assert kept.open_orders == {order.client_order_id: order}
     assert seen == ()
 
@@ -207,8 +208,8 @@ def test_keep_account_when_a_resting_paper_order_filled_after_reconcile_then_boo
     bars = rig.market.candles["SOL-USD"]
     rig.market.candles["SOL-USD"] = [*bars, series(rig.clock.now(), [limit - 1])[0]]
 
-    kept = keep_paper_account(paper, state, 0, rig.clock.now())
-    again = keep_paper_account(paper, kept, 0, rig.clock.now())
+    kept = keep_paper_account(paper, state, Cooldowns(), rig.clock.now())
+    again = keep_paper_account(paper, kept, Cooldowns(), rig.clock.now())
 
     assert kept.positions["SOL-USD"].size == Decimal(1)
     assert kept.open_orders == {}
@@ -317,7 +318,7 @@ def test_reconcile_when_a_pending_order_expires_unplaced_then_its_trade_is_given
     state = write_ahead(PortfolioState(day=NOW.date(), hour=NOW), [planned], NOW)
     assert state.trades_today == 1 and state.trades_this_hour == 1
     later = NOW + ORPHAN_AFTER
-    expired, seen = reconcile(state, rig.exchange, later, 0, TEN_MINUTES)  # never sent
+    expired, seen = reconcile(state, rig.exchange, later, Cooldowns(), TEN_MINUTES)  # never sent
     assert seen[0].failure_reason == "never reached the exchange"
     assert expired.open_orders == {}
     assert expired.trades_today == 0 and expired.trades_this_hour == 0

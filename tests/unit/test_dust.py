@@ -17,7 +17,7 @@ from trader.domain.models import (
     Side,
 )
 from trader.domain.state import PortfolioState
-from trader.pipeline.portfolio import apply_fill
+from trader.pipeline.portfolio import Cooldowns, apply_fill
 from trader.service.orders import book, pending
 
 D = Decimal
@@ -48,7 +48,7 @@ def _filled(size: Decimal, status: OrderStatus = OrderStatus.FILLED) -> Order:
 
 
 def test_book_when_an_exit_fills_and_leaves_only_dust_then_the_position_is_closed() -> None:
-    state = book(_state(), _filled(SOLD), 0, NOW)
+    state = book(_state(), _filled(SOLD), Cooldowns(), NOW)
 
     assert state.positions == {}
     assert state.open_orders == {}
@@ -56,10 +56,10 @@ def test_book_when_an_exit_fills_and_leaves_only_dust_then_the_position_is_close
 
 
 def test_apply_fill_when_the_product_is_bought_again_then_its_dust_joins_the_position() -> None:
-    closed = book(_state(), _filled(SOLD), 0, NOW)
+    closed = book(_state(), _filled(SOLD), Cooldowns(), NOW)
     buy = Fill("e-2", "o-2", "c-buy", "BTC-USD", Side.BUY, D(52_000), D("0.01"), D("0.6"), NOW)
 
-    state = apply_fill(closed, buy, 0)
+    state = apply_fill(closed, buy, Cooldowns())
 
     # 0.01 bought + 0.0000000048509144 of dust = 0.0100000048509144, what the exchange holds
     assert state.positions["BTC-USD"].size == D("0.0100000048509144")
@@ -68,7 +68,7 @@ def test_apply_fill_when_the_product_is_bought_again_then_its_dust_joins_the_pos
 
 def test_book_when_an_exit_fills_only_in_part_then_the_rest_stays_a_position() -> None:
     # IOC cancelled after 0.01 of 0.01986085: 0.0098608548509144 left, far more than dust
-    state = book(_state(), _filled(D("0.01"), OrderStatus.CANCELLED), 0, NOW)
+    state = book(_state(), _filled(D("0.01"), OrderStatus.CANCELLED), Cooldowns(), NOW)
 
     assert state.positions["BTC-USD"].size == D("0.0098608548509144")
 
@@ -79,6 +79,6 @@ def test_book_when_the_exit_planned_no_dust_then_a_remainder_is_not_written_off(
         open_orders={"c-exit": pending(dataclasses.replace(EXIT, dust=D(0)), NOW)},
     )
 
-    state = book(no_dust, _filled(SOLD), 0, NOW)
+    state = book(no_dust, _filled(SOLD), Cooldowns(), NOW)
 
     assert state.positions["BTC-USD"].size == DUST  # 0.0198608548509144 - 0.01986085

@@ -3,6 +3,7 @@ filters (tradability, liquidity, slippage, min size, min notional) that drop pro
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -396,3 +397,33 @@ def test_plan_one_when_a_market_buy_exceeds_quote_max_size_then_capped_at_it() -
     # quote_max_size 500: a 600 buy is sent as 500.00, the most the product accepts.
     order = planned(plan(entry(quote_size=600), prod=product(quote_max_size=D(500))))
     assert order.quote_size == D("500.00")
+
+
+POST_ONLY_ENTRIES = MARKET.model_copy(update={"post_only_entries": True})
+
+
+def test_plan_one_when_post_only_entries_then_entry_rests_post_only_and_exit_goes_at_market() -> (
+    None
+):
+    # entry: ask 100.01 x (1 - 5 bps) = 99.959995 -> 99.95 (down) < ask; exit: market, as
+    # order_type says
+    buy = planned(plan(entry(quote_size=1000), POST_ONLY_ENTRIES))
+    assert (buy.order_type, buy.post_only, buy.limit_price) == (OrderType.LIMIT, True, D("99.95"))
+    sell = planned(plan(exit_(base_size=1), POST_ONLY_ENTRIES))
+    assert (sell.order_type, sell.post_only) == (OrderType.MARKET, False)
+
+
+def test_plan_one_when_entry_at_market_then_market_though_post_only_entries() -> None:
+    at_market = dataclasses.replace(entry(quote_size=1000), at_market=True)
+    order = planned(plan(at_market, POST_ONLY_ENTRIES))
+    assert (order.order_type, order.post_only, order.quote_size) == (
+        OrderType.MARKET,
+        False,
+        D(1000),
+    )
+
+
+def test_plan_one_when_entry_at_market_on_a_post_only_product_then_still_post_only() -> None:
+    at_market = dataclasses.replace(entry(quote_size=1000), at_market=True)
+    order = planned(plan(at_market, MARKET, product(post_only=True)))
+    assert (order.order_type, order.post_only) == (OrderType.LIMIT, True)

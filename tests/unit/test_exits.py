@@ -43,72 +43,110 @@ from trader.pipeline.universe import Universe
 
 D = Decimal
 CFG = ExitsConfig(
-    stop_loss_pct=D(3), take_profit_pct=D(6), trailing_stop_pct=D(2), max_holding_hours=D(48)
+    stop_loss_pct=D(3),
+    take_profit_pct=D(6),
+    trailing_stop_pct=D(2),
+    trailing_arm_pct=D(0),  # armed once a sale at the high would break even after fees
+    max_holding_hours=D(48),
 )
+TAKER = D("0.006")  # what an exit pays
 ENTRY_100 = position(entry=100)  # high-water mark = entry: trailing stop not armed
 IN_UNIVERSE = Universe((), {})  # nothing excluded: only the price and time rules apply
 
 
 def test_exit_reason_when_bid_three_pct_below_entry_then_stop_loss() -> None:
     # (97 / 100 - 1) * 100 = -3 % <= -3 %
-    assert exit_reason(ENTRY_100, D(97), T0, CFG) == "stop_loss -3.00% <= -3%"
+    assert exit_reason(ENTRY_100, D(97), T0, CFG, TAKER) == "stop_loss -3.00% <= -3%"
 
 
 def test_exit_reason_when_bid_just_above_stop_then_no_exit() -> None:
     # (97.01 / 100 - 1) * 100 = -2.99 % > -3 %
-    assert exit_reason(ENTRY_100, D("97.01"), T0, CFG) is None
+    assert exit_reason(ENTRY_100, D("97.01"), T0, CFG, TAKER) is None
 
 
 def test_exit_reason_when_bid_six_pct_above_entry_then_take_profit() -> None:
     # (106 / 100 - 1) * 100 = +6 % >= 6 %
-    assert exit_reason(ENTRY_100, D(106), T0, CFG) == "take_profit +6.00% >= 6%"
+    assert exit_reason(ENTRY_100, D(106), T0, CFG, TAKER) == "take_profit +6.00% >= 6%"
 
 
 def test_exit_reason_when_bid_just_below_take_profit_then_no_exit() -> None:
-    assert exit_reason(ENTRY_100, D("105.99"), T0, CFG) is None
+    assert exit_reason(ENTRY_100, D("105.99"), T0, CFG, TAKER) is None
 
 
 def test_exit_reason_when_two_pct_below_high_above_entry_then_trailing_stop() -> None:
     # high 105 > entry 100; (1 - 102.9 / 105) * 100 = 2 % (102.9 / 105 = 0.98); +2.9 % is no TP
     pos = position(entry=100, high_watermark=105)
-    assert exit_reason(pos, D("102.9"), T0, CFG) == "trailing_stop 2.00% below high 105 >= 2%"
+    assert (
+        exit_reason(pos, D("102.9"), T0, CFG, TAKER) == "trailing_stop 2.00% below high 105 >= 2%"
+    )
 
 
 def test_exit_reason_when_less_than_trail_below_high_then_no_exit() -> None:
     # (1 - 102.91 / 105) * 100 = 1.99 % < 2 %
-    assert exit_reason(position(entry=100, high_watermark=105), D("102.91"), T0, CFG) is None
+    assert exit_reason(position(entry=100, high_watermark=105), D("102.91"), T0, CFG, TAKER) is None
 
 
 def test_exit_reason_when_high_watermark_not_above_entry_then_trailing_stop_not_armed() -> None:
     # 2 % below a high equal to entry, and below a high under entry: only the stop loss applies
-    assert exit_reason(position(entry=100, high_watermark=100), D(98), T0, CFG) is None
-    assert exit_reason(position(entry=100, high_watermark=0), D(98), T0, CFG) is None
+    assert exit_reason(position(entry=100, high_watermark=100), D(98), T0, CFG, TAKER) is None
+    assert exit_reason(position(entry=100, high_watermark=0), D(98), T0, CFG, TAKER) is None
+
+
+def test_exit_reason_when_high_only_a_tick_above_entry_then_trail_is_no_stop_loss() -> None:
+    # The old trail armed at any tick above entry and sold 2 % below it, at a loss: here
+    # 100.01 x 0.994 = 99.41 < 100 is no profit after the exit fee, so 98 (-2 %) holds.
+    pos = position(entry=100, high_watermark="100.01")
+    assert exit_reason(pos, D(98), T0, CFG, TAKER) is None
+
+
+def test_exit_reason_when_high_below_the_net_arm_then_no_trail_and_above_it_then_trail() -> None:
+    cfg = CFG.model_copy(update={"trailing_arm_pct": D(2)})
+    # cost 100 + 0.60 entry fee = 100.60 a unit. High 103: 103 x 0.994 = 102.382,
+    # 102.382 / 100.60 = 1.0177 -> +1.77 % < 2 %: not armed, though 100.9 is 2.04 % below it.
+    unarmed = position(entry=100, entry_fees="0.6", high_watermark=103)
+    assert exit_reason(unarmed, D("100.9"), T0, cfg, TAKER) is None
+    # High 103.5: 103.5 x 0.994 = 102.879, / 100.60 = 1.0227 -> +2.27 % >= 2 %: armed;
+    # 101.4 is (1 - 101.4 / 103.5) = 2.03 % below the high.
+    armed = position(entry=100, entry_fees="0.6", high_watermark="103.5")
+    reason = exit_reason(armed, D("101.4"), T0, cfg, TAKER)
+    assert reason == "trailing_stop 2.03% below high 103.5 >= 2%"
+
+
+def test_exit_reason_when_exit_fee_is_counted_then_the_trail_arms_later() -> None:
+    # High 102.5 over entry 100 (no entry fee) is +2.5 % gross: armed at 2 % without an exit
+    # fee; with 0.6 %, 102.5 x 0.994 = 101.885 -> +1.885 % < 2 %: not armed.
+    cfg = CFG.model_copy(update={"trailing_arm_pct": D(2)})
+    pos = position(entry=100, high_watermark="102.5")
+    assert exit_reason(pos, D("100.4"), T0, cfg, D(0)) == (
+        "trailing_stop 2.05% below high 102.5 >= 2%"  # 1 - 100.4 / 102.5 = 2.05 %
+    )
+    assert exit_reason(pos, D("100.4"), T0, cfg, TAKER) is None
 
 
 def test_exit_reason_when_trailing_stop_off_then_no_trailing_exit() -> None:
     cfg = CFG.model_copy(update={"trailing_stop_pct": None})
-    assert exit_reason(position(entry=100, high_watermark=105), D(102), T0, cfg) is None
+    assert exit_reason(position(entry=100, high_watermark=105), D(102), T0, cfg, TAKER) is None
 
 
 def test_exit_reason_when_loss_beyond_stop_and_trail_then_stop_loss_first() -> None:
     # -4 % is both a stop loss and 8.6 % below the high: the stop loss is named
     pos = position(entry=100, high_watermark=105)
-    assert exit_reason(pos, D(96), T0, CFG) == "stop_loss -4.00% <= -3%"
+    assert exit_reason(pos, D(96), T0, CFG, TAKER) == "stop_loss -4.00% <= -3%"
 
 
 def test_exit_reason_when_held_exactly_max_hours_then_max_holding() -> None:
     now = T0 + timedelta(hours=48)
-    assert exit_reason(ENTRY_100, D(100), now, CFG) == "max_holding 2 days, 0:00:00 >= 48h"
+    assert exit_reason(ENTRY_100, D(100), now, CFG, TAKER) == "max_holding 2 days, 0:00:00 >= 48h"
 
 
 def test_exit_reason_when_one_second_before_max_hours_then_no_exit() -> None:
     now = T0 + timedelta(hours=48) - timedelta(seconds=1)
-    assert exit_reason(ENTRY_100, D(100), now, CFG) is None
+    assert exit_reason(ENTRY_100, D(100), now, CFG, TAKER) is None
 
 
 def test_exit_reason_when_max_holding_off_then_no_time_exit() -> None:
     cfg = CFG.model_copy(update={"max_holding_hours": None})
-    assert exit_reason(ENTRY_100, D(100), T0 + timedelta(days=365), cfg) is None
+    assert exit_reason(ENTRY_100, D(100), T0 + timedelta(days=365), cfg, TAKER) is None
 
 
 def plan(
@@ -266,7 +304,7 @@ def test_orders_blocking_exits_when_stop_fires_where_an_order_is_in_flight_then_
         "ETH-USD": quote("ETH-USD", bid="99", ask="99.1"),  # -1 %: no rule fires
     }
 
-    blocking = orders_blocking_exits(state, quotes, T0, CFG)
+    blocking = orders_blocking_exits(state, quotes, T0, CFG, TAKER)
 
     assert blocking == ((state.open_orders["c-btc"], "stop_loss -4.00% <= -3%"),)
 
@@ -280,7 +318,7 @@ def test_orders_blocking_exits_when_the_trailing_stop_fires_on_this_bid_then_tha
     )
     quotes = {"BTC-USD": quote("BTC-USD", bid="102.9", ask="103")}
 
-    ((_, reason),) = orders_blocking_exits(state, quotes, T0, CFG)
+    ((_, reason),) = orders_blocking_exits(state, quotes, T0, CFG, TAKER)
 
     assert reason.startswith("trailing_stop 2.00% below high 105")
 
@@ -293,7 +331,7 @@ def test_orders_blocking_exits_when_halted_then_none() -> None:
     )
     quotes = {"BTC-USD": quote("BTC-USD", bid="50", ask="50.1")}
 
-    assert orders_blocking_exits(state, quotes, T0, CFG) == ()
+    assert orders_blocking_exits(state, quotes, T0, CFG, TAKER) == ()
 
 
 def test_exit_blockers_when_a_cancel_was_asked_in_an_earlier_cycle_then_no_longer_blocking() -> (
@@ -315,17 +353,19 @@ def test_exit_reason_when_the_regime_is_crash_then_the_tighter_stop_fires_naming
     # exits.regime_stop_loss_pct crash 1.5: (98.5 / 100 - 1) * 100 = -1.5 % <= -1.5 %, which the
     # 3 % stop alone lets through
     cfg = CFG.model_copy(update={"regime_stop_loss_pct": {"crash": D("1.5")}})
-    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, "crash") == (
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, TAKER, "crash") == (
         "stop_loss -1.50% <= -1.5% (regime crash)"
     )
-    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, "choppy") is None
-    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg) is None
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, TAKER, "choppy") is None
+    assert exit_reason(ENTRY_100, D("98.5"), T0, cfg, TAKER) is None
 
 
 def test_exit_reason_when_the_regime_stop_is_looser_than_the_stop_then_the_stop_holds() -> None:
     # a regime stop of 5 % never loosens the 3 % stop loss
     cfg = CFG.model_copy(update={"regime_stop_loss_pct": {"trending_down": D(5)}})
-    assert exit_reason(ENTRY_100, D(97), T0, cfg, "trending_down") == "stop_loss -3.00% <= -3%"
+    assert (
+        exit_reason(ENTRY_100, D(97), T0, cfg, TAKER, "trending_down") == "stop_loss -3.00% <= -3%"
+    )
 
 
 def test_plan_exits_when_the_regime_is_trending_down_then_the_tighter_stop_sells() -> None:
@@ -343,6 +383,6 @@ def test_orders_blocking_exits_when_the_regime_tightens_the_stop_then_that_order
         positions={"BTC-USD": position("BTC-USD")}, open_orders={"c1": in_flight("c1", "BTC-USD")}
     )
     quotes = {"BTC-USD": quote("BTC-USD", bid="98", ask="98.1")}  # -2 %
-    assert orders_blocking_exits(state, quotes, T0, CFG) == ()
-    ((_, reason),) = orders_blocking_exits(state, quotes, T0, ExitsConfig(), "crash")
+    assert orders_blocking_exits(state, quotes, T0, CFG, TAKER) == ()
+    ((_, reason),) = orders_blocking_exits(state, quotes, T0, ExitsConfig(), TAKER, "crash")
     assert reason == "stop_loss -2.00% <= -1.5% (regime crash)"

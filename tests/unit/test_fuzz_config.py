@@ -1,4 +1,4 @@
-"""Fuzzing the config file (load_config): hostile YAML text, and config/default.yaml mutated.
+"""Fuzzing the config file (load_config): hostile YAML text, and lib/trader/default.yaml mutated.
 
 'Clear' here means: load_config returns a Config, or raises ConfigError (its only documented
 error) whose message starts with the file's path and stays short (a bad value is shown
@@ -135,7 +135,7 @@ def edited_config(edits: list[tuple[tuple[Any, ...], Any]]) -> dict[str, Any]:
     return raw
 
 
-# config/default.yaml with a few fields set to values at and beyond the edges of their range
+# lib/trader/default.yaml with a few fields set to values at and beyond the edges of their range
 # (most examples stay a valid config: the cycle must then run), or reshaped at random.
 mutated_configs = st.one_of(
     st.lists(st.tuples(st.sampled_from(LEAVES), config_values), min_size=1, max_size=3).map(

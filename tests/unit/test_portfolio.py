@@ -11,6 +11,7 @@ from pipeline_builders import T0, fill, position, quote
 from trader.domain.models import Position, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 from trader.pipeline.portfolio import (
+    Cooldowns,
     apply_fill,
     count_trade,
     in_cooldown,
@@ -19,7 +20,7 @@ from trader.pipeline.portfolio import (
 )
 
 D = Decimal
-COOLDOWN = 60
+COOLDOWN = Cooldowns(after_loss_minutes=60)
 LATER = T0 + timedelta(hours=1)
 
 
@@ -122,8 +123,38 @@ def test_apply_fill_when_same_fill_id_twice_then_booked_once() -> None:
 
 def test_apply_fill_when_loss_but_cooldown_zero_then_no_cooldown() -> None:
     held = PortfolioState(positions={"BTC-USD": position(size=1, entry=100)})
-    state = apply_fill(held, fill("s", Side.SELL, 90, 1), 0)
+    state = apply_fill(held, fill("s", Side.SELL, 90, 1), Cooldowns())
     assert state.realized_pnl_today == D(-10)
+    assert state.cooldowns == {}
+
+
+def test_apply_fill_when_winning_exit_and_cooldown_after_any_exit_then_cooldown_started() -> None:
+    # sold 1 @ 110 against an entry at 100: +9.40 after the 0.6 fee, yet no re-entry for 30 min
+    held = PortfolioState(positions={"BTC-USD": position(size=1, entry=100)})
+    cooldowns = Cooldowns(after_loss_minutes=60, after_exit_minutes=30)
+    state = apply_fill(held, fill("s", Side.SELL, 110, 1, "0.6", time=LATER), cooldowns)
+    assert state.realized_pnl_total == D("9.4")
+    assert state.cooldowns == {"BTC-USD": LATER + timedelta(minutes=30)}
+
+
+def test_apply_fill_when_losing_exit_then_the_longer_of_both_cooldowns() -> None:
+    held = PortfolioState(positions={"BTC-USD": position(size=1, entry=100)})
+    cooldowns = Cooldowns(after_loss_minutes=60, after_exit_minutes=30)
+    state = apply_fill(held, fill("s", Side.SELL, 90, 1, time=LATER), cooldowns)
+    assert state.cooldowns == {"BTC-USD": LATER + timedelta(minutes=60)}
+    longer_after_exit = Cooldowns(after_loss_minutes=60, after_exit_minutes=90)
+    state = apply_fill(held, fill("s", Side.SELL, 90, 1, time=LATER), longer_after_exit)
+    assert state.cooldowns == {"BTC-USD": LATER + timedelta(minutes=90)}
+
+
+def test_apply_fill_when_sale_of_a_coin_not_in_the_positions_then_no_cooldown() -> None:
+    # a funding sale or an adopted coin's sale is no exit from a position: nothing to churn
+    state = apply_fill(PortfolioState(), fill("s", Side.SELL, 110, 1), Cooldowns(0, 30))
+    assert state.cooldowns == {}
+
+
+def test_apply_fill_when_buy_then_no_cooldown_after_exit() -> None:
+    state = apply_fill(PortfolioState(), fill("b", Side.BUY, 100, 1), Cooldowns(60, 30))
     assert state.cooldowns == {}
 
 

@@ -19,7 +19,14 @@ from trader.entrypoints.replay_plan import (
 
 T0 = 1_730_764_800  # 2024-11-05T00:00:00Z, a multiple of 900
 G = 900
-CFG = config(cycle={"interval_seconds": G, "candle_granularity_seconds": G, "lookback_bars": 4})
+# No long windows: the config refuses a trigger or ATR lookback longer than the bars fetched.
+SHORT = {
+    "triggers": {"breakout": {"enabled": False}, "momentum": {"enabled": False}},
+    "edge": {"enabled": False},
+}
+CFG = config(
+    cycle={"interval_seconds": G, "candle_granularity_seconds": G, "lookback_bars": 4}, **SHORT
+)
 
 
 def bars(first: int, count: int, missing: tuple[int, ...] = ()) -> Candles:
@@ -56,7 +63,8 @@ def test_plan_when_a_product_misses_bars_then_those_cycles_are_skipped_and_count
 
 def test_plan_when_cycles_are_shorter_than_bars_then_every_cycle_of_a_missing_bar_is_skipped():
     five_minutes = config(
-        cycle={"interval_seconds": 300, "candle_granularity_seconds": G, "lookback_bars": 1}
+        cycle={"interval_seconds": 300, "candle_granularity_seconds": G, "lookback_bars": 1},
+        **SHORT,
     )
 
     plan = plan_replay({"BTC-USD": bars(0, 8, missing=(3,))}, five_minutes, at(2), at(6))

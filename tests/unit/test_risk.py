@@ -153,7 +153,7 @@ def test_check_risk_when_product_in_cooldown_then_cooldown_with_its_end() -> Non
     state = PortfolioState(cooldowns={"BTC-USD": T0 + timedelta(minutes=1)})
     assert blocked(one(entry(), ctx(state))) == (
         "cooldown",
-        "cooldown after a losing exit until 2026-11-24T12:01:00+00:00",
+        "cooldown after an exit until 2026-11-24T12:01:00+00:00",
     )
 
 

@@ -122,9 +122,34 @@ def test_regime_at_when_before_origin_then_value_error() -> None:
         SHARED.regime_at(ORIGIN - timedelta(seconds=1))
 
 
-def test_get_candles_when_granularity_differs_then_error_names_both() -> None:
-    with pytest.raises(ValueError, match=r"900s asked.*300s bars"):
-        SHARED.get_candles("BTC-USD", 900, START, START + timedelta(hours=1))
+def test_get_candles_when_granularity_not_a_multiple_then_error_names_both() -> None:
+    with pytest.raises(ValueError, match=r"450s asked.*300s bars"):
+        SHARED.get_candles("BTC-USD", 450, START, START + timedelta(hours=1))
+
+
+def test_get_candles_when_15_minute_bars_asked_then_each_is_its_three_5_minute_bars() -> None:
+    # As Coinbase serves every granularity: a 15-minute bar opens with the first of its three
+    # 5-minute bars, closes with the last, spans their highs and lows and sums their volume.
+    first = START + timedelta(days=2, minutes=10)  # inside a bucket: the next starts at :15
+    fine = SHARED.get_candles("BTC-USD", 300, START + timedelta(days=2), first + timedelta(hours=2))
+    coarse = SHARED.get_candles("BTC-USD", 900, first, first + timedelta(hours=1))
+
+    assert [c.start.minute for c in coarse] == [15, 30, 45, 0]
+    for bar in coarse:
+        three = [c for c in fine if bar.start <= c.start < bar.start + timedelta(minutes=15)]
+        assert len(three) == 3
+        assert bar.open == three[0].open and bar.close == three[2].close
+        assert bar.high == max(c.high for c in three) and bar.low == min(c.low for c in three)
+        assert bar.volume == three[0].volume + three[1].volume + three[2].volume
+
+
+def test_get_candles_when_a_15_minute_bucket_is_still_forming_then_it_is_left_out() -> None:
+    now = START + timedelta(days=2, minutes=10)  # two of the :00 bucket's three bars closed
+    market = market_at(now)
+
+    coarse = market.get_candles("BTC-USD", 900, now - timedelta(hours=1), now)
+
+    assert coarse[-1].start == now - timedelta(minutes=25)  # the :45 bucket, whole
 
 
 @settings(max_examples=60, deadline=None)

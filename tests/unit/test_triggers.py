@@ -14,7 +14,7 @@ from trader.domain.models import Candle, Signal
 from trader.pipeline.triggers import breakout, momentum, run_triggers, volume_spike
 
 D = Decimal
-SPIKE = VolumeSpike(lookback_bars=3, min_ratio=D(3), min_return_pct=D("0.2"))
+SPIKE = VolumeSpike(enabled=True, lookback_bars=3, min_ratio=D(3), min_return_pct=D("0.2"))
 BREAK = Breakout(lookback_bars=3, min_margin_pct=D("0.1"))
 MOMO = Momentum(lookback_bars=3, min_return_pct=D(1), full_strength_return_pct=D(4))
 

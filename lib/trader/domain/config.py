@@ -46,8 +46,8 @@ class CycleConfig(_Model):
     interval_seconds: Annotated[int, Field(ge=60, le=3600)] = 300
     portfolio_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "default"
     quote_currency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$")] = "USD"
-    candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 300
-    lookback_bars: Bars = 48
+    candle_granularity_seconds: Literal[60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400] = 900
+    lookback_bars: Bars = 200
     # Upper bounds keep every duration a datetime can hold: beyond them, every cycle would
     # end `exception:OverflowError`, its exits included.
     max_snapshot_age_seconds: Annotated[int, Field(ge=1, le=86_400)] = 180
@@ -141,7 +141,7 @@ class UniverseConfig(_Model):
 
 
 class VolumeSpike(_Model):
-    enabled: bool = True
+    enabled: bool = False
     lookback_bars: Bars = 20
     min_ratio: Annotated[Decimal, Field(gt=1)] = Decimal(3)
     min_return_pct: Decimal = Decimal("0.2")  # the spike bar must close up at least this much
@@ -149,15 +149,15 @@ class VolumeSpike(_Model):
 
 class Breakout(_Model):
     enabled: bool = True
-    lookback_bars: Bars = 24
-    min_margin_pct: Pct = Decimal("0.1")  # close above the prior high by at least this much
+    lookback_bars: Bars = 192
+    min_margin_pct: Pct = Decimal(1)  # close above the prior high by at least this much
 
 
 class Momentum(_Model):
     enabled: bool = True
-    lookback_bars: Bars = 12
-    min_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(1)
-    full_strength_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(4)
+    lookback_bars: Bars = 96
+    min_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(5)
+    full_strength_return_pct: Annotated[Decimal, Field(gt=0)] = Decimal(12)
 
 
 class TriggersConfig(_Model):
@@ -268,6 +268,7 @@ class RiskConfig(_Model):
     # releases it; None disables the protection (the peak is still tracked).
     max_drawdown_pct: PositivePct | None = Decimal(15)
     cooldown_minutes_after_loss: Annotated[int, Field(ge=0, le=525_600)] = 60  # a year at most
+    cooldown_minutes_after_exit: Annotated[int, Field(ge=0, le=525_600)] = 720  # any exit
     min_notional_quote: Money = Decimal(10)
 
     @model_validator(mode="after")
@@ -294,6 +295,13 @@ class ExecutionConfig(_Model):
     # Coinbase: preview each order first; a doomed one is refused without a create. Costs one
     # more sequential round trip in cycles that trade, hence off by default.
     preview_orders: bool = False
+    # Entries as post-only limit orders (maker fee) whatever order_type says; exits keep
+    # order_type, so a stop loss still takes liquidity.
+    post_only_entries: bool = False
+    # An entry limit order cancelled unfilled after cancel_resting_after_seconds: "none" gives
+    # that product up for the cycle; "market" buys it at market in the same cycle when the
+    # rules still propose it (signals, regime, risk and the edge check, at taker cost, apply).
+    unfilled_entry_fallback: Literal["none", "market"] = "none"
 
     @model_validator(mode="after")
     def _post_only_needs_limit(self) -> ExecutionConfig:
@@ -306,10 +314,13 @@ DEFAULT_REGIME_STOPS: dict[str, Decimal] = {"trending_down": Decimal(2), "crash"
 
 
 class ExitsConfig(_Model):
-    stop_loss_pct: PositivePct = Decimal(3)
-    take_profit_pct: PositivePct = Decimal(6)
-    trailing_stop_pct: PositivePct | None = Decimal(2)
-    max_holding_hours: Annotated[Decimal, Field(gt=0, le=8_760)] | None = Decimal(48)  # a year
+    stop_loss_pct: PositivePct = Decimal(8)
+    take_profit_pct: PositivePct = Decimal(30)
+    trailing_stop_pct: PositivePct | None = Decimal(8)
+    # The trail arms only once the high since entry is this far in profit, net of the entry
+    # fee and a taker exit fee (0: as soon as a sale at the high would break even).
+    trailing_arm_pct: Pct = Decimal(15)
+    max_holding_hours: Annotated[Decimal, Field(gt=0, le=8_760)] | None = Decimal(480)  # a year
     # Sell a holding whose product's status took it out of the universe (limit_only or
     # post_only when not allowed, auction_mode) while the exchange still takes a sell.
     exit_when_not_tradable: bool = True
@@ -331,6 +342,20 @@ class ExitsConfig(_Model):
         """The stop loss in force under `regime`: the tighter of the two."""
         tight = self.regime_stop_loss_pct.get(regime) if regime else None  # type: ignore[call-overload]
         return min(self.stop_loss_pct, tight) if tight is not None else self.stop_loss_pct
+
+
+class EdgeConfig(_Model):
+    """No entry unless the move the market typically makes pays the round trip with a margin
+    (pipeline/edge.py)."""
+
+    enabled: bool = True
+    atr_bars: Bars = 14  # the average true range of this many charted bars, in % of the close
+    # expected move = atr_multiple x ATR %, at most exits.take_profit_pct; a random walk moves
+    # about sqrt(n) bar ranges in n bars, so this is about sqrt(the bars a trade lasts)
+    atr_multiple: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(3)
+    # the expected move must be at least this many times the round-trip cost (both fees,
+    # spread and impact)
+    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
 
 
 class LiquidationConfig(_Model):
@@ -407,6 +432,7 @@ class Config(_Model):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     exits: ExitsConfig = ExitsConfig()
+    edge: EdgeConfig = EdgeConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     funding: FundingConfig = FundingConfig()
     liquidation: LiquidationConfig = LiquidationConfig()
@@ -438,6 +464,30 @@ class Config(_Model):
             raise ValueError(
                 f"regime.trend_hours + crash_hours need {needed} bars of {grain} s per product, "
                 f"more than {MAX_REGIME_BARS}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _bars_fetched_cover_the_lookbacks(self) -> Config:
+        """A trigger or the edge check that needs more bars than a cycle fetches would never
+        fire (or refuse every entry) without a word: refused here instead."""
+        fetched = self.cycle.lookback_bars
+        needs = {
+            f"triggers.{name}.lookback_bars": trigger.lookback_bars
+            for name, trigger in (
+                ("volume_spike", self.triggers.volume_spike),
+                ("breakout", self.triggers.breakout),
+                ("momentum", self.triggers.momentum),
+            )
+            if trigger.enabled
+        }
+        if self.edge.enabled:
+            needs["edge.atr_bars"] = self.edge.atr_bars
+        short = [f"{field} {bars}" for field, bars in needs.items() if bars + 1 > fetched]
+        if short:
+            raise ValueError(
+                f"cycle.lookback_bars {fetched} is too few for {', '.join(short)} "
+                "(each needs its bars + 1)"
             )
         return self
 

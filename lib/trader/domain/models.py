@@ -77,6 +77,7 @@ class NoTradeReason(StrEnum):
     DUPLICATE_INVOCATION = "duplicate_invocation"
     ORDERS_REJECTED = "orders_rejected"  # every order sent was refused by the exchange
     REGIME_BLOCKED = "regime_blocked"  # every signalled entry was refused by the regime
+    EDGE_BELOW_COST = "edge_below_cost"  # an entry's expected move would not pay its round trip
 
     @staticmethod
     def exception(exc: BaseException) -> str:
@@ -204,6 +205,9 @@ class Proposal:
     reason: str
     tier: str | None = None
     conviction: Decimal = ZERO
+    # Take liquidity now whatever execution.order_type and post_only_entries say (an entry
+    # whose limit order was cancelled unfilled, with unfilled_entry_fallback: market)
+    at_market: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument(
         "--fast",
         action="store_true",
-        help="simulated exchange only: advance the market one bar per cycle without waiting",
+        help="simulated exchange only: advance the market one cycle interval per cycle, no wait",
     )
     run.set_defaults(handler=_run)
     _add_sources(run)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from trader.domain.config import Config, TriggersConfig
 from trader.domain.models import (
     ZERO,
     Candle,
     MarketSnapshot,
+    Order,
     PlannedConversion,
     PlannedOrder,
     Position,
@@ -20,6 +22,7 @@ from trader.domain.models import (
 )
 from trader.domain.state import PortfolioState
 from trader.pipeline.dust import DustLot, close_dust, value_dust
+from trader.pipeline.edge import screen_entries
 from trader.pipeline.execution import Dropped, ExecutionPlan, OrderIds, plan_orders
 from trader.pipeline.exits import ExitPlan, exit_blockers, plan_exits
 from trader.pipeline.funding import Funding, fund_orders, funding_sales, funding_value
@@ -38,6 +41,7 @@ from trader.pipeline.regime import Regime, RegimePolicy, detect_regime, policy_f
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
 from trader.pipeline.triggers import run_triggers
+from trader.pipeline.unfilled import after_unfilled, unfilled_entries
 from trader.pipeline.universe import Universe, build_universe
 
 SignalRule = Callable[
@@ -153,6 +157,7 @@ def _propose(
     snap: MarketSnapshot,
     no_entry: Mapping[str, str],
     rules: Rules,
+    reconciled: Sequence[Order],
 ) -> tuple[ExitPlan, EntryDecision]:
     in_flight = exit_blockers(seen.state, snap.as_of)
     regime = seen.regime.name
@@ -161,7 +166,12 @@ def _propose(
     entries = propose_entries(
         seen.signals, seen.universe, seen.policy, seen.valuation.equity, busy, cfg.rules
     )
-    return exit_plan, _without(entries, no_entry)
+    cancel_after = timedelta(seconds=cfg.execution.cancel_resting_after_seconds)
+    unfilled = unfilled_entries(reconciled, snap.as_of, cancel_after)
+    entries = after_unfilled(
+        _without(entries, no_entry), unfilled, cfg.execution.unfilled_entry_fallback
+    )
+    return exit_plan, screen_entries(entries, snap, cfg.edge, cfg.exits, cfg.execution)
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
@@ -210,15 +220,15 @@ def decide(
     no_entry: Mapping[str, str] | None = None,
     regime: Regime | None = None,
     rules: Rules = CONFIGURED_RULES,
+    reconciled: Sequence[Order] = (),
 ) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
 
-    `no_entry` names products that may not be entered this cycle, with the reason (e.g. the
-    account's balance of its coin drifted from the book); their exits still run. `regime`:
-    the cycle's reading (read_regime), or None to read it here.
-    """
+    `no_entry`: products not to enter this cycle, with why (their exits still run). `regime`:
+    the cycle's reading, or None to read it here. `reconciled`: the orders read back before
+    deciding (an entry limit that ended unfilled decides its entry: pipeline/unfilled.py)."""
     seen = assess(cfg, state, snap, regime, rules)
-    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules)
+    exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules, reconciled)
     exits = exit_plan.proposals
     proposals = (*exits, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)

@@ -80,8 +80,16 @@ def expected_slippage_bps(
     return half_spread + cfg.impact_coefficient * share_pct
 
 
-def _order_type(product: Product, cfg: ExecutionConfig) -> tuple[OrderType, bool]:
+def order_type_for(
+    proposal: Proposal, product: Product, cfg: ExecutionConfig
+) -> tuple[OrderType, bool]:
+    """(order type, post-only) for the proposal on the product: the product's own limits
+    first, then a fallback that takes liquidity now, post-only entries, then order_type."""
     if product.post_only:
+        return OrderType.LIMIT, True
+    if proposal.at_market:
+        return (OrderType.LIMIT, False) if product.limit_only else (OrderType.MARKET, False)
+    if cfg.post_only_entries and proposal.intent is Intent.ENTRY:
         return OrderType.LIMIT, True
     if product.limit_only or cfg.order_type == "limit":
         return OrderType.LIMIT, cfg.post_only
@@ -120,7 +128,7 @@ def plan_one(
         return "product_not_tradable"
     if quote is None:
         return "no_quote"
-    order_type, post_only = _order_type(product, cfg)
+    order_type, post_only = order_type_for(proposal, product, cfg)
     touch = quote.ask if proposal.side is Side.BUY else quote.bid
     slip = expected_slippage_bps(_notional(proposal, quote), quote, product, cfg)
     refused = _entry_filters(proposal, quote, product, slip, cfg)

@@ -34,10 +34,19 @@ from trader.pipeline.universe import Universe, status_problem
 
 
 def exit_reason(
-    pos: Position, bid: Decimal, now: datetime, cfg: ExitsConfig, regime: str | None = None
+    pos: Position,
+    bid: Decimal,
+    now: datetime,
+    cfg: ExitsConfig,
+    exit_fee_rate: Decimal,
+    regime: str | None = None,
 ) -> str | None:
-    """The first exit rule the position meets, checked in order of urgency, or None. The
-    stop loss is the tighter one `regime` sets (exits.regime_stop_loss_pct), if any."""
+    """The first exit rule the position meets, checked in order of urgency, or None.
+
+    `exit_fee_rate` is what a sale would pay (the taker rate): the trailing stop arms on the
+    gain net of both sides' fees. The stop loss is the tighter one `regime` sets
+    (exits.regime_stop_loss_pct), if any.
+    """
     entry = pos.avg_entry_price
     change = (bid / entry - 1) * HUNDRED
     stop = cfg.stop_loss_for(regime)
@@ -46,18 +55,38 @@ def exit_reason(
         return f"stop_loss {change:.2f}% <= -{stop}%{tightened}"
     if change >= cfg.take_profit_pct:
         return f"take_profit {change:+.2f}% >= {cfg.take_profit_pct}%"
-    if cfg.trailing_stop_pct is not None and pos.high_watermark > entry:
-        drop = (1 - bid / pos.high_watermark) * HUNDRED
-        if drop >= cfg.trailing_stop_pct:
-            return (
-                f"trailing_stop {drop:.2f}% below high {pos.high_watermark}"
-                f" >= {cfg.trailing_stop_pct}%"
-            )
+    trailing = _trailing_stop(pos, bid, cfg, exit_fee_rate)
+    if trailing is not None:
+        return trailing
     if cfg.max_holding_hours is not None:
         held = now - pos.opened_at
         if held >= timedelta(hours=float(cfg.max_holding_hours)):
             return f"max_holding {held} >= {cfg.max_holding_hours}h"
     return None
+
+
+def net_gain_at_high_pct(pos: Position, exit_fee_rate: Decimal) -> Decimal:
+    """What selling at the high since entry would have made, in percent of what the position
+    cost, net of the entry fees paid and the exit fee at `exit_fee_rate`."""
+    if pos.size <= 0 or pos.avg_entry_price <= 0:
+        return -HUNDRED
+    cost = pos.avg_entry_price + pos.entry_fees / pos.size
+    return (pos.high_watermark * (1 - exit_fee_rate) / cost - 1) * HUNDRED
+
+
+def _trailing_stop(
+    pos: Position, bid: Decimal, cfg: ExitsConfig, exit_fee_rate: Decimal
+) -> str | None:
+    """The trail fires `trailing_stop_pct` below the high, once armed: only after the high
+    was `trailing_arm_pct` in profit net of fees, so it is never a plain stop loss."""
+    if cfg.trailing_stop_pct is None or pos.high_watermark <= 0:
+        return None
+    if net_gain_at_high_pct(pos, exit_fee_rate) < cfg.trailing_arm_pct:
+        return None
+    drop = (1 - bid / pos.high_watermark) * HUNDRED
+    if drop < cfg.trailing_stop_pct:
+        return None
+    return f"trailing_stop {drop:.2f}% below high {pos.high_watermark} >= {cfg.trailing_stop_pct}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +137,9 @@ def plan_exits(
         quote = snap.quotes.get(pid)
         if quote is None:
             continue
-        reason = exit_reason(pos, quote.bid, snap.as_of, cfg.exits, regime) or universe_exit_reason(
-            pid, problem, universe, cfg.exits
-        )
+        reason = exit_reason(
+            pos, quote.bid, snap.as_of, cfg.exits, snap.fees.taker, regime
+        ) or universe_exit_reason(pid, problem, universe, cfg.exits)
         if reason:
             proposals.append(
                 Proposal(
@@ -125,6 +154,7 @@ def orders_blocking_exits(
     quotes: Mapping[str, Quote],
     now: datetime,
     cfg: ExitsConfig,
+    exit_fee_rate: Decimal,
     regime: str | None = None,
 ) -> tuple[tuple[Order, str], ...]:
     """(order, exit reason) for each order in flight on a held product whose exit rule fires.
@@ -137,7 +167,11 @@ def orders_blocking_exits(
     firing: dict[str, str] = {}
     for pid, pos in mark_watermarks(state.positions, quotes).items():
         quote = quotes.get(pid)
-        reason = exit_reason(pos, quote.bid, now, cfg, regime) if quote and pos.size > 0 else None
+        reason = (
+            exit_reason(pos, quote.bid, now, cfg, exit_fee_rate, regime)
+            if quote and pos.size > 0
+            else None
+        )
         if reason:
             firing[pid] = reason
     return tuple(

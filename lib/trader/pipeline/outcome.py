@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from trader.domain.models import NoTradeReason, Proposal, RiskDecision, Signal, TradingState
+from trader.pipeline.edge import EDGE_BELOW_COST
 from trader.pipeline.execution import Dropped
 from trader.pipeline.risk import kill_switch_engaged
 from trader.pipeline.universe import Universe
@@ -33,6 +34,8 @@ def why_no_orders(
             why.startswith(NoTradeReason.REGIME_BLOCKED) for why in skipped_entries.values()
         ):
             return NoTradeReason.REGIME_BLOCKED, detail
+        if any(why.startswith(EDGE_BELOW_COST) for why in skipped_entries.values()):
+            return NoTradeReason.EDGE_BELOW_COST, detail
         return NoTradeReason.RULES_ENGINE_NO_PROPOSALS, detail or "no entry or exit rule met"
     if not any(d.approved for d in decisions):
         detail = "; ".join(f"{d.proposal.product_id}: {d.check}" for d in decisions)

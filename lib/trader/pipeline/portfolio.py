@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trader.domain.config import RiskConfig
 from trader.domain.copying import replaced
 from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
@@ -95,13 +96,30 @@ def busy_products(state: PortfolioState) -> set[str]:
     return {*state.positions, *(o.product_id for o in state.open_orders.values())}
 
 
-def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> PortfolioState:
+@dataclass(frozen=True, slots=True)
+class Cooldowns:
+    """How long a product may not be entered again after a sale out of its position."""
+
+    after_loss_minutes: int = 0  # a sale that realized a loss (net of both sides' fees)
+    after_exit_minutes: int = 0  # any sale out of a position, winning or losing: no churn
+
+    @classmethod
+    def of(cls, cfg: RiskConfig) -> Cooldowns:
+        return cls(cfg.cooldown_minutes_after_loss, cfg.cooldown_minutes_after_exit)
+
+    def minutes_after(self, pnl: Decimal) -> int:
+        """The cooldown a sale out of a position with this realized PnL starts."""
+        return max(self.after_exit_minutes, self.after_loss_minutes if pnl < 0 else 0)
+
+
+def apply_fill(state: PortfolioState, fill: Fill, cooldowns: Cooldowns) -> PortfolioState:
     """Book one fill once: position, realized PnL (net of both sides' fees), fees, cooldown."""
     if fill.fill_id in state.seen_fill_ids:
         return state
     positions = dict(state.positions)
     dust = dict(state.dust)
     pnl = ZERO
+    sold_out_of_position = fill.side is Side.SELL and fill.product_id in positions
     if fill.side is Side.BUY:
         held = positions.get(fill.product_id)
         if held is None and fill.product_id in dust:  # an earlier exit's dust, back on the book
@@ -117,18 +135,25 @@ def apply_fill(state: PortfolioState, fill: Fill, cooldown_minutes: int) -> Port
                 positions[fill.product_id] = remaining
         else:
             pnl = ZERO  # no cost basis for holdings we did not buy: no realized PnL to book
-    cooldowns = dict(state.cooldowns)
-    if pnl < 0 and cooldown_minutes > 0:
-        cooldowns[fill.product_id] = fill.time + timedelta(minutes=cooldown_minutes)
     return state.replace(
         positions=positions,
         dust=dust,
-        cooldowns=cooldowns,
+        cooldowns=_cooled(state, fill, cooldowns.minutes_after(pnl) if sold_out_of_position else 0),
         realized_pnl_today=state.realized_pnl_today + pnl,
         realized_pnl_total=state.realized_pnl_total + pnl,
         fees_total=state.fees_total + fill.fee,
         seen_fill_ids=(*state.seen_fill_ids, fill.fill_id)[-SEEN_FILL_IDS_KEPT:],
     )
+
+
+def _cooled(state: PortfolioState, fill: Fill, minutes: int) -> dict[str, datetime]:
+    """The cooldowns with the fill's product held off for `minutes` from the fill (never
+    shortening one already running)."""
+    if minutes <= 0:
+        return state.cooldowns
+    until = fill.time + timedelta(minutes=minutes)
+    running = state.cooldowns.get(fill.product_id)
+    return {**state.cooldowns, fill.product_id: until if running is None else max(running, until)}
 
 
 def _add_to_position(pos: Position | None, fill: Fill) -> Position:
@@ -187,6 +212,6 @@ def uncount_trade(state: PortfolioState, counted_at: datetime | None = None) -> 
 
 
 def in_cooldown(state: PortfolioState, product_id: str, now: datetime) -> datetime | None:
-    """The end of the product's cooldown after a losing exit, or None when it may be entered."""
+    """The end of the product's cooldown after an exit, or None when it may be entered."""
     until = state.cooldowns.get(product_id)
     return until if until is not None and until > now else None

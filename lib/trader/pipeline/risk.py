@@ -85,7 +85,7 @@ def _trades_per_hour(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Runni
 def _cooldown(p: Proposal, ctx: RiskContext, cfg: RiskConfig, run: _Running) -> str | None:
     until = in_cooldown(ctx.state, p.product_id, ctx.now)
     if until is not None:
-        return f"cooldown after a losing exit until {until.isoformat()}"
+        return f"cooldown after an exit until {until.isoformat()}"
     return None
 
 

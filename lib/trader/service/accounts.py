@@ -7,12 +7,13 @@ from datetime import datetime
 
 from trader.domain.models import OrderStatus
 from trader.domain.state import PortfolioState
+from trader.pipeline.portfolio import Cooldowns
 from trader.ports import PaperAccount
 from trader.service.orders import book
 
 
 def keep_paper_account(
-    account: PaperAccount, state: PortfolioState, cooldown_minutes: int, now: datetime
+    account: PaperAccount, state: PortfolioState, cooldowns: Cooldowns, now: datetime
 ) -> PortfolioState:
     """Carry a PAPER account into the state, its open orders re-booked first.
 
@@ -22,5 +23,5 @@ def keep_paper_account(
     for coid in sorted(state.open_orders):
         current = account.get_order(coid)
         if current is not None and current.status is not OrderStatus.PENDING:
-            state = book(state, current, cooldown_minutes, now)
+            state = book(state, current, cooldowns, now)
     return state.replace(paper_balances=account.balance_totals())

@@ -39,7 +39,7 @@ from trader.domain.state import PortfolioState, expire_cooldowns, roll_counters
 from trader.pipeline.decision import CONFIGURED_RULES, Decision, Rules, decide, read_regime
 from trader.pipeline.exits import orders_blocking_exits
 from trader.pipeline.gauges import GaugeCache
-from trader.pipeline.portfolio import busy_products
+from trader.pipeline.portfolio import Cooldowns, busy_products
 from trader.pipeline.reconciliation import (
     Book,
     Reconciliation,
@@ -147,8 +147,8 @@ class _Session:
         return self.pool if self.rules.parallel else None
 
     @property
-    def cooldown(self) -> int:
-        return self.cfg.risk.cooldown_minutes_after_loss
+    def cooldown(self) -> Cooldowns:
+        return Cooldowns.of(self.cfg.risk)
 
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
@@ -209,9 +209,16 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
         regime = read_regime(s.cfg, state, snap, s.deps.gauges)
         state, trace.exit_cancels = _free_exits(s, account, state, snap, regime.name)
         no_entry = _drifted(recon, snap)
-        cycle_id = s.request.cycle_id
-        decision = decide(s.cfg, state, snap, cycle_id, no_entry, regime, s.deps.rules)
-        trace.decision = decision
+        decision = trace.decision = decide(
+            s.cfg,
+            state,
+            snap,
+            s.request.cycle_id,
+            no_entry,
+            regime,
+            s.deps.rules,
+            trace.reconciled,
+        )
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:
         state = set_apart_before_buying(state, decision.planned, snap.balances, snap.products)
@@ -257,7 +264,9 @@ def _free_exits(
     """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
     if not s.rules.reconciles:
         return state, ()
-    blocking = orders_blocking_exits(state, snap.quotes, s.now, s.cfg.exits, regime)
+    blocking = orders_blocking_exits(
+        state, snap.quotes, s.now, s.cfg.exits, snap.fees.taker, regime
+    )
     if not blocking:
         return state, ()
     return cancel_for_exits(state, account, blocking, s.now, s.cooldown, s.parallel)

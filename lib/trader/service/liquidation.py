@@ -52,6 +52,7 @@ from trader.pipeline.liquidation_legs import (
     quoted_ids,
     remaining_after,
 )
+from trader.pipeline.portfolio import Cooldowns
 from trader.pipeline.reconciliation import Book, reconcile_balances
 from trader.ports import AuditSink, CycleLock, Exchange, PaperAccount
 from trader.service.accounts import keep_paper_account
@@ -190,8 +191,7 @@ def _book_in_flight(run: _Run, account: Exchange, state: PortfolioState) -> Port
     if not state.open_orders:
         return state
     cancel_after = timedelta(seconds=run.cfg.execution.cancel_resting_after_seconds)
-    cooldown = run.cfg.risk.cooldown_minutes_after_loss
-    state, _ = reconcile(state, account, run.now, cooldown, cancel_after)
+    state, _ = reconcile(state, account, run.now, Cooldowns.of(run.cfg.risk), cancel_after)
     return state
 
 
@@ -258,7 +258,7 @@ def _desk(run: _Run, account: Exchange, market: LiquidationMarket) -> Desk:
         save=run.save,
         wait=wait,
         attempts=cfg.liquidation.confirm_attempts,
-        cooldown_minutes=cfg.risk.cooldown_minutes_after_loss,
+        cooldowns=Cooldowns.of(cfg.risk),
         now=run.now,
         portfolio_id=cfg.cycle.portfolio_id,
         request_id=run.request.request_id,
@@ -353,8 +353,8 @@ def _follow(
     book = Book(balances, market.products, market.quotes, None, market.cash, run.now)
     state = reconcile_balances(state, book, run.cfg.reconcile.adopt_external_holdings).state
     if run.mode is not Mode.LIVE:
-        cooldown = run.cfg.risk.cooldown_minutes_after_loss
-        state = keep_paper_account(cast(PaperAccount, account), state, cooldown, run.now)
+        cooldowns = Cooldowns.of(run.cfg.risk)
+        state = keep_paper_account(cast(PaperAccount, account), state, cooldowns, run.now)
     return run.save(state), remaining_after(plan, balances, unfinished)
 
 

@@ -36,6 +36,7 @@ from trader.domain.models import (
 from trader.domain.state import PortfolioState
 from trader.pipeline.liquidation import ConvertLeg, SellLeg
 from trader.pipeline.liquidation_legs import LiquidationMarket
+from trader.pipeline.portfolio import Cooldowns
 from trader.pipeline.reconciliation import base_of
 from trader.ports import Exchange
 from trader.service.funding import kept_conversions, send_conversion
@@ -74,7 +75,7 @@ class Desk:
     save: Callable[[PortfolioState], PortfolioState]  # a fenced save under the lock
     wait: Callable[[], bool]  # sleeps between polls; False once time is short
     attempts: int  # polls per leg
-    cooldown_minutes: int
+    cooldowns: Cooldowns
     now: datetime
     portfolio_id: str
     request_id: str
@@ -97,7 +98,7 @@ def sell(
     ahead = {**state.open_orders, planned.client_order_id: pending(planned, desk.now)}
     state = desk.save(state.replace(open_orders=ahead))
     order = _settle(desk, send(desk.account, planned, desk.now))
-    state = book(state, _bookable(order, desk.market), desk.cooldown_minutes, desk.now)
+    state = book(state, _bookable(order, desk.market), desk.cooldowns, desk.now)
     proceeds = sum((f.notional - f.fee for f in order.fills), ZERO).normalize()  # 596.4
     result = LegResult(
         f"{currency}.{index}",

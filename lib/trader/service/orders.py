@@ -19,7 +19,7 @@ from trader.domain.errors import ExchangeError, OrderRejected, OutcomeUnknown
 from trader.domain.fills import missing_base
 from trader.domain.models import ZERO, Fill, Order, OrderStatus, PlannedOrder
 from trader.domain.state import PortfolioState
-from trader.pipeline.portfolio import apply_fill, count_trade, uncount_trade
+from trader.pipeline.portfolio import Cooldowns, apply_fill, count_trade, uncount_trade
 from trader.ports import Exchange
 
 log = logging.getLogger("trader.service.orders")
@@ -72,7 +72,7 @@ def as_booked(state: PortfolioState, order: Order) -> Order:
 
 
 def book(
-    state: PortfolioState, order: Order, cooldown_minutes: int, now: datetime
+    state: PortfolioState, order: Order, cooldowns: Cooldowns, now: datetime
 ) -> PortfolioState:
     """Apply the order's new fills; it leaves `open_orders` only once final and fully booked.
 
@@ -86,13 +86,13 @@ def book(
     trusted = order.fills_mismatch is None
     if trusted:
         for fill in order.fills:
-            state = apply_fill(state, fill, cooldown_minutes)
+            state = apply_fill(state, fill, cooldowns)
     settled = order.status.is_final and trusted and missing_base(order) == ZERO
     if order.status.is_final and not settled and now - order.created_at >= ORPHAN_AFTER:
         booked = tuple(f for f in order.fills if f.fill_id in state.seen_fill_ids)
         remainder = remainder_fill(dataclasses.replace(order, fills=booked))
         if remainder is not None:
-            state = apply_fill(state, remainder, cooldown_minutes)
+            state = apply_fill(state, remainder, cooldowns)
         settled = True
     if not settled:
         return state.replace(open_orders={**state.open_orders, order.client_order_id: order})
@@ -129,7 +129,7 @@ def reconcile(
     state: PortfolioState,
     account: Exchange,
     now: datetime,
-    cooldown_minutes: int,
+    cooldowns: Cooldowns,
     cancel_after: timedelta,
     pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
@@ -152,7 +152,7 @@ def reconcile(
             current = _cancel(account, answer)
         else:
             current = answer
-        state = book(state, current, cooldown_minutes, now)
+        state = book(state, current, cooldowns, now)
         seen.append(as_booked(state, current))
     return state, tuple(seen)
 
@@ -201,7 +201,7 @@ def cancel_for_exits(
     account: Exchange,
     blocking: Sequence[tuple[Order, str]],
     now: datetime,
-    cooldown_minutes: int,
+    cooldowns: Cooldowns,
     pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
     """Ask to cancel each order holding back an exit; book what the exchange answers.
@@ -217,7 +217,7 @@ def cancel_for_exits(
     state = state.replace(cancel_requested=requested)
     for cancel in cancels:
         if cancel.answer is not None and cancel.answer.status is not OrderStatus.PENDING:
-            state = book(state, cancel.answer, cooldown_minutes, now)
+            state = book(state, cancel.answer, cooldowns, now)
     return state, tuple(cancels)
 
 
@@ -260,7 +260,7 @@ def place_all(
     account: Exchange,
     plan: Sequence[PlannedOrder],
     now: datetime,
-    cooldown_minutes: int,
+    cooldowns: Cooldowns,
     pool: Executor | None = None,
     before_send: Callable[[], None] = lambda: None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
@@ -275,7 +275,7 @@ def place_all(
     for order in sent:
         if order.status is OrderStatus.REJECTED:
             state = uncount_trade(state)
-        state = book(state, order, cooldown_minutes, now)
+        state = book(state, order, cooldowns, now)
     return state, tuple(sent)
 
 
@@ -285,7 +285,7 @@ def confirm(
     orders: Sequence[Order],
     attempts: int,
     wait: Callable[[], bool],
-    cooldown_minutes: int,
+    cooldowns: Cooldowns,
     now: datetime,
     pool: Executor | None = None,
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
@@ -298,7 +298,7 @@ def confirm(
         for answer in _each(pool, lambda o: _read(account, o), waiting):
             if answer is not None and answer.status is not OrderStatus.PENDING:
                 current = as_booked(state, answer)
-                state = book(state, current, cooldown_minutes, now)
+                state = book(state, current, cooldowns, now)
                 latest[current.client_order_id] = current
     return state, tuple(latest.values())
 

@@ -35,6 +35,9 @@ class SimulatedPaperAccounts:
             balances=balances,
             # Only orders the paper account had acknowledged: a PENDING one was never placed there.
             orders={k: o for k, o in state.open_orders.items() if o.status is OrderStatus.OPEN},
+            # A resting order fills on the bars the bot trades on (a 15-minute replay has no
+            # 5-minute bars to ask for).
+            candle_granularity_s=config.cycle.candle_granularity_seconds,
         )
 
 

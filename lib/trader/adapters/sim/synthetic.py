@@ -165,12 +165,11 @@ class SyntheticMarket:
     def get_candles(
         self, product_id: str, granularity_s: int, start: datetime, end: datetime
     ) -> Sequence[Candle]:
-        """Closed bars with start in [start, end), ascending; nothing exists before ORIGIN."""
+        """Closed bars with start in [start, end), ascending; nothing exists before ORIGIN.
+        A multiple of the market's own granularity is served as Coinbase does, from whole
+        buckets of `epoch seconds // granularity_s`; a bar still forming is left out."""
         if granularity_s != self.granularity_s:
-            raise ValueError(
-                f"granularity {granularity_s}s asked, "
-                f"but this synthetic market has {self.granularity_s}s bars"
-            )
+            return self._coarser(product_id, granularity_s, start, end)
         self._require(product_id)
         first = max(0, self._ceil_index(start))
         stop = min(self._ceil_index(end), self._closed_count())
@@ -183,6 +182,22 @@ class SyntheticMarket:
             out.extend(bars[offset:take])
             n += take - offset
         return out
+
+    def _coarser(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        if granularity_s % self.granularity_s:
+            raise ValueError(
+                f"granularity {granularity_s}s asked, but this synthetic market has "
+                f"{self.granularity_s}s bars: only a multiple of that can be built"
+            )
+        step = timedelta(seconds=granularity_s)
+        first = datetime.fromtimestamp(start.timestamp() // granularity_s * granularity_s, UTC)
+        bars = self.get_candles(product_id, self.granularity_s, max(first, ORIGIN), end + step)
+        per_bucket = granularity_s // self.granularity_s
+        return [
+            bar for bar in merged_bars(bars, granularity_s, per_bucket) if start <= bar.start < end
+        ]
 
     # --- extras for tests and demos ------------------------------------------------------
 
@@ -399,3 +414,23 @@ class SyntheticMarket:
                 self._volume_cache.clear()
             self._volume_cache[key] = cached
         return cached
+
+
+def merged_bars(bars: Sequence[Candle], step_s: int, per_bucket: int) -> list[Candle]:
+    """Bars of `step_s` seconds from finer ascending `bars`, one per whole bucket of
+    `epoch seconds // step_s`: a bucket missing any of its `per_bucket` bars is left out."""
+    buckets: dict[int, list[Candle]] = {}
+    for bar in bars:
+        buckets.setdefault(int(bar.start.timestamp()) // step_s * step_s, []).append(bar)
+    return [
+        Candle(
+            datetime.fromtimestamp(at, UTC),
+            group[0].open,
+            max(b.high for b in group),
+            min(b.low for b in group),
+            group[-1].close,
+            sum((b.volume for b in group), Decimal(0)),
+        )
+        for at, group in buckets.items()
+        if len(group) == per_bucket
+    ]
