@@ -466,7 +466,9 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
     parser.add_argument("--recover-every", type=int, default=100)
     parser.add_argument("--liquidation-rate", type=float, default=0.05)
     parser.add_argument("--log", type=Path, default=None, help="write the handlers' logs here")
-    parser.add_argument("--config", type=Path, default=None, help="default: lib/trader/default.yaml")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="default: lib/trader/default.yaml"
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     return RunOptions(

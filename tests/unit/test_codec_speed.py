@@ -2,9 +2,9 @@
 
 `to_jsonable` picks its encoding once per class instead of asking isinstance of every value;
 `replaced` (and PortfolioState.replace) copies the fields itself instead of calling
-dataclasses.replace; `cycle_time` reads the digits instead of calling strptime. Each is compared here with the
-code it replaced (tests/support/codec_reference.py; strptime below), on values hypothesis
-generates: the same JSON text, the same value, or the same error.
+dataclasses.replace; `cycle_time` reads the digits instead of calling strptime. Each is
+compared here with the code it replaced (tests/support/codec_reference.py; strptime below),
+on values hypothesis generates: the same JSON text, the same value, or the same error.
 """
 
 from __future__ import annotations
