@@ -42,7 +42,7 @@ SYNTH_PRODUCTS = 10
 SYNTH_BARS = 365 * 288  # a year of 5-minute bars
 
 SYNTH_CONFIG = """
-cycle: {interval_seconds: 300, candle_granularity_seconds: 300, lookback_bars: 48,
+cycle: {interval_seconds: 300, candle_granularity_seconds: 300, lookback_bars: 200,
         max_snapshot_age_seconds: 300}
 universe:
   filters: {min_volume_24h_quote: 1000000, max_spread_bps: 40}
