@@ -355,7 +355,7 @@ class EdgeConfig(_Model):
     atr_multiple: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(3)
     # the expected move must be at least this many times the round-trip cost (both fees,
     # spread and impact)
-    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
+    cost_margin: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("2.5")
 
 
 class LiquidationConfig(_Model):
