@@ -51,7 +51,9 @@ def test_cycle_when_a_winning_exit_then_no_re_entry_within_the_cooldown_after_ex
 
 
 def test_cycle_when_the_move_is_too_small_for_the_fees_then_edge_below_cost_audited() -> None:
-    rig = make_rig(tweak(default_config(), edge={"enabled": True}))  # SOL +0.3 % a bar
+    rig = make_rig(
+        tweak(default_config(), edge={"enabled": True, "cost_margin": 2})
+    )  # SOL +0.3 % a bar
     result = rig.run(Mode.PAPER)
 
     assert result.orders == ()
@@ -68,7 +70,9 @@ def test_cycle_when_the_move_is_too_small_for_the_fees_then_edge_below_cost_audi
 
 
 def test_cycle_when_the_move_pays_the_round_trip_with_margin_then_the_entry_goes() -> None:
-    rig = make_rig(tweak(default_config(), edge={"enabled": True}), sol_step_pct=D("1.5"))
+    rig = make_rig(
+        tweak(default_config(), edge={"enabled": True, "cost_margin": 2}), sol_step_pct=D("1.5")
+    )
     result = rig.run(Mode.PAPER)
 
     # 3 x 1.5 % = 4.5 % >= 2 x 1.22 = 2.44 %: bought
