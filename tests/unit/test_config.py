@@ -235,7 +235,7 @@ def test_parse_config_when_regime_multipliers_are_partial_then_the_rest_keep_the
     multipliers = parse_config(raw).rules.regime_size_multiplier
     assert multipliers["trending_up"] == Decimal("0.8")
     assert multipliers["crash"] == Decimal(0)
-    assert multipliers["choppy"] == Decimal("0.5")
+    assert multipliers["choppy"] == multipliers["unknown"] == Decimal(0)  # the tuned defaults
 
 
 def test_parse_config_when_liquidation_omitted_then_documented_defaults() -> None:

@@ -101,7 +101,9 @@ def test_propose_entries_when_the_regime_allows_no_tier_then_blocked_even_at_a_s
 
 
 def test_propose_entries_when_the_regime_allows_one_tier_then_only_that_tier_enters() -> None:
-    cfg = RulesConfig(regime_tiers={"volatile": ("core",)})
+    cfg = RulesConfig(
+        regime_tiers={"volatile": ("core",)}, regime_size_multiplier={"volatile": D("0.5")}
+    )
     decision = propose_entries(
         [signal("BTC-USD"), signal("SOL-USD")],
         UNIVERSE,

@@ -217,13 +217,15 @@ class RegimeConfig(_Model):
         return tuple(dict.fromkeys((self.reference_product, *self.breadth_products)))
 
 
+# As lib/trader/default.yaml (the tuned defaults enter only in an uptrend: bench/README.md);
+# a config that names some regimes keeps these for the others.
 DEFAULT_REGIME_MULTIPLIERS: dict[str, Decimal] = {
     "trending_up": Decimal(1),
-    "choppy": Decimal("0.5"),
-    "volatile": Decimal("0.5"),
-    "trending_down": Decimal("0.25"),
+    "choppy": Decimal(0),
+    "volatile": Decimal(0),
+    "trending_down": Decimal(0),
     "crash": Decimal(0),
-    "unknown": Decimal("0.5"),
+    "unknown": Decimal(0),
 }
 
 
