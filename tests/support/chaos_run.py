@@ -35,7 +35,7 @@ from typing import Any
 from chaos_faults import CONCURRENT, KINDS, Dice, ProcessDied, choose
 from chaos_observer import CASH, INVARIANTS, Invocation, ran
 from chaos_world import ChaosContext, Container, EmfTap, World, open_world
-from scripted_market import tweak
+from scripted_market import default_config, tweak
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config, load_config
@@ -55,7 +55,7 @@ class RunOptions:
     recovery_cycles: int = 5
     liquidation_rate: float = 0.05  # chance of a liquidation request after a step
     log: Path | None = None  # the handlers' log lines (JSON); None: discarded
-    config: Path | None = None  # None: lib/trader/default.yaml
+    config: Path | None = None  # None: the rigs' config (scripted_market.default_config)
 
 
 @dataclass(frozen=True)
@@ -372,7 +372,10 @@ def _outcome(inv: Invocation) -> str:
 
 
 def run_chaos(options: RunOptions) -> list[BackendReport]:
-    config = chaos_config(load_config(options.config))
+    # The rigs' trading settings by default: the run is about the plumbing (orders, locks,
+    # state), and the tuned defaults trade a few times a month, which would leave the order
+    # paths nearly unexercised.
+    config = chaos_config(load_config(options.config) if options.config else default_config())
     reports = []
     with _log_stream(options.log) as stream:
         for backend in options.backends:
@@ -467,7 +470,11 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
     parser.add_argument("--liquidation-rate", type=float, default=0.05)
     parser.add_argument("--log", type=Path, default=None, help="write the handlers' logs here")
     parser.add_argument(
-        "--config", type=Path, default=None, help="default: lib/trader/default.yaml"
+        "--config",
+        type=Path,
+        default=None,
+        help="default: lib/trader/default.yaml with the rigs' trading settings "
+        "(tests/support/scripted_market.py RIG_TRADING), which trade often",
     )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
