@@ -1,11 +1,11 @@
 """`replaced`: dataclasses.replace for the frozen, slotted domain values, without its per-field
-checks. A replay's cycle copies the state, the snapshot, positions and products a dozen times;
+checks, by a copier written once per class (one line per field, as dataclasses writes
+__init__). A replay's cycle copies the state, the snapshot, positions and products a dozen times;
 dataclasses.replace spends most of that time asking each field whether it is an init field."""
 
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,20 +40,26 @@ def _copier_for(cls: type) -> _Copier:
         and all(f.init for f in fields)
         and len(fields) == len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     )
-    if not simple or len(fields) < 2:
+    if not simple:
         return lambda value, changes: dataclasses.replace(value, **changes)
-    names = tuple(f.name for f in fields)
-    known = frozenset(names)
-    read_all = operator.attrgetter(*names)
+    return _generated_copier(cls, tuple(f.name for f in fields))
 
-    def copy(value: Any, changes: dict[str, Any]) -> Any:
-        out = _new(cls)
-        for name, item in zip(names, read_all(value), strict=True):
-            _set(out, name, item)
-        for name, item in changes.items():
-            if name not in known:
-                raise TypeError(f"{cls.__name__} has no field {name!r}")
-            _set(out, name, item)
-        return out
 
-    return copy
+def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
+    """A function written for `cls` (as dataclasses writes __init__): one line per field,
+    each read from the value and stored through the field's slot, then the changes."""
+    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
+    lines = [
+        "def copy(value, changes):",
+        "    out = _new(cls)",
+        *(f"    _set_{name}(out, value.{name})" for name in names),
+        "    for name, item in changes.items():",
+        "        if name not in known:",
+        "            raise TypeError(f'{cls.__name__} has no field {name!r}')",
+        "        _set(out, name, item)",
+        "    return out",
+    ]
+    scope: dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "known": frozenset(names)}
+    scope.update(setters)
+    exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
+    return scope["copy"]  # type: ignore[no-any-return]

@@ -40,6 +40,7 @@ from trader.pipeline.protections import Protections, guard_drawdown
 from trader.pipeline.regime import Regime, RegimePolicy, detect_regime, policy_for
 from trader.pipeline.risk import RiskContext, check_risk
 from trader.pipeline.rules import EntryDecision, propose_entries
+from trader.pipeline.trigger_windows import TriggerWindows
 from trader.pipeline.triggers import run_triggers
 from trader.pipeline.unfilled import after_unfilled, unfilled_entries
 from trader.pipeline.universe import Universe, build_universe
@@ -59,7 +60,9 @@ class Rules:
     strategy), or a research plug-in with the same signatures (`trader replay --rules`).
     Sizing, risk, execution and the order lifecycle stay the bot's either way."""
 
-    signals: SignalRule = run_triggers  # which products signal an entry this cycle
+    # Which products signal an entry this cycle; None: the config's triggers (run_triggers)
+    # with the windows the caller keeps between cycles
+    signals: SignalRule | None = None
     exits: ExitRule = plan_exits  # which positions to sell, and why
 
 
@@ -128,8 +131,10 @@ def assess(
     snap: MarketSnapshot,
     regime: Regime | None = None,
     rules: Rules = CONFIGURED_RULES,
+    windows: TriggerWindows | None = None,
 ) -> Assessment:
-    """`regime` when the caller read it already (the cycle reads it before freeing exits)."""
+    """`regime` when the caller read it already (the cycle reads it before freeing exits);
+    `windows`: the triggers' windows kept between cycles (None: each read whole)."""
     regime = regime or read_regime(cfg, state, snap)
     state = state.replace(regime=regime.memory)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
@@ -143,7 +148,11 @@ def assess(
         value_book(state.positions, snap.quotes, cash.total), other_holdings=other
     )
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
-    signals = rules.signals(universe.product_ids, snap.candles, cfg.triggers)
+    signals = (
+        run_triggers(universe.product_ids, snap.candles, cfg.triggers, windows)
+        if rules.signals is None
+        else rules.signals(universe.product_ids, snap.candles, cfg.triggers)
+    )
     dust = value_dust(state.dust, snap.quotes)
     policy = policy_for(regime.name, cfg.rules, cfg.exits)
     return Assessment(
@@ -221,16 +230,17 @@ def decide(
     regime: Regime | None = None,
     rules: Rules = CONFIGURED_RULES,
     reconciled: Sequence[Order] = (),
+    windows: TriggerWindows | None = None,
 ) -> Decision:
     """Exits and entries proposed, checked by risk, planned as orders (or why there are none).
 
     `no_entry`: products not to enter this cycle, with why (their exits still run). `regime`:
     the cycle's reading, or None to read it here. `reconciled`: the orders read back before
-    deciding (an entry limit that ended unfilled decides its entry: pipeline/unfilled.py)."""
-    seen = assess(cfg, state, snap, regime, rules)
+    deciding (an entry limit that ended unfilled decides its entry: pipeline/unfilled.py).
+    `windows`: the triggers' windows kept between cycles (the same signals, cheaper)."""
+    seen = assess(cfg, state, snap, regime, rules, windows)
     exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules, reconciled)
-    exits = exit_plan.proposals
-    proposals = (*exits, *entries.proposals)
+    proposals = (*exit_plan.proposals, *entries.proposals)
     decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
     ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
     approved = [d.proposal for d in decisions if d.approved]
@@ -244,7 +254,7 @@ def decide(
             seen.state.trading_state,
             seen.universe,
             seen.signals,
-            exits,
+            exit_plan.proposals,
             proposals,
             entries.skipped,
             decisions,

@@ -8,6 +8,7 @@ from decimal import ROUND_DOWN, Decimal
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
 from trader.domain.money import HUNDRED
+from trader.pipeline.trigger_windows import TriggerWindows, prior_high, prior_volume
 
 ONE = Decimal(1)
 STRENGTH_STEP = Decimal("0.0001")
@@ -18,13 +19,19 @@ def _strength(value: Decimal) -> Decimal:
     return min(ONE, value).quantize(STRENGTH_STEP, rounding=ROUND_DOWN)
 
 
-def volume_spike(product_id: str, bars: Sequence[Candle], cfg: VolumeSpike) -> Signal | None:
-    """Last bar's volume at least `min_ratio` times the mean of the prior bars, on an up bar."""
+def volume_spike(
+    product_id: str,
+    bars: Sequence[Candle],
+    cfg: VolumeSpike,
+    windows: TriggerWindows | None = None,
+) -> Signal | None:
+    """Last bar's volume at least `min_ratio` times the mean of the prior bars, on an up bar.
+    `windows`: the prior bars' sums kept between cycles (the same answer, cheaper)."""
     if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
         return None
-    last = bars[-1]
-    prior = bars[-cfg.lookback_bars - 1 : -1]
-    mean = sum([b.volume for b in prior], Decimal(0)) / len(prior)  # a list: faster to sum
+    last, n = bars[-1], cfg.lookback_bars
+    total = prior_volume(bars, n) if windows is None else windows.prior_volume(product_id, bars, n)
+    mean = total / n
     if mean <= 0 or last.open <= 0:
         return None  # no baseline: a spike over nothing means nothing
     ratio = last.volume / mean
@@ -40,14 +47,21 @@ def volume_spike(product_id: str, bars: Sequence[Candle], cfg: VolumeSpike) -> S
     )
 
 
-def breakout(product_id: str, bars: Sequence[Candle], cfg: Breakout) -> Signal | None:
-    """Last close above the highest high of the prior N bars by at least the margin."""
+def breakout(
+    product_id: str,
+    bars: Sequence[Candle],
+    cfg: Breakout,
+    windows: TriggerWindows | None = None,
+) -> Signal | None:
+    """Last close above the highest high of the prior N bars by at least the margin.
+    `windows`: the prior bars' maxima kept between cycles (the same answer, cheaper)."""
     if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
         return None
-    prior_high = max([b.high for b in bars[-cfg.lookback_bars - 1 : -1]])
-    if prior_high <= 0:
+    n = cfg.lookback_bars
+    high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
+    if high <= 0:
         return None  # no range to break out of (and no division by zero)
-    excess = (bars[-1].close / prior_high - 1) * HUNDRED
+    excess = (bars[-1].close / high - 1) * HUNDRED
     if excess < cfg.min_margin_pct or excess <= 0:
         return None
     strength = _strength(excess)  # a close 1 % above the range is full strength
@@ -55,8 +69,7 @@ def breakout(product_id: str, bars: Sequence[Candle], cfg: Breakout) -> Signal |
         product_id,
         "breakout",
         strength,
-        f"close {bars[-1].close} is {excess:.2f}% above the"
-        f" {cfg.lookback_bars}-bar high {prior_high}",
+        f"close {bars[-1].close} is {excess:.2f}% above the {cfg.lookback_bars}-bar high {high}",
     )
 
 
@@ -78,14 +91,16 @@ def run_triggers(
     product_ids: Sequence[str],
     candles: Mapping[str, Sequence[Candle]],
     cfg: TriggersConfig,
+    windows: TriggerWindows | None = None,
 ) -> tuple[Signal, ...]:
-    """Every signal for every product, in product order then trigger order."""
+    """Every signal for every product, in product order then trigger order. `windows`: kept
+    between cycles by the caller (a replay, a warm Lambda); None reads each window whole."""
     signals: list[Signal] = []
     for pid in product_ids:
         bars = candles.get(pid, ())
         for fired in (
-            volume_spike(pid, bars, cfg.volume_spike),
-            breakout(pid, bars, cfg.breakout),
+            volume_spike(pid, bars, cfg.volume_spike, windows),
+            breakout(pid, bars, cfg.breakout, windows),
             momentum(pid, bars, cfg.momentum),
         ):
             if fired is not None:

@@ -47,6 +47,7 @@ from trader.pipeline.reconciliation import (
     set_apart_before_buying,
 )
 from trader.pipeline.scan import market_request
+from trader.pipeline.trigger_windows import TriggerWindows
 from trader.ports import (
     AuditSink,
     CycleLock,
@@ -103,6 +104,8 @@ class CycleDeps:
     rules: Rules = CONFIGURED_RULES  # the strategy's signals and exits (a replay may plug in)
     # Float copies of the regime's bars, kept between cycles (never changes a reading)
     gauges: GaugeCache = field(default_factory=GaugeCache)
+    # The triggers' windows (running maxima and sums), kept likewise (never changes a signal)
+    triggers: TriggerWindows = field(default_factory=TriggerWindows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
             regime,
             s.deps.rules,
             trace.reconciled,
+            s.deps.triggers,
         )
         state, why = decision.state, decision.no_trade or _time_check(s)
     if why is None:

@@ -1,0 +1,114 @@
+"""What the triggers read from the bars before the newest one, kept between cycles.
+
+A breakout compares the newest close with the highest high of the `n` bars before it, a
+volume spike the newest volume with the sum of theirs. Read afresh, that is a max and a sum
+over the window every cycle. `TriggerWindows` keeps, per product and window length, the bars
+it last read (as references), a running maximum of their highs and an exact running sum of
+their volumes: when the new window is the last one moved on by one bar (checked by comparing
+the bars, which costs pointer comparisons when they are the same objects, as in a replay or a
+warm Lambda's candle cache), the new bar costs one push; any other window (a first read, a
+restart, a gap filled, bars revised, a jump) is read whole. Either way the answer is the value
+a reading of the whole window gives, to the last digit:
+
+- the maximum is the high `max` returns: the first of equal highs, read from the bars given
+  (so a message that prints it shows the same digits);
+- the sum is kept exactly and handed out only when the sum `sum(volumes, Decimal(0))` in the
+  current context would not have rounded either (every partial sum of non-negative volumes
+  fits in the context's precision); otherwise the window is summed as before.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from decimal import Context, Decimal, Inexact, getcontext
+
+from trader.domain.models import Candle
+
+_EXACT = Context(prec=2000, traps=[Inexact])
+ZERO = Decimal(0)
+
+
+def prior_high(bars: Sequence[Candle], n: int) -> Decimal:
+    """The highest high of the `n` bars before the newest (the first of equal ones)."""
+    return max([b.high for b in bars[-n - 1 : -1]])  # a list: faster than a generator
+
+
+def prior_volume(bars: Sequence[Candle], n: int) -> Decimal:
+    """The summed volume of the `n` bars before the newest, in the current context."""
+    return sum([b.volume for b in bars[-n - 1 : -1]], ZERO)
+
+
+class _Window:
+    """The last n + 1 bars read (oldest first) and, over the first n of them, the highs as a
+    deque of (index, high) with highs non-increasing, the exact volume sum and the number of
+    negative volumes."""
+
+    __slots__ = ("bars", "count", "negatives", "peaks", "total")
+
+    def __init__(self, bars: list[Candle]) -> None:
+        self.bars = bars
+        self.count = 0  # bars ever pushed into the prior part: the index of the next one
+        self.peaks: deque[tuple[int, Decimal]] = deque()
+        self.total = ZERO
+        self.negatives = 0
+        for bar in bars[:-1]:
+            self._push(bar)
+
+    def _push(self, bar: Candle) -> None:
+        peaks, high = self.peaks, bar.high
+        while peaks and peaks[-1][1] < high:  # strict: the first of equal highs stays first
+            peaks.pop()
+        peaks.append((self.count, high))
+        self.count += 1
+        self.total = _EXACT.add(self.total, bar.volume)
+        self.negatives += bar.volume < 0
+
+    def advance(self, newest: Candle) -> None:
+        """Move on by one bar: the oldest prior bar leaves, the last newest joins the prior."""
+        oldest, joining = self.bars[0], self.bars[-1]
+        self.bars = [*self.bars[1:], newest]
+        self._push(joining)
+        self.total = _EXACT.subtract(self.total, oldest.volume)
+        self.negatives -= oldest.volume < 0
+        n = len(self.bars) - 1
+        while self.peaks[0][0] < self.count - n:
+            self.peaks.popleft()
+
+    def volume(self) -> Decimal | None:
+        """The exact sum when summing the prior bars in the current context would not round."""
+        if self.negatives:
+            return None
+        if len(self.total.as_tuple().digits) > getcontext().prec:
+            return None
+        return self.total
+
+
+class TriggerWindows:
+    """The triggers' windows per (product, length), kept between cycles (a replay, a warm
+    Lambda container). Never changes an answer, only its cost."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, int], _Window] = {}
+
+    def _window(self, product_id: str, bars: Sequence[Candle], n: int) -> _Window:
+        key = (product_id, n)
+        tail = list(bars[-n - 1 :])
+        window = self._windows.get(key)
+        if window is not None and window.bars[1:] == tail[:-1]:
+            window.advance(tail[-1])
+        elif window is None or window.bars != tail:
+            window = self._windows[key] = _Window(tail)
+        return window
+
+    def prior_high(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:
+        """`prior_high(bars, n)`; `bars` holds at least n + 1 bars. The high is read from
+        `bars` at the kept maximum's place (bars compare equal by value: 100.0 == 100.00)."""
+        window = self._window(product_id, bars, n)
+        place = window.peaks[0][0] - (window.count - n)  # 0 .. n - 1 in the prior bars
+        return bars[len(bars) - n - 1 + place].high
+
+    def prior_volume(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:
+        """`prior_volume(bars, n)`; `bars` holds at least n + 1 bars."""
+        total = self._window(product_id, bars, n).volume()
+        return prior_volume(bars, n) if total is None else total
