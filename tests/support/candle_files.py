@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import yaml
-from scripted_market import RIG_TRADING
+from scripted_market import with_rig_trading
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "replay-coinbase-15m.yaml"
 HEADER = "time,open,high,low,close,volume\n"
@@ -59,9 +59,7 @@ def rig_replay_config(folder: Path) -> Path:
     cooldown after exits) and a 48-bar lookback on its 15-minute bars, written to `folder`:
     a two-day walk trades under it, which the tuned example (200 bars, slow triggers) never
     would. For tests of the replay's mechanics, not of the strategy."""
-    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    for section, fields in RIG_TRADING.items():
-        raw[section] = {**raw.get(section, {}), **fields}
+    raw = with_rig_trading(EXAMPLE)
     raw["cycle"].update(candle_granularity_seconds=900, lookback_bars=48)
     path = folder / "rig-replay.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -142,9 +143,15 @@ RIG_TRADING: dict[str, dict[str, Any]] = {
 }
 
 
-def default_config() -> Config:
-    """lib/trader/default.yaml with the rigs' trading settings (RIG_TRADING) over it."""
-    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+def with_rig_trading(path: Path) -> dict[str, Any]:
+    """The config file at `path`, as YAML data, with RIG_TRADING's fields over its own."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     for section, fields in RIG_TRADING.items():
         raw[section] = {**raw.get(section, {}), **fields}
+    return raw
+
+
+def default_config() -> Config:
+    """lib/trader/default.yaml with the rigs' trading settings (RIG_TRADING) over it."""
+    raw = with_rig_trading(DEFAULT_CONFIG_PATH)
     return parse_config(raw, source=f"{DEFAULT_CONFIG_PATH.name} + RIG_TRADING")

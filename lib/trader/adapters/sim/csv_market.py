@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from pathlib import Path
 
+from trader.adapters.sim.bars import merged_bars
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
@@ -140,28 +141,8 @@ def _read_rows(
 
 def resample(series: _Series, step: int) -> _Series:
     """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
-    times: list[int] = []
-    candles: list[Candle] = []
-    for t, c in zip(series.times, series.candles, strict=True):
-        bucket = t // step * step
-        if times and times[-1] == bucket:
-            last = candles[-1]
-            candles[-1] = Candle(
-                last.start,
-                last.open,
-                max(last.high, c.high),
-                min(last.low, c.low),
-                c.close,
-                last.volume + c.volume,
-            )
-        else:
-            times.append(bucket)
-            candles.append(
-                Candle(
-                    datetime.fromtimestamp(bucket, UTC), c.open, c.high, c.low, c.close, c.volume
-                )
-            )
-    return _Series(step, times, candles)
+    candles = merged_bars(series.candles, step)
+    return _Series(step, [int(c.start.timestamp()) for c in candles], candles)
 
 
 def _price_increment(series: _Series) -> Decimal:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
+from trader.adapters.sim.bars import merged_bars
 from trader.domain.config import SimProduct, SimulatorConfig
 from trader.domain.models import Candle, Product, Quote
 from trader.domain.money import round_to_increment
@@ -414,23 +415,3 @@ class SyntheticMarket:
                 self._volume_cache.clear()
             self._volume_cache[key] = cached
         return cached
-
-
-def merged_bars(bars: Sequence[Candle], step_s: int, per_bucket: int) -> list[Candle]:
-    """Bars of `step_s` seconds from finer ascending `bars`, one per whole bucket of
-    `epoch seconds // step_s`: a bucket missing any of its `per_bucket` bars is left out."""
-    buckets: dict[int, list[Candle]] = {}
-    for bar in bars:
-        buckets.setdefault(int(bar.start.timestamp()) // step_s * step_s, []).append(bar)
-    return [
-        Candle(
-            datetime.fromtimestamp(at, UTC),
-            group[0].open,
-            max(b.high for b in group),
-            min(b.low for b in group),
-            group[-1].close,
-            sum((b.volume for b in group), Decimal(0)),
-        )
-        for at, group in buckets.items()
-        if len(group) == per_bucket
-    ]
