@@ -1,23 +1,24 @@
-"""The audit records of real replays encode to the same JSON text with the fast `to_jsonable`
-as with the reflective one it replaced (tests/support/codec_reference.py): every record a
-replay builds is encoded both ways and compared, byte for byte."""
+"""The audit records of real replays are, byte for byte, what the record built as before gave
+(tests/support/audit_reference.py: the record of domain values, walked once at the end by the
+reflective encoder of tests/support/codec_reference.py): every cycle's record is built both
+ways and the JSON texts compared."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_reference import reference_build_record
 from candle_files import HEADER
-from codec_reference import encoded_outcome, reference_to_jsonable
+from codec_reference import encoded_outcome
 
-from trader.domain.codec import to_jsonable
 from trader.domain.config import load_config
 from trader.entrypoints import replay
 from trader.entrypoints.runner import StopFlag
-from trader.service import audit
+from trader.service import cycle
+from trader.service.audit import CycleTrace, build_record
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO.parent / "shared" / "data" / "candles"
@@ -25,33 +26,43 @@ EXAMPLE = REPO / "config" / "examples" / "replay-coinbase-15m.yaml"
 REAL = ("BTC-USD", "ETH-USD", "SOL-USD")
 
 
-class BothEncoders:
-    """Stands in for audit.to_jsonable: encodes each record both ways, keeps any difference."""
+def same(value: Any) -> Any:
+    return value
+
+
+class BothBuilders:
+    """Stands in for cycle.build_record: builds each record both ways, keeps any difference."""
 
     def __init__(self) -> None:
         self.records = 0
         self.with_orders = 0
         self.differences: list[str] = []
 
-    def __call__(self, record: Mapping[str, Any]) -> Any:
-        fast, reference = (
-            encoded_outcome(to_jsonable, record),
-            encoded_outcome(reference_to_jsonable, record),
-        )
+    def __call__(self, trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
+        record = build_record(trace, finished_at)
+        fast = encoded_outcome(same, record)
+        reference = encoded_outcome(same, reference_build_record(trace, finished_at))
         self.records += 1
         self.with_orders += bool(record["orders"]["placed"])
         if fast != reference:
-            self.differences.append(
-                f"{record['cycle_id']}: {fast[1][:200]} != {reference[1][:200]}"
-            )
-        return to_jsonable(record)
+            self.differences.append(f"{trace.cycle_id}: {where_they_part(fast, reference)}")
+        return record
+
+
+def where_they_part(fast: tuple[str, str], reference: tuple[str, str]) -> str:
+    """Both outcomes (JSON text or error) around the first character where they differ."""
+    (fast_kind, fast_text), (ref_kind, ref_text) = fast, reference
+    pairs = enumerate(zip(fast_text, ref_text, strict=False))
+    at = next((i for i, (a, b) in pairs if a != b), min(len(fast_text), len(ref_text)))
+    part = slice(max(0, at - 80), at + 80)
+    return f"{fast_kind} {fast_text[part]!r} != {ref_kind} {ref_text[part]!r}"
 
 
 def replay_both_ways(
     monkeypatch: pytest.MonkeyPatch, candles: Path, out: Path, start: datetime, end: datetime
-) -> BothEncoders:
-    both = BothEncoders()
-    monkeypatch.setattr(audit, "to_jsonable", both)
+) -> BothBuilders:
+    both = BothBuilders()
+    monkeypatch.setattr(cycle, "build_record", both)
     options = replay.ReplayOptions(candles, out, start, end, REAL)
     run = replay.run_replay(options, load_config(EXAMPLE), lambda record: None, StopFlag())
     assert run.failures == []
@@ -63,7 +74,7 @@ def replay_both_ways(
     not (CANDLES / "BTC-USD_15m_coinbase.csv").exists(),
     reason=f"real candles not found at {CANDLES} (../shared is absent)",
 )
-def test_replay_when_real_candles_then_every_record_encodes_as_the_reference_does(
+def test_replay_when_real_candles_then_every_record_is_the_reference_record(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Ten days from the start of the November 2024 uptrend: entries, exits, regime changes.
@@ -89,7 +100,7 @@ def trend_rows(start: int, bars: int, price: float) -> str:
     return "".join(rows)
 
 
-def test_replay_when_written_candles_then_every_record_encodes_as_the_reference_does(
+def test_replay_when_written_candles_then_every_record_is_the_reference_record(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     folder = tmp_path / "candles"

@@ -1,6 +1,8 @@
 """The fast paths of the cycle give exactly what the plain code they replaced gave.
 
-`to_jsonable` picks its encoding once per class instead of asking isinstance of every value;
+`to_jsonable` picks its encoding once per class instead of asking isinstance of every value
+(and writes a Decimal from its str when that is format's text); `decimal_jsonable` and
+`time_jsonable` skip even that for the audit record's amounts and times;
 `replaced` (and PortfolioState.replace) copies the fields itself instead of calling
 dataclasses.replace; `cycle_time` reads the digits instead of calling strptime. Each is
 compared here with the code it replaced (tests/support/codec_reference.py; strptime below),
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, localcontext
 from enum import Enum, IntEnum
 from typing import Any
 
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 from test_codec import DOMAIN_TYPES, strategy_for
 
 from trader.domain import models
-from trader.domain.codec import to_jsonable
+from trader.domain.codec import decimal_jsonable, time_jsonable, to_jsonable
 from trader.domain.copying import replaced
 from trader.domain.ids import cycle_time
 from trader.domain.state import PortfolioState, RegimeMemory
@@ -183,3 +186,32 @@ cycle_ids = st.builds(
 @given(cycle_ids | st.text(alphabet="0123456789TZ ", max_size=16))
 def test_cycle_time_when_any_id_then_same_time_or_error_as_strptime(text: str) -> None:
     assert parsed(cycle_time, text) == parsed(reference_cycle_time, text)
+
+
+# Decimals of any exponent: str writes an exponent when it is positive or the number tiny
+# (below 1E-6), where the encoder must fall back to format(value, "f").
+any_exponent = st.builds(
+    lambda sign, digits, exponent: Decimal((sign, tuple(int(d) for d in digits), exponent)),
+    st.integers(0, 1),
+    st.text("0123456789", min_size=1, max_size=30),
+    st.integers(-40, 40),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(any_exponent | st.decimals(allow_nan=True, allow_infinity=True, places=None))
+def test_to_jsonable_when_any_decimal_then_what_format_f_writes(value: Decimal) -> None:
+    assert to_jsonable(value) == format(value, "f")
+    with localcontext() as lower:  # exponents written "e": still found and formatted
+        lower.capitals = 0
+        assert to_jsonable(value) == format(value, "f")
+
+
+@settings(max_examples=400, deadline=None)
+@given(leaves | any_exponent)
+def test_decimal_and_time_jsonable_when_any_value_then_same_json_or_error_as_the_reference(
+    value: Any,
+) -> None:
+    expected = encoded_outcome(reference_to_jsonable, value)
+    assert encoded_outcome(decimal_jsonable, value) == expected
+    assert encoded_outcome(time_jsonable, value) == expected

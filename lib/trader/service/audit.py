@@ -1,6 +1,9 @@
 """The audit record: one JSON object per cycle that explains the whole decision.
 
 Field order is part of the contract (DESIGN.md): `schema_version` first, then the rest.
+Each value is made JSON-ready where the record takes it (what `to_jsonable` gives for it:
+amounts through `decimal_jsonable`, times through `time_jsonable`), so the finished record
+needs no second walk.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from trader.domain.codec import parse_utc, to_jsonable
+from trader.domain.codec import decimal_jsonable, parse_utc, time_jsonable, to_jsonable
 from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
@@ -75,20 +78,20 @@ class CycleTrace:
 def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
     duration_ms = int((finished_at - trace.started_at).total_seconds() * 1000)
     decision = trace.decision
-    record: dict[str, Any] = {
+    return {
         "schema_version": AUDIT_SCHEMA_VERSION,
-        "cycle_id": trace.cycle_id,
-        "mode": trace.mode.value,
-        "started_at": trace.started_at,
-        "finished_at": finished_at,
+        "cycle_id": to_jsonable(trace.cycle_id),
+        "mode": to_jsonable(trace.mode.value),
+        "started_at": time_jsonable(trace.started_at),
+        "finished_at": time_jsonable(finished_at),
         "duration_ms": duration_ms,
         "regime": _regime(decision.assessment) if decision else None,
         "universe": _universe(decision.assessment.universe, trace.charted) if decision else None,
-        "triggers": list(decision.assessment.signals) if decision else [],
+        "triggers": to_jsonable(list(decision.assessment.signals)) if decision else [],
         "proposals": {
-            "proposed": list(decision.proposals) if decision else [],
-            "skipped": decision.skipped_entries if decision else {},
-            "exits_blocked": decision.exits_blocked if decision else {},
+            "proposed": to_jsonable(list(decision.proposals)) if decision else [],
+            "skipped": to_jsonable(decision.skipped_entries) if decision else {},
+            "exits_blocked": to_jsonable(decision.exits_blocked) if decision else {},
         },
         "risk": [_decision(d) for d in decision.decisions] if decision else [],
         "orders": {
@@ -97,16 +100,16 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
             "conversions": _conversions(decision, trace.conversions),
         },
         "reconciliation": _reconciliation(trace.reconciliation),
-        "no_trade_reason": trace.no_trade_reason,
-        "no_trade_detail": trace.no_trade_detail,
+        "no_trade_reason": to_jsonable(trace.no_trade_reason),
+        "no_trade_detail": to_jsonable(trace.no_trade_detail),
         "exception": _exception(trace.exception),
         "state": _state(trace.state, trace.valuation),
         "dust": _dust(decision, trace.state),
-        "api_calls": trace.api_calls,
+        "api_calls": to_jsonable(trace.api_calls),
         "protections": _protections(trace.protections),
-        "prices": trace.prices,  # for reports: the market each cycle saw (mid of bid and ask)
+        # for reports: the market each cycle saw (mid of bid and ask)
+        "prices": to_jsonable(trace.prices),
     }
-    return to_jsonable(record)
 
 
 def _regime(seen: Assessment) -> dict[str, Any]:
@@ -115,21 +118,21 @@ def _regime(seen: Assessment) -> dict[str, Any]:
     regime, policy = seen.regime, seen.policy
     age = regime.age
     return {
-        "name": regime.name,
-        "candidate": regime.candidate,
-        "since": regime.since,
-        "as_of": regime.as_of,
+        "name": to_jsonable(regime.name),
+        "candidate": to_jsonable(regime.candidate),
+        "since": time_jsonable(regime.since),
+        "as_of": time_jsonable(regime.as_of),
         "age_hours": None if age is None else _shown(age.total_seconds() / 3600),
-        "breadth": regime.breadth,
+        "breadth": to_jsonable(regime.breadth),
         "gauges": {
-            pid: {name: _shown(getattr(g, name)) for name in GAUGE_FIELDS}
+            str(pid): {name: _shown(getattr(g, name)) for name in GAUGE_FIELDS}
             for pid, g in regime.gauges.items()
         },
         "entries": {
-            "size_multiplier": policy.size_multiplier,
-            "tiers": None if policy.tiers is None else list(policy.tiers),
-            "blocked": policy.blocks_entries,
-            "stop_loss_pct": policy.stop_loss_pct,
+            "size_multiplier": decimal_jsonable(policy.size_multiplier),
+            "tiers": None if policy.tiers is None else to_jsonable(list(policy.tiers)),
+            "blocked": to_jsonable(policy.blocks_entries),
+            "stop_loss_pct": decimal_jsonable(policy.stop_loss_pct),
         },
     }
 
@@ -137,22 +140,23 @@ def _regime(seen: Assessment) -> dict[str, Any]:
 GAUGE_FIELDS = ("trend_pct", "volatility_pct", "drawdown_pct", "calm_pct")
 
 
-def _shown(value: float) -> Decimal | None:
-    """A measurement for the record: 4 decimal places, None when not finite."""
-    return Decimal(f"{value:.4f}") if math.isfinite(value) else None
+def _shown(value: float) -> str | None:
+    """A measurement for the record: 4 decimal places, None when not finite (the text a
+    Decimal of those 4 places encodes to)."""
+    return f"{value:.4f}" if math.isfinite(value) else None
 
 
 def _protections(seen: Protections | None) -> dict[str, Any] | None:
     if seen is None:
         return None
     return {
-        "peak_equity": seen.peak_equity,
+        "peak_equity": decimal_jsonable(seen.peak_equity),
         # rounded down, so a drawdown just short of the limit never reads as the limit
-        "drawdown_pct": seen.drawdown_pct.quantize(PCT_SHOWN, ROUND_DOWN),
-        "max_drawdown_pct": seen.max_drawdown_pct,
-        "tripped": seen.tripped,
-        "released": seen.released,
-        "held_since": seen.held_since,
+        "drawdown_pct": decimal_jsonable(seen.drawdown_pct.quantize(PCT_SHOWN, ROUND_DOWN)),
+        "max_drawdown_pct": decimal_jsonable(seen.max_drawdown_pct),
+        "tripped": to_jsonable(seen.tripped),
+        "released": to_jsonable(seen.released),
+        "held_since": time_jsonable(seen.held_since),
     }
 
 
@@ -161,8 +165,11 @@ def _orders(
 ) -> dict[str, Any]:
     dropped = decision.dropped if decision else ()
     return {
-        "planned": list(decision.planned) if decision else [],
-        "dropped": [{"product_id": d.proposal.product_id, "reason": d.reason} for d in dropped],
+        "planned": to_jsonable(list(decision.planned)) if decision else [],
+        "dropped": [
+            {"product_id": to_jsonable(d.proposal.product_id), "reason": to_jsonable(d.reason)}
+            for d in dropped
+        ],
         "placed": [_order(o) for o in placed],
         "reconciled": [_order(o) for o in reconciled],
     }
@@ -172,17 +179,32 @@ def _reconciliation(recon: Reconciliation | None) -> dict[str, Any] | None:
     if recon is None:
         return None
     return {
-        "checked": list(recon.checked),
+        "checked": to_jsonable(list(recon.checked)),
         "drift": [
-            {"currency": d.currency, "booked": d.booked, "exchange": d.exchange, "cause": d.cause}
+            {
+                "currency": to_jsonable(d.currency),
+                "booked": decimal_jsonable(d.booked),
+                "exchange": decimal_jsonable(d.exchange),
+                "cause": to_jsonable(d.cause),
+            }
             for d in recon.drift
         ],
-        "adopted": list(recon.adopted),
+        "adopted": to_jsonable(list(recon.adopted)),
         "external": [
-            {"product_id": c.product_id, "size": c.size, "pnl": c.pnl} for c in recon.external
+            {
+                "product_id": to_jsonable(c.product_id),
+                "size": decimal_jsonable(c.size),
+                "pnl": decimal_jsonable(c.pnl),
+            }
+            for c in recon.external
         ],
         "external_fills": [
-            {"fill_id": f.fill_id, "product_id": f.product_id, "side": f.side, "size": f.size}
+            {
+                "fill_id": to_jsonable(f.fill_id),
+                "product_id": to_jsonable(f.product_id),
+                "side": to_jsonable(f.side),
+                "size": decimal_jsonable(f.size),
+            }
             for f in recon.external_fills
         ],
     }
@@ -196,14 +218,14 @@ def _conversions(decision: Decision | None, sent: tuple[Conversion, ...]) -> lis
         result = results.get(c.client_id)
         rows.append(
             {
-                "client_id": c.client_id,
-                "from": c.from_currency,
-                "to": c.to_currency,
-                "amount": c.amount,
-                "for_order": c.for_order,
-                "reason": c.reason,
-                "status": result.status if result else None,
-                "trade_id": result.trade_id if result else None,
+                "client_id": to_jsonable(c.client_id),
+                "from": to_jsonable(c.from_currency),
+                "to": to_jsonable(c.to_currency),
+                "amount": decimal_jsonable(c.amount),
+                "for_order": to_jsonable(c.for_order),
+                "reason": to_jsonable(c.reason),
+                "status": to_jsonable(result.status) if result else None,
+                "trade_id": to_jsonable(result.trade_id) if result else None,
             }
         )
     return rows
@@ -211,55 +233,58 @@ def _conversions(decision: Decision | None, sent: tuple[Conversion, ...]) -> lis
 
 def _exit_cancel(c: ExitCancel) -> dict[str, Any]:
     return {
-        "client_order_id": c.order.client_order_id,
-        "order_id": c.order.order_id,
-        "product_id": c.order.product_id,
-        "side": c.order.side,
-        "status_before": c.order.status,
-        "exit_reason": c.exit_reason,
-        "confirmed": c.confirmed,
-        "status": c.answer.status if c.answer is not None else None,
-        "error": c.error,
+        "client_order_id": to_jsonable(c.order.client_order_id),
+        "order_id": to_jsonable(c.order.order_id),
+        "product_id": to_jsonable(c.order.product_id),
+        "side": to_jsonable(c.order.side),
+        "status_before": to_jsonable(c.order.status),
+        "exit_reason": to_jsonable(c.exit_reason),
+        "confirmed": to_jsonable(c.confirmed),
+        "status": to_jsonable(c.answer.status) if c.answer is not None else None,
+        "error": to_jsonable(c.error),
     }
 
 
 def _universe(universe: Universe, charted: tuple[str, ...]) -> dict[str, Any]:
     return {
-        "eligible": [{"product_id": m.product_id, "tier": m.tier.name} for m in universe.members],
-        "excluded": universe.excluded,
-        "charted": list(charted),
+        "eligible": [
+            {"product_id": to_jsonable(m.product_id), "tier": to_jsonable(m.tier.name)}
+            for m in universe.members
+        ],
+        "excluded": to_jsonable(universe.excluded),
+        "charted": to_jsonable(list(charted)),
     }
 
 
 def _decision(d: RiskDecision) -> dict[str, Any]:
     p = d.proposal
     return {
-        "product_id": p.product_id,
-        "side": p.side,
-        "intent": p.intent,
-        "approved": d.approved,
-        "check": d.check,
-        "detail": d.detail,
+        "product_id": to_jsonable(p.product_id),
+        "side": to_jsonable(p.side),
+        "intent": to_jsonable(p.intent),
+        "approved": to_jsonable(d.approved),
+        "check": to_jsonable(d.check),
+        "detail": to_jsonable(d.detail),
     }
 
 
 def _order(o: Order) -> dict[str, Any]:
     return {
-        "client_order_id": o.client_order_id,
-        "order_id": o.order_id,
-        "product_id": o.product_id,
-        "side": o.side,
-        "intent": o.intent,
-        "type": o.order_type,
-        "status": o.status,
-        "base_size": o.base_size,
-        "quote_size": o.quote_size,
-        "limit_price": o.limit_price,
-        "filled_size": o.filled_size,
-        "average_filled_price": o.average_filled_price,
-        "fees": o.total_fees,
-        "failure_reason": o.failure_reason,
-        "fills_mismatch": o.fills_mismatch,  # fills not adding up to the order's totals
+        "client_order_id": to_jsonable(o.client_order_id),
+        "order_id": to_jsonable(o.order_id),
+        "product_id": to_jsonable(o.product_id),
+        "side": to_jsonable(o.side),
+        "intent": to_jsonable(o.intent),
+        "type": to_jsonable(o.order_type),
+        "status": to_jsonable(o.status),
+        "base_size": decimal_jsonable(o.base_size),
+        "quote_size": decimal_jsonable(o.quote_size),
+        "limit_price": decimal_jsonable(o.limit_price),
+        "filled_size": decimal_jsonable(o.filled_size),
+        "average_filled_price": decimal_jsonable(o.average_filled_price),
+        "fees": decimal_jsonable(o.total_fees),
+        "failure_reason": to_jsonable(o.failure_reason),
+        "fills_mismatch": to_jsonable(o.fills_mismatch),  # fills not adding up to the totals
     }
 
 
@@ -273,29 +298,35 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
     if state is None:
         return None
     summary: dict[str, Any] = {
-        "version": state.version,
-        "trading_state": state.trading_state,
-        "trades_today": state.trades_today,
-        "trades_this_hour": state.trades_this_hour,
+        "version": to_jsonable(state.version),
+        "trading_state": to_jsonable(state.trading_state),
+        "trades_today": to_jsonable(state.trades_today),
+        "trades_this_hour": to_jsonable(state.trades_this_hour),
         "positions": {
-            pid: {"size": p.size, "avg_entry_price": p.avg_entry_price}
+            str(pid): {
+                "size": decimal_jsonable(p.size),
+                "avg_entry_price": decimal_jsonable(p.avg_entry_price),
+            }
             for pid, p in state.positions.items()
         },
         "open_orders": len(state.open_orders),
         "pnl": {
-            "realized_today": state.realized_pnl_today,
-            "realized_total": state.realized_pnl_total,
-            "fees_total": state.fees_total,
-            "unrealized": valuation.unrealized_pnl if valuation else None,
-            "external_total": state.external_pnl_total,
+            "realized_today": decimal_jsonable(state.realized_pnl_today),
+            "realized_total": decimal_jsonable(state.realized_pnl_total),
+            "fees_total": decimal_jsonable(state.fees_total),
+            "unrealized": decimal_jsonable(valuation.unrealized_pnl) if valuation else None,
+            "external_total": decimal_jsonable(state.external_pnl_total),
         },
-        "unbooked": state.unbooked,
+        "unbooked": to_jsonable(state.unbooked),
     }
     if valuation is not None:
-        summary["exposure"] = {"total": valuation.total_exposure, "by_product": valuation.exposure}
-        summary["equity"] = valuation.equity
-        summary["cash"] = valuation.cash
-        summary["other_holdings"] = valuation.other_holdings
+        summary["exposure"] = {
+            "total": decimal_jsonable(valuation.total_exposure),
+            "by_product": to_jsonable(valuation.exposure),
+        }
+        summary["equity"] = decimal_jsonable(valuation.equity)
+        summary["cash"] = decimal_jsonable(valuation.cash)
+        summary["other_holdings"] = decimal_jsonable(valuation.other_holdings)
     else:
         summary["exposure"] = None
     return summary
@@ -314,12 +345,17 @@ def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, 
     return {
         "closed": [_lot(lot) for lot in closed],
         "held": [_lot(lot) for lot in held],
-        "value": sum(values, ZERO),
+        "value": decimal_jsonable(sum(values, ZERO)),
     }
 
 
 def _lot(lot: DustLot) -> dict[str, Any]:
-    return {"product_id": lot.product_id, "size": lot.size, "bid": lot.bid, "value": lot.value}
+    return {
+        "product_id": to_jsonable(lot.product_id),
+        "size": decimal_jsonable(lot.size),
+        "bid": decimal_jsonable(lot.bid),
+        "value": decimal_jsonable(lot.value),
+    }
 
 
 def _unsafe_path(value: Any, path: str, depth: int = 0) -> str | None:
