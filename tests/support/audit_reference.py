@@ -26,12 +26,13 @@ from trader.pipeline.reconciliation import Reconciliation
 from trader.pipeline.universe import Universe
 from trader.service.audit import (
     AUDIT_SCHEMA_VERSION,
-    GAUGE_FIELDS,
     PCT_SHOWN,
     CycleTrace,
     _exception,
 )
 from trader.service.orders import ExitCancel
+
+GAUGE_FIELDS = ("trend_pct", "volatility_pct", "drawdown_pct", "calm_pct")
 
 
 def reference_build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:

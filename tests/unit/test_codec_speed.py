@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_codec import DOMAIN_TYPES, strategy_for
 
 from trader.domain import models
-from trader.domain.codec import decimal_jsonable, time_jsonable, to_jsonable
+from trader.domain.codec import decimal_jsonable, decimals_jsonable, time_jsonable, to_jsonable
 from trader.domain.copying import replaced
 from trader.domain.ids import cycle_time
 from trader.domain.state import PortfolioState, RegimeMemory
@@ -215,3 +215,30 @@ def test_decimal_and_time_jsonable_when_any_value_then_same_json_or_error_as_the
     expected = encoded_outcome(reference_to_jsonable, value)
     assert encoded_outcome(decimal_jsonable, value) == expected
     assert encoded_outcome(time_jsonable, value) == expected
+
+
+utc_times = st.datetimes(
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(utc_times | st.sampled_from([datetime(2025, 1, 1, tzinfo=UTC)]), max_size=150))
+def test_time_jsonable_when_times_again_and_again_then_each_its_own_text(
+    times: list[datetime],
+) -> None:
+    # more times than the kept texts: the same time after a clear, and after other times
+    for again in (times, times[::-1], times):
+        assert [time_jsonable(t) for t in again] == [reference_to_jsonable(t) for t in again]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=3) | st.sampled_from(list(models.Side)), nested) | nested)
+def test_decimals_jsonable_when_any_dict_or_value_then_same_json_or_error_as_the_reference(
+    value: Any,
+) -> None:
+    assert encoded_outcome(decimals_jsonable, value) == encoded_outcome(
+        reference_to_jsonable, value
+    )

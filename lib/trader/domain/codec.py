@@ -33,11 +33,30 @@ def decimal_jsonable(value: Any) -> Any:
     return None if value is None else to_jsonable(value)
 
 
+def decimals_jsonable(value: Any) -> Any:
+    """to_jsonable of a dict whose values are most often Decimals (prices, exposure)."""
+    if type(value) is not dict:
+        return to_jsonable(value)
+    return {k if type(k) is str else str(k): decimal_jsonable(v) for k, v in value.items()}
+
+
 def time_jsonable(value: Any) -> Any:
-    """to_jsonable of a value that is most often a datetime or None (as decimal_jsonable)."""
-    if type(value) is datetime:
-        return _iso(value)
+    """to_jsonable of a value that is most often a datetime or None (as decimal_jsonable),
+    a UTC time's text kept for the next records: each cycle writes the same few times again
+    (its start and end, the regime's bar times)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        text = _UTC_TEXTS.get(value)
+        if text is None:
+            if len(_UTC_TEXTS) >= UTC_TEXTS_KEPT:
+                _UTC_TEXTS.clear()
+            text = _UTC_TEXTS[value] = _iso(value)
+        return text
     return None if value is None else to_jsonable(value)
+
+
+# Keyed by UTC times only: two of those are equal exactly when their text is the same.
+_UTC_TEXTS: dict[datetime, str] = {}
+UTC_TEXTS_KEPT = 64
 
 
 # How a value of each class is encoded, decided once per class by the rules of `_encoder_for`

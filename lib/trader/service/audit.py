@@ -16,12 +16,19 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from trader.domain.codec import decimal_jsonable, parse_utc, time_jsonable, to_jsonable
+from trader.domain.codec import (
+    decimal_jsonable,
+    decimals_jsonable,
+    parse_utc,
+    time_jsonable,
+    to_jsonable,
+)
 from trader.domain.errors import AuditError, AuditReadError
 from trader.domain.models import ZERO, Conversion, Mode, NoTradeReason, Order, RiskDecision
 from trader.domain.state import PortfolioState
 from trader.pipeline.decision import Assessment, Decision
 from trader.pipeline.dust import DustLot, value_dust
+from trader.pipeline.gauges import Gauge
 from trader.pipeline.portfolio import Valuation
 from trader.pipeline.protections import Protections
 from trader.pipeline.reconciliation import Reconciliation
@@ -108,7 +115,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         "api_calls": to_jsonable(trace.api_calls),
         "protections": _protections(trace.protections),
         # for reports: the market each cycle saw (mid of bid and ask)
-        "prices": to_jsonable(trace.prices),
+        "prices": decimals_jsonable(trace.prices),
     }
 
 
@@ -124,10 +131,7 @@ def _regime(seen: Assessment) -> dict[str, Any]:
         "as_of": time_jsonable(regime.as_of),
         "age_hours": None if age is None else _shown(age.total_seconds() / 3600),
         "breadth": to_jsonable(regime.breadth),
-        "gauges": {
-            str(pid): {name: _shown(getattr(g, name)) for name in GAUGE_FIELDS}
-            for pid, g in regime.gauges.items()
-        },
+        "gauges": {str(pid): _gauge(g) for pid, g in regime.gauges.items()},
         "entries": {
             "size_multiplier": decimal_jsonable(policy.size_multiplier),
             "tiers": None if policy.tiers is None else to_jsonable(list(policy.tiers)),
@@ -137,7 +141,13 @@ def _regime(seen: Assessment) -> dict[str, Any]:
     }
 
 
-GAUGE_FIELDS = ("trend_pct", "volatility_pct", "drawdown_pct", "calm_pct")
+def _gauge(g: Gauge) -> dict[str, str | None]:
+    return {
+        "trend_pct": _shown(g.trend_pct),
+        "volatility_pct": _shown(g.volatility_pct),
+        "drawdown_pct": _shown(g.drawdown_pct),
+        "calm_pct": _shown(g.calm_pct),
+    }
 
 
 def _shown(value: float) -> str | None:
@@ -322,7 +332,7 @@ def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[st
     if valuation is not None:
         summary["exposure"] = {
             "total": decimal_jsonable(valuation.total_exposure),
-            "by_product": to_jsonable(valuation.exposure),
+            "by_product": decimals_jsonable(valuation.exposure),
         }
         summary["equity"] = decimal_jsonable(valuation.equity)
         summary["cash"] = decimal_jsonable(valuation.cash)
@@ -385,11 +395,15 @@ def _unsafe_in_dict(value: dict[Any, Any], path: str, depth: int) -> str | None:
     return None
 
 
+# One encoder for every line (json.dumps with options builds a new one each call).
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def audit_line(record: Mapping[str, Any]) -> str:
     """One compact JSON line, keys in the record's own order; AuditError names a bad value."""
     data = dict(record)
     try:
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _LINE_ENCODER.encode(data)
     except (TypeError, ValueError) as exc:
         where = _unsafe_path(data, "") or "<record>"
         raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc
