@@ -395,8 +395,12 @@ def _unsafe_in_dict(value: dict[Any, Any], path: str, depth: int) -> str | None:
     return None
 
 
-# One encoder for every line (json.dumps with options builds a new one each call).
-_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# One encoder for every line (json.dumps with options builds a new one each call), without
+# the circular-reference bookkeeping: a record that holds itself ends in RecursionError,
+# reported as any other value that is not JSON.
+_LINE_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+)
 
 
 def audit_line(record: Mapping[str, Any]) -> str:
@@ -404,7 +408,7 @@ def audit_line(record: Mapping[str, Any]) -> str:
     data = dict(record)
     try:
         return _LINE_ENCODER.encode(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         where = _unsafe_path(data, "") or "<record>"
         raise AuditError(f"audit record is not JSON-safe at {where!r}: {exc}") from exc
 
