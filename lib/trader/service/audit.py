@@ -351,20 +351,20 @@ def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, 
         closed, held = (), value_dust(state.dust, {})
     else:
         return None
-    values = [lot.value for lot in held if lot.value is not None]
+    valued = [(lot, lot.value) for lot in held]  # each value worked out once
     return {
-        "closed": [_lot(lot) for lot in closed],
-        "held": [_lot(lot) for lot in held],
-        "value": decimal_jsonable(sum(values, ZERO)),
+        "closed": [_lot(lot, lot.value) for lot in closed],
+        "held": [_lot(lot, value) for lot, value in valued],
+        "value": decimal_jsonable(sum((v for _, v in valued if v is not None), ZERO)),
     }
 
 
-def _lot(lot: DustLot) -> dict[str, Any]:
+def _lot(lot: DustLot, value: Decimal | None) -> dict[str, Any]:
     return {
         "product_id": to_jsonable(lot.product_id),
         "size": decimal_jsonable(lot.size),
         "bid": decimal_jsonable(lot.bid),
-        "value": decimal_jsonable(lot.value),
+        "value": decimal_jsonable(value),
     }
 
 

@@ -121,7 +121,7 @@ class HistoryBuilder:
             if fill is not None:
                 self._book(fill)
         state = record.get("state")
-        if state is not None:
+        if state is not None and self._open:
             self._close_flat(set(state.get("positions") or {}), when)
 
     def _new_fill(self, when: datetime, order: Mapping[str, Any]) -> Fill | None:
