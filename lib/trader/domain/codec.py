@@ -47,7 +47,7 @@ def time_jsonable(value: Any) -> Any:
     if type(value) is datetime and value.tzinfo is UTC:
         text = _UTC_TEXTS.get(value)
         if text is None:
-            if len(_UTC_TEXTS) >= UTC_TEXTS_KEPT:
+            if len(_UTC_TEXTS) >= _UTC_TEXTS_KEPT:
                 _UTC_TEXTS.clear()
             text = _UTC_TEXTS[value] = _iso(value)
         return text
@@ -56,7 +56,7 @@ def time_jsonable(value: Any) -> Any:
 
 # Keyed by UTC times only: two of those are equal exactly when their text is the same.
 _UTC_TEXTS: dict[datetime, str] = {}
-UTC_TEXTS_KEPT = 64
+_UTC_TEXTS_KEPT = 64
 
 
 # How a value of each class is encoded, decided once per class by the rules of `_encoder_for`
