@@ -39,6 +39,7 @@ _DEFAULTS: Mapping[str, Decimal] = {
     "quote_max_size": Decimal(10) ** 10,
 }
 CENT = Decimal("0.01")
+_TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
 
@@ -51,7 +52,7 @@ class CandleDataError(ExchangeError):
 class _Series:
     granularity_s: int
     times: list[int]
-    candles: list[Candle]
+    candles: tuple[Candle, ...]  # a window is a slice of it: a tuple, as the snapshot keeps it
 
 
 def _file_grain(path: Path) -> int | None:
@@ -91,7 +92,7 @@ def load_candle_file(path: Path) -> _Series:
         raise CandleDataError(f"{path}: cannot read ({exc.strerror})") from exc
     if not candles:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series(grain or 60, times, candles)
+    return _Series(grain or 60, times, tuple(candles))
 
 
 def _read_rows(
@@ -142,7 +143,7 @@ def _read_rows(
 def resample(series: _Series, step: int) -> _Series:
     """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
     candles = merged_bars(series.candles, step)
-    return _Series(step, [int(c.start.timestamp()) for c in candles], candles)
+    return _Series(step, [int(c.start.timestamp()) for c in candles], tuple(candles))
 
 
 def _price_increment(series: _Series) -> Decimal:
@@ -183,6 +184,12 @@ class CsvMarket:
         # has needed them; a 24-hour volume is the difference of two of them
         self._running: dict[str, tuple[int, list[Decimal]]] = {}
         self._templates: dict[str, Product] = {}  # product -> the fields no bar changes
+        # What one clock reading gives (a replay's cycle asks several times at one moment):
+        # the moment, its unix seconds, each product's newest closed bar, the product list.
+        self._moment: datetime | None = None
+        self._moment_s = 0
+        self._closed: dict[str, int] = {}
+        self._listed: tuple[Product, ...] | None = None
 
     @staticmethod
     def _discover(folder: Path) -> dict[str, Path]:
@@ -205,25 +212,30 @@ class CsvMarket:
     # --- the MarketData port -------------------------------------------------------------
 
     def list_products(self) -> Sequence[Product]:
-        return [self._product(pid) for pid in self._paths]
+        listed = self._listed
+        if listed is None or self._clock.now() is not self._moment:
+            self._at_moment()
+            listed = self._listed = tuple(self._product(pid) for pid in self._paths)
+        return list(listed)
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         """Last closed close -/+ half the spread; products without a closed candle are absent."""
         quotes: dict[str, Quote] = {}
-        now = self._clock.now()
+        self._at_moment()
         for pid in product_ids:
             if pid not in self._paths:
                 continue
             series = self._native(pid)
-            idx = _closed_index(series, now)
+            idx = self._closed_index(pid, series)
             if idx < 0:
                 continue
-            last = series.candles[idx]
+            close = series.candles[idx].close
             inc = self._increment(pid, series)
-            half = last.close * self._spread / Decimal(20_000)
-            bid = max(round_to_increment(last.close - half, inc, ROUND_FLOOR), inc)
-            ask = max(round_to_increment(last.close + half, inc, ROUND_CEILING), bid + inc)
-            quotes[pid] = Quote(pid, bid, ask, _observed_at(series.granularity_s, now, last))
+            half = close * self._spread / _TWICE_BPS
+            bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
+            ask = max(round_to_increment(close + half, inc, ROUND_CEILING), bid + inc)
+            observed = self._observed_at(series.granularity_s, series.times[idx])
+            quotes[pid] = Quote(pid, bid, ask, observed)
         return quotes
 
     def get_candles(
@@ -231,13 +243,11 @@ class CsvMarket:
     ) -> Sequence[Candle]:
         """Closed candles with start in [start, end), ascending; gaps stay absent."""
         series = self._resampled(product_id, granularity_s)
-        now = int(self._clock.now().timestamp())
-        lo = bisect_left(series.times, _ceil_ts(start))
-        hi = min(
-            bisect_left(series.times, _ceil_ts(end)),
-            bisect_right(series.times, now - granularity_s),
-        )
-        return series.candles[lo:hi] if hi > lo else []
+        now_s = self._at_moment()
+        times = series.times
+        lo = bisect_left(times, _ceil_ts(start))
+        hi = min(bisect_left(times, _ceil_ts(end)), bisect_right(times, now_s - granularity_s))
+        return series.candles[lo:hi] if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
 
@@ -266,6 +276,7 @@ class CsvMarket:
             raise ValueError(f"unknown Product field(s) {sorted(unknown)} for {product_id}")
         self._overrides[product_id].update(fields)
         self._products.pop(product_id, None)
+        self._listed = None
 
     # --- series --------------------------------------------------------------------------
 
@@ -292,9 +303,32 @@ class CsvMarket:
             self._series[key] = resample(native, granularity_s)
         return self._series[key]
 
+    def _at_moment(self) -> int:
+        """The clock's unix seconds; a new reading forgets what the last one gave."""
+        now = self._clock.now()
+        if now is not self._moment:  # a stepping clock hands out the same value until it moves
+            self._moment, self._moment_s = now, int(now.timestamp())
+            self._closed, self._listed = {}, None
+        return self._moment_s
+
+    def _closed_index(self, product_id: str, series: _Series) -> int:
+        """Index of the product's newest native bar closed at the moment (-1: none yet)."""
+        idx = self._closed.get(product_id)
+        if idx is None:
+            idx = bisect_right(series.times, self._moment_s - series.granularity_s) - 1
+            self._closed[product_id] = idx
+        return idx
+
+    def _observed_at(self, grain: int, last_start_s: int) -> datetime:
+        """Now while the data is current; the last bar's end in a gap or past the file's end."""
+        closed_at = last_start_s + grain
+        if self._moment is not None and self._moment_s - closed_at < grain:
+            return self._moment
+        return datetime.fromtimestamp(closed_at, UTC)
+
     def _product(self, product_id: str) -> Product:
         series = self._native(product_id)
-        idx = _closed_index(series, self._clock.now())
+        idx = self._closed_index(product_id, series)
         cached = self._products.get(product_id)
         if cached is not None and cached[0] == idx:
             return cached[1]
@@ -344,18 +378,6 @@ class CsvMarket:
             running.append(add(running[-1], times(c.volume, c.close)))
         window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
         return window.quantize(CENT, context=_EXACT)
-
-
-def _closed_index(series: _Series, now: datetime) -> int:
-    """Index of the newest candle closed by `now` (-1: none yet)."""
-    return bisect_right(series.times, int(now.timestamp()) - series.granularity_s) - 1
-
-
-def _observed_at(grain: int, now: datetime, last: Candle) -> datetime:
-    """Now while the data is current; the last bar's end in a gap or past the file's end."""
-    closed_at = last.start.timestamp() + grain
-    current = now.timestamp() - closed_at < grain
-    return now if current else datetime.fromtimestamp(closed_at, UTC)
 
 
 def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
