@@ -55,7 +55,7 @@ def reference_load(path: Path) -> _Series:
             candles.append(candle)
     if not candles:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series(grain or 60, times, candles)
+    return _Series.of_candles(grain or 60, candles)
 
 
 def outcome(load, path: Path):
@@ -119,3 +119,28 @@ def test_load_candle_file_when_a_broken_row_follows_good_ones_then_the_same_erro
 @pytest.mark.parametrize("name", ["BTC-USD_15m_coinbase.csv", "SOL-USD_15m_coinbase.csv"])
 def test_load_candle_file_when_real_candles_then_what_the_row_by_row_reader_gave(name) -> None:
     assert outcome(load_candle_file, CANDLES / name) == outcome(reference_load, CANDLES / name)
+
+
+WINDOWS = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(windows=WINDOWS)
+def test_window_when_bars_are_built_as_asked_then_the_bars_a_whole_reading_gives(windows) -> None:
+    """Bars are built when a window first takes them; any run of windows (forward, back,
+    apart, overlapping) gives what the row-by-row reader's bars give, each bar one object."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "X-USD_5m_t.csv"
+        rows = [
+            f"{300 * i},{10 + i % 3},{12 + i % 3},{9 + i % 3},{11 + i % 3},{i}" for i in range(41)
+        ]
+        path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+        expected = reference_load(path).candles
+        series = load_candle_file(path)
+        seen = {}
+        for lo, length in windows:
+            bars = series.window(lo, min(lo + length, 41))
+            assert bars == tuple(expected[lo : lo + length])
+            for bar in bars:
+                assert seen.setdefault(bar.start, bar) is bar
+        assert series.candles == tuple(expected)

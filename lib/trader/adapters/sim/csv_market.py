@@ -9,12 +9,14 @@ coarser granularities are resampled (open first, high max, low min, close last, 
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
+from itertools import chain, islice, repeat
+from operator import gt, le, lt, mod, ne
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
@@ -42,17 +44,61 @@ CENT = Decimal("0.01")
 _TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+_Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
+_Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
 
 
 class CandleDataError(ExchangeError):
     """A candle file is missing or malformed; the message names the file and the line."""
 
 
-@dataclass(frozen=True, slots=True)
 class _Series:
-    granularity_s: int
-    times: list[int]
-    candles: tuple[Candle, ...]  # a window is a slice of it: a tuple, as the snapshot keeps it
+    """One product's bars at one granularity: start times and prices in columns, each bar's
+    Candle built when a window first takes it (a replay over part of a long file builds only
+    the bars it reads; loading a file builds none)."""
+
+    __slots__ = ("_bars", "_built", "closes", "granularity_s", "highs", "lows", "opens", "times")
+    __slots__ += ("volumes",)
+
+    def __init__(self, granularity_s: int, times: list[int], columns: _Columns) -> None:
+        self.granularity_s = granularity_s
+        self.times = times
+        self.opens, self.highs, self.lows, self.closes, self.volumes = columns
+        self._bars: list[Candle | None] = [None] * len(times)
+        self._built = (0, 0)  # [lo, hi): bars all built (a replay's windows move on from it)
+
+    @classmethod
+    def of_candles(cls, granularity_s: int, candles: Sequence[Candle]) -> _Series:
+        """A series of bars already made (resampled ones)."""
+        columns = tuple([getattr(c, name) for c in candles] for name in _PRICE_FIELDS)
+        times = [int(c.start.timestamp()) for c in candles]
+        series = cls(granularity_s, times, columns)  # type: ignore[arg-type]
+        series._bars, series._built = list(candles), (0, len(candles))
+        return series
+
+    @property
+    def candles(self) -> tuple[Candle, ...]:
+        """Every bar, ascending."""
+        return self.window(0, len(self.times))
+
+    def window(self, lo: int, hi: int) -> tuple[Candle, ...]:
+        """The bars from index `lo` up to `hi` (excluded), as a tuple."""
+        first, last = self._built
+        if lo < first or hi > last:
+            self._build(lo, hi)
+        return tuple(self._bars[lo:hi])
+
+    def _build(self, lo: int, hi: int) -> None:
+        first, last = self._built
+        apart = hi < first or lo > last
+        bars, times = self._bars, self.times
+        for i in range(lo, hi) if apart else chain(range(lo, first), range(last, hi)):
+            if bars[i] is None:
+                start = _utc(times[i])
+                prices = self.opens[i], self.highs[i], self.lows[i], self.closes[i]
+                bars[i] = Candle(start, *prices, self.volumes[i])
+        self._built = (lo, hi) if apart else (min(lo, first), max(hi, last))
 
 
 def _file_grain(path: Path) -> int | None:
@@ -87,24 +133,65 @@ def load_candle_file(path: Path) -> _Series:
             header = fh.readline().strip()
             if header != HEADER:
                 raise CandleDataError(f"{path.name} line 1: header {header!r}, expected {HEADER!r}")
-            grain, times, candles = _read_rows(path, fh, _file_grain(path))
+            body = fh.read()
     except OSError as exc:
         raise CandleDataError(f"{path}: cannot read ({exc.strerror})") from exc
-    if not candles:
+    grain = _file_grain(path)
+    read = _read_plain(body, grain)
+    if read is None:  # not every row plainly valid: read row by row, which names the fault
+        read = _read_rows(path, io.StringIO(body), grain)
+    grain, times, columns = read
+    if not times:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series(grain or 60, times, tuple(candles))
+    return _Series(grain or 60, times, columns)
 
 
-def _read_rows(
-    path: Path, lines: Iterable[str], grain: int | None
-) -> tuple[int | None, list[int], list[Candle]]:
+def _read_plain(body: str, grain: int | None) -> _Rows | None:
+    """The rows of `body` read column by column (each loop runs in C, not per row in Python),
+    or None unless every row is plainly valid: six fields, whole-second times strictly
+    increasing and aligned to the grain, finite prices with low > 0, high >= open and close,
+    low <= open and close, volume >= 0. The rows and the grain are what `_read_rows` gives."""
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if (
+        not lines
+        or "n" in body
+        or "N" in body
+        or any(map(ne, map(str.count, lines, repeat(",")), repeat(5)))
+    ):
+        return None
+    fields = ",".join(lines).split(",")
+    try:
+        times = list(map(int, fields[0::6]))
+        o, h, low, c, v = (list(map(Decimal, fields[k::6])) for k in range(1, 6))
+    except (ValueError, ArithmeticError):
+        return None
+    if len(times) > 1 and grain is None:
+        grain = times[1] - times[0]
+    if (
+        not all(map(lt, times, islice(times, 1, None)))
+        or (grain is not None and any(map(mod, times, repeat(grain))))
+        or any(map(le, low, repeat(ZERO)))
+        or any(map(lt, v, repeat(ZERO)))
+        or any(map(lt, h, o))
+        or any(map(lt, h, c))
+        or any(map(gt, low, o))
+        or any(map(gt, low, c))
+    ):
+        return None
+    return grain, times, (o, h, low, c, v)
+
+
+def _read_rows(path: Path, lines: Iterable[str], grain: int | None) -> _Rows:
     """The rows after the header, checked in order, and the grain (the name's, else the step
     between the first two bars). A row is read inline (a year of 5-minute bars is 105,120
-    rows: no call, no max/min, its start one addition after the bar before it); a row that
-    is not plainly valid goes to `_parse_row`, which names the fault."""
+    rows: no call, no max/min); a row that is not plainly valid goes to `_parse_row`, which
+    names the fault."""
     times: list[int] = []
-    candles: list[Candle] = []
-    last_t, last_start, step = 0, _EPOCH, timedelta(seconds=grain or 0)
+    columns: _Columns = ([], [], [], [], [])
+    opens, highs, lows, closes, volumes = columns
+    last_t = 0
     for lineno, raw in enumerate(lines, start=2):
         parts = raw.split(",")
         try:
@@ -125,32 +212,31 @@ def _read_rows(
                 f"{path.name} line {lineno}: time {t} is not after the previous {last_t}"
             )
         if grain is None and times:
-            grain, step = t - times[0], timedelta(seconds=t - times[0])
+            grain = t - times[0]
         if grain is not None and t % grain:
             raise CandleDataError(
                 f"{path.name} line {lineno}: time {t} is not aligned to {grain} s"
             )
-        if times and t - last_t == grain:
-            start = last_start + step
-        else:
-            start = datetime.fromtimestamp(t, UTC)
         times.append(t)
-        candles.append(Candle(start, o, h, low, c, v))
-        last_t, last_start = t, start
-    return grain, times, candles
+        opens.append(o)
+        highs.append(h)
+        lows.append(low)
+        closes.append(c)
+        volumes.append(v)
+        last_t = t
+    return grain, times, columns
 
 
 def resample(series: _Series, step: int) -> _Series:
     """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
-    candles = merged_bars(series.candles, step)
-    return _Series(step, [int(c.start.timestamp()) for c in candles], tuple(candles))
+    return _Series.of_candles(step, merged_bars(series.candles, step))
 
 
 def _price_increment(series: _Series) -> Decimal:
     """The finest price step seen in the first rows (e.g. 0.01 for BTC-USD), at most 1e-8."""
     places = 0
-    for c in series.candles[:_SAMPLE_ROWS]:
-        for price in (c.open, c.high, c.low, c.close):
+    for column in (series.opens, series.highs, series.lows, series.closes):
+        for price in column[:_SAMPLE_ROWS]:
             places = max(places, -int(price.as_tuple().exponent))
     return Decimal(1).scaleb(-min(places, 8))
 
@@ -229,7 +315,7 @@ class CsvMarket:
             idx = self._closed_index(pid, series)
             if idx < 0:
                 continue
-            close = series.candles[idx].close
+            close = series.closes[idx]
             inc = self._increment(pid, series)
             half = close * self._spread / _TWICE_BPS
             bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
@@ -247,14 +333,14 @@ class CsvMarket:
         times = series.times
         lo = bisect_left(times, _ceil_ts(start))
         hi = min(bisect_left(times, _ceil_ts(end)), bisect_right(times, now_s - granularity_s))
-        return series.candles[lo:hi] if hi > lo else ()
+        return series.window(lo, hi) if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
 
     def time_range(self, product_id: str) -> tuple[datetime, datetime]:
         """Start times of the first and the last candle in the product's file."""
         series = self._native(product_id)
-        return series.candles[0].start, series.candles[-1].start
+        return _utc(series.times[0]), _utc(series.times[-1])
 
     def product_ids(self) -> tuple[str, ...]:
         return tuple(self._paths)
@@ -324,7 +410,7 @@ class CsvMarket:
         closed_at = last_start_s + grain
         if self._moment is not None and self._moment_s - closed_at < grain:
             return self._moment
-        return datetime.fromtimestamp(closed_at, UTC)
+        return _utc(closed_at)
 
     def _product(self, product_id: str) -> Product:
         series = self._native(product_id)
@@ -332,10 +418,9 @@ class CsvMarket:
         cached = self._products.get(product_id)
         if cached is not None and cached[0] == idx:
             return cached[1]
-        last = series.candles[idx] if idx >= 0 else None
         bar = {
-            "status": "online" if last is not None else "offline",
-            "price": last.close if last is not None else ZERO,
+            "status": "online" if idx >= 0 else "offline",
+            "price": series.closes[idx] if idx >= 0 else ZERO,
             "volume_24h_quote": self._volume_24h(product_id, series, idx),
         }
         changes = bar | self._overrides[product_id]
@@ -374,8 +459,9 @@ class CsvMarket:
             first, running = lo, [ZERO]
         self._running[product_id] = (first, running)
         add, times = _EXACT.add, _EXACT.multiply
-        for c in series.candles[first + len(running) - 1 : idx + 1]:  # a replay moves on
-            running.append(add(running[-1], times(c.volume, c.close)))
+        new = slice(first + len(running) - 1, idx + 1)  # a replay moves on
+        for volume, close in zip(series.volumes[new], series.closes[new], strict=True):
+            running.append(add(running[-1], times(volume, close)))
         window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
         return window.quantize(CENT, context=_EXACT)
 
@@ -389,6 +475,10 @@ def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) 
             f"{folder}: no candle file for {', '.join(unknown)}; it has {', '.join(paths)}"
         )
     return {pid: paths[pid] for pid in only}
+
+
+def _utc(unix_s: int) -> datetime:
+    return datetime.fromtimestamp(unix_s, UTC)
 
 
 def _ceil_ts(moment: datetime) -> int:
