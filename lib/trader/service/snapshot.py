@@ -87,13 +87,12 @@ def _second_round(
     quoted = [pid for pid in dict.fromkeys(request.quoted) if pid in products]
     charted = [pid for pid in dict.fromkeys(request.candles) if pid in products]
     quotes_f = pool.submit(market.get_quotes, quoted)
-
-    def since(pid: str) -> datetime:
-        bars = longer if pid in request.regime else lookback
-        return now - timedelta(seconds=granularity * (bars + 1))
-
+    since = now - timedelta(seconds=granularity * (lookback + 1))
+    regime_since = now - timedelta(seconds=granularity * (longer + 1))
+    starts = dict.fromkeys(request.regime, regime_since)
+    get = market.get_candles
     candle_fs = {
-        pid: pool.submit(market.get_candles, pid, granularity, since(pid), now) for pid in charted
+        pid: pool.submit(get, pid, granularity, starts.get(pid, since), now) for pid in charted
     }
     quotes: Mapping[str, Quote] = quotes_f.result()
     candles: dict[str, tuple[Candle, ...]] = {

@@ -13,13 +13,14 @@ import io
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
-from itertools import chain, islice, repeat
-from operator import gt, le, lt, mod, ne
+from itertools import accumulate, islice, repeat
+from operator import add, gt, le, lt, mod, ne, sub
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
+from trader.adapters.sim.matching import ALIAS_QUOTE
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
@@ -33,6 +34,7 @@ _PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 _DAY = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
+_CHUNK_BARS = 1024  # bars built at once when a window first takes one of them
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
     "base_min_size": Decimal("0.00000001"),
@@ -54,19 +56,20 @@ class CandleDataError(ExchangeError):
 
 
 class _Series:
-    """One product's bars at one granularity: start times and prices in columns, each bar's
-    Candle built when a window first takes it (a replay over part of a long file builds only
-    the bars it reads; loading a file builds none)."""
+    """One product's bars at one granularity: start times and prices in columns, the Candles
+    built a chunk at a time when a window first takes one of them (a replay over part of a
+    long file builds only the chunks it reads; loading a file builds none)."""
 
-    __slots__ = ("_bars", "_built", "closes", "granularity_s", "highs", "lows", "opens", "times")
-    __slots__ += ("volumes",)
+    __slots__ = ("_bars", "_built", "_chunks", "closes", "granularity_s", "highs", "lows")
+    __slots__ += ("opens", "times", "volumes")
 
     def __init__(self, granularity_s: int, times: list[int], columns: _Columns) -> None:
         self.granularity_s = granularity_s
         self.times = times
         self.opens, self.highs, self.lows, self.closes, self.volumes = columns
         self._bars: list[Candle | None] = [None] * len(times)
-        self._built = (0, 0)  # [lo, hi): bars all built (a replay's windows move on from it)
+        self._chunks: set[int] = set()  # chunk k: the bars from k * _CHUNK_BARS on
+        self._built = (0, 0)  # [lo, hi): bars all built (a replay's windows move on in it)
 
     @classmethod
     def of_candles(cls, granularity_s: int, candles: Sequence[Candle]) -> _Series:
@@ -75,6 +78,7 @@ class _Series:
         times = [int(c.start.timestamp()) for c in candles]
         series = cls(granularity_s, times, columns)  # type: ignore[arg-type]
         series._bars, series._built = list(candles), (0, len(candles))
+        series._chunks = set(range(len(candles) // _CHUNK_BARS + 1))
         return series
 
     @property
@@ -90,15 +94,22 @@ class _Series:
         return tuple(self._bars[lo:hi])
 
     def _build(self, lo: int, hi: int) -> None:
-        first, last = self._built
-        apart = hi < first or lo > last
-        bars, times = self._bars, self.times
-        for i in range(lo, hi) if apart else chain(range(lo, first), range(last, hi)):
-            if bars[i] is None:
-                start = _utc(times[i])
-                prices = self.opens[i], self.highs[i], self.lows[i], self.closes[i]
-                bars[i] = Candle(start, *prices, self.volumes[i])
-        self._built = (lo, hi) if apart else (min(lo, first), max(hi, last))
+        """Build the chunks that hold bars `lo` to `hi` (excluded) and are not built yet."""
+        size = _CHUNK_BARS
+        for chunk in range(lo // size, (hi - 1) // size + 1):
+            if chunk not in self._chunks:
+                at = slice(chunk * size, (chunk + 1) * size)
+                columns = self.opens, self.highs, self.lows, self.closes, self.volumes
+                self._bars[at] = _candles(self.times[at], *(c[at] for c in columns))
+                self._chunks.add(chunk)
+        self._built = (lo // size * size, min((hi - 1) // size * size + size, len(self.times)))
+
+
+def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
+    """Bars from columns, each start one addition after the one before (no call per bar)."""
+    steps = map(timedelta, repeat(0), map(sub, islice(times, 1, None), times))
+    starts = accumulate(steps, add, initial=_utc(times[0]))
+    return list(map(Candle, starts, *columns))
 
 
 def _file_grain(path: Path) -> int | None:
@@ -252,9 +263,13 @@ class CsvMarket:
         spread_bps: Decimal = Decimal(5),
         products: Mapping[str, Mapping[str, object]] | None = None,
         only: Collection[str] | None = None,
+        usdc_aliases: bool = False,
     ) -> None:
-        """`only`: the products to serve (default: every file in the folder)."""
+        """`only`: the products to serve (default: every file in the folder). `usdc_aliases`:
+        each X-USD product names its X-USDC alias, as Coinbase lists them (what a
+        MatchingExchange over this market would add to each product, every bar)."""
         self.granularity_s = granularity_s
+        self._usdc_aliases = usdc_aliases
         self._clock = clock
         self._spread = Decimal(spread_bps)
         self._paths = _select(self._discover(Path(candles_dir)), only, Path(candles_dir))
@@ -263,7 +278,8 @@ class CsvMarket:
         self._products: dict[str, tuple[int, Product]] = {}
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
-        self._series: dict[tuple[str, int | None], _Series] = {}
+        self._natives: dict[str, _Series] = {}  # product -> its file's bars
+        self._series: dict[tuple[str, int], _Series] = {}  # (product, grain) -> coarser bars
         self._increments: dict[str, Decimal] = {}
         # product -> (first, [0, q[first], q[first] + q[first+1], ...]): running sums of the
         # bars' quote volume (volume x close) from the first window's start, as far as a window
@@ -367,13 +383,14 @@ class CsvMarket:
     # --- series --------------------------------------------------------------------------
 
     def _native(self, product_id: str) -> _Series:
-        path = self._paths.get(product_id)
-        if path is None:
-            raise ValueError(f"unknown product {product_id!r}; files give {', '.join(self._paths)}")
-        key = (product_id, None)
-        if key not in self._series:
-            self._series[key] = load_candle_file(path)
-        return self._series[key]
+        series = self._natives.get(product_id)
+        if series is None:
+            path = self._paths.get(product_id)
+            if path is None:
+                known = ", ".join(self._paths)
+                raise ValueError(f"unknown product {product_id!r}; files give {known}")
+            series = self._natives[product_id] = load_candle_file(path)
+        return series
 
     def _resampled(self, product_id: str, granularity_s: int) -> _Series:
         native = self._native(product_id)
@@ -418,12 +435,12 @@ class CsvMarket:
         cached = self._products.get(product_id)
         if cached is not None and cached[0] == idx:
             return cached[1]
-        bar = {
+        changes = {
             "status": "online" if idx >= 0 else "offline",
             "price": series.closes[idx] if idx >= 0 else ZERO,
             "volume_24h_quote": self._volume_24h(product_id, series, idx),
         }
-        changes = bar | self._overrides[product_id]
+        changes.update(self._overrides[product_id])
         product = replaced(self._template(product_id, series), **changes)
         self._products[product_id] = (idx, product)
         return product
@@ -433,11 +450,13 @@ class CsvMarket:
         template = self._templates.get(product_id)
         if template is None:
             base, quote = product_id.split("-", 1)
+            aliased = self._usdc_aliases and quote == "USD"
             template = self._templates[product_id] = Product(
                 product_id=product_id,
                 base_currency=base,
                 quote_currency=quote,
                 quote_increment=self._increment(product_id, series),
+                aliases=(f"{base}-{ALIAS_QUOTE}",) if aliased else (),
                 **_DEFAULTS,  # type: ignore[arg-type]
             )
         return template
@@ -452,16 +471,15 @@ class CsvMarket:
         `idx`: the difference of two running sums, kept with enough digits to stay exact."""
         if idx < 0:
             return ZERO
-        end = series.times[idx]
-        lo = bisect_right(series.times, end + series.granularity_s - _DAY - 1)
-        first, running = self._running.get(product_id, (lo, [ZERO]))
-        if lo < first:  # a window before the sums' start: sum again from there
-            first, running = lo, [ZERO]
-        self._running[product_id] = (first, running)
-        add, times = _EXACT.add, _EXACT.multiply
-        new = slice(first + len(running) - 1, idx + 1)  # a replay moves on
-        for volume, close in zip(series.volumes[new], series.closes[new], strict=True):
-            running.append(add(running[-1], times(volume, close)))
+        times = series.times
+        lo = bisect_right(times, times[idx] + series.granularity_s - _DAY - 1)
+        sums = self._running.get(product_id)
+        if sums is None or lo < sums[0]:  # none yet, or a window before their start
+            sums = self._running[product_id] = (lo, [ZERO])
+        first, running = sums
+        for i in range(first + len(running) - 1, idx + 1):  # the bars a replay moved on by
+            quote_volume = _EXACT.multiply(series.volumes[i], series.closes[i])
+            running.append(_EXACT.add(running[-1], quote_volume))
         window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
         return window.quantize(CENT, context=_EXACT)
 
