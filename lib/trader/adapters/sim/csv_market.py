@@ -2,8 +2,13 @@
 
 Format (see ../shared/data/candles/README.md): header `time,open,high,low,close,volume`, unix
 seconds of the candle start, strictly increasing. The product id is the file name up to the
-first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated;
-coarser granularities are resampled (open first, high max, low min, close last, volume sum).
+first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated
+(into columns of times and prices; a window's Candles are built, a chunk of bars at a time,
+when first asked for); coarser granularities are resampled (open first, high max, low min,
+close last, volume sum).
+
+In a replay a cycle asks several times at one clock reading: what a reading gives (each
+product's newest closed bar, the product list) is kept until the clock moves.
 """
 
 from __future__ import annotations
