@@ -26,7 +26,7 @@ from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
 from trader.adapters.sim.matching import ALIAS_QUOTE
-from trader.domain.copying import replaced
+from trader.domain.copying import maker, replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
 from trader.domain.money import round_to_increment
@@ -40,6 +40,7 @@ _DAY = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
 _CHUNK_BARS = 1024  # bars built at once when a window first takes one of them
+_make_candle = maker(Candle)
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
     "base_min_size": Decimal("0.00000001"),
@@ -114,7 +115,7 @@ def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
     """Bars from columns, each start one addition after the one before (no call per bar)."""
     steps = map(timedelta, repeat(0), map(sub, islice(times, 1, None), times))
     starts = accumulate(steps, add, initial=_utc(times[0]))
-    return list(map(Candle, starts, *columns))
+    return list(map(_make_candle, starts, *columns))
 
 
 def _file_grain(path: Path) -> int | None:
