@@ -40,7 +40,7 @@ _DAY = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
 _CHUNK_BARS = 1024  # bars built at once when a window first takes one of them
-_make_candle = maker(Candle)
+_make_candle, _make_quote = maker(Candle), maker(Quote)
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
     "base_min_size": Decimal("0.00000001"),
@@ -343,7 +343,7 @@ class CsvMarket:
             bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
             ask = max(round_to_increment(close + half, inc, ROUND_CEILING), bid + inc)
             observed = self._observed_at(series.granularity_s, series.times[idx])
-            quotes[pid] = Quote(pid, bid, ask, observed)
+            quotes[pid] = _make_quote(pid, bid, ask, observed, None, None)
         return quotes
 
     def get_candles(
