@@ -25,7 +25,6 @@ from trader.adapters.sim.csv_market import (
     _Series,
     load_candle_file,
 )
-from trader.domain.models import Candle
 
 
 def reference_load(path: Path) -> _Series:
@@ -56,7 +55,7 @@ def reference_load(path: Path) -> _Series:
             candles.append(candle)
     if not candles:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series.of_candles(grain or 60, candles)
+    return _Series(grain or 60, times, candles)
 
 
 def outcome(load, path: Path):
@@ -120,39 +119,3 @@ def test_load_candle_file_when_a_broken_row_follows_good_ones_then_the_same_erro
 @pytest.mark.parametrize("name", ["BTC-USD_15m_coinbase.csv", "SOL-USD_15m_coinbase.csv"])
 def test_load_candle_file_when_real_candles_then_what_the_row_by_row_reader_gave(name) -> None:
     assert outcome(load_candle_file, CANDLES / name) == outcome(reference_load, CANDLES / name)
-
-
-ROWS = 2_500  # bars in the file the windows are taken from: three chunks of bars built at once
-
-
-@pytest.fixture(scope="module")
-def long_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[Candle, ...]]:
-    """The file, and its bars as the row-by-row reader reads them."""
-    path = tmp_path_factory.mktemp("long") / "X-USD_5m_t.csv"
-    rows = [
-        f"{300 * i},{10 + i % 3},{12 + i % 3},{9 + i % 3},{11 + i % 3},{i}" for i in range(ROWS)
-    ]
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    return path, reference_load(path).candles
-
-
-WINDOWS = st.lists(st.tuples(st.integers(0, ROWS - 1), st.integers(1, 1_200)), max_size=8)
-
-
-@settings(max_examples=100, deadline=None)
-@given(windows=WINDOWS)
-def test_window_when_bars_are_built_as_asked_then_the_bars_a_whole_reading_gives(
-    windows, long_file: tuple[Path, tuple[Candle, ...]]
-) -> None:
-    """Bars are built a chunk at a time when a window first takes one; any run of windows
-    (forward, back, apart, overlapping, across chunks) gives what the row-by-row reader's
-    bars give, each bar one object whichever window took it."""
-    path, expected = long_file
-    series = load_candle_file(path)
-    seen = {}
-    for lo, length in windows:
-        bars = series.window(lo, min(lo + length, ROWS))
-        assert bars == tuple(expected[lo : lo + length])
-        for bar in bars:
-            assert seen.setdefault(bar.start, bar) is bar
-    assert series.candles == tuple(expected)

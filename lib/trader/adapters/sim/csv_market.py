@@ -2,10 +2,8 @@
 
 Format (see ../shared/data/candles/README.md): header `time,open,high,low,close,volume`, unix
 seconds of the candle start, strictly increasing. The product id is the file name up to the
-first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated
-(into columns of times and prices; a window's Candles are built, a chunk of bars at a time,
-when first asked for); coarser granularities are resampled (open first, high max, low min,
-close last, volume sum).
+first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated;
+coarser granularities are resampled (open first, high max, low min, close last, volume sum).
 
 In a replay a cycle asks several times at one clock reading: what a reading gives (each
 product's newest closed bar, the product list) is kept until the clock moves.
@@ -18,6 +16,7 @@ import io
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from itertools import accumulate, islice, repeat
@@ -37,9 +36,7 @@ _GRAIN = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 _DAY = 86_400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
-_CHUNK_BARS = 1024  # bars built at once when a window first takes one of them
 _make_candle, _make_quote = maker(Candle), maker(Quote)
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
@@ -52,7 +49,6 @@ CENT = Decimal("0.01")
 _TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
-_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 _Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
 _Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
 
@@ -61,54 +57,11 @@ class CandleDataError(ExchangeError):
     """A candle file is missing or malformed; the message names the file and the line."""
 
 
+@dataclass(frozen=True, slots=True)
 class _Series:
-    """One product's bars at one granularity: start times and prices in columns, the Candles
-    built a chunk at a time when a window first takes one of them (a replay over part of a
-    long file builds only the chunks it reads; loading a file builds none)."""
-
-    __slots__ = ("_bars", "_built", "_chunks", "closes", "granularity_s", "highs", "lows")
-    __slots__ += ("opens", "times", "volumes")
-
-    def __init__(self, granularity_s: int, times: list[int], columns: _Columns) -> None:
-        self.granularity_s = granularity_s
-        self.times = times
-        self.opens, self.highs, self.lows, self.closes, self.volumes = columns
-        self._bars: list[Candle | None] = [None] * len(times)
-        self._chunks: set[int] = set()  # chunk k: the bars from k * _CHUNK_BARS on
-        self._built = (0, 0)  # [lo, hi): bars all built (a replay's windows move on in it)
-
-    @classmethod
-    def of_candles(cls, granularity_s: int, candles: Sequence[Candle]) -> _Series:
-        """A series of bars already made (resampled ones)."""
-        columns = tuple([getattr(c, name) for c in candles] for name in _PRICE_FIELDS)
-        times = [int(c.start.timestamp()) for c in candles]
-        series = cls(granularity_s, times, columns)  # type: ignore[arg-type]
-        series._bars, series._built = list(candles), (0, len(candles))
-        series._chunks = set(range(len(candles) // _CHUNK_BARS + 1))
-        return series
-
-    @property
-    def candles(self) -> tuple[Candle, ...]:
-        """Every bar, ascending."""
-        return self.window(0, len(self.times))
-
-    def window(self, lo: int, hi: int) -> tuple[Candle, ...]:
-        """The bars from index `lo` up to `hi` (excluded), as a tuple."""
-        first, last = self._built
-        if lo < first or hi > last:
-            self._build(lo, hi)
-        return tuple(self._bars[lo:hi])
-
-    def _build(self, lo: int, hi: int) -> None:
-        """Build the chunks that hold bars `lo` to `hi` (excluded) and are not built yet."""
-        size = _CHUNK_BARS
-        for chunk in range(lo // size, (hi - 1) // size + 1):
-            if chunk not in self._chunks:
-                at = slice(chunk * size, (chunk + 1) * size)
-                columns = self.opens, self.highs, self.lows, self.closes, self.volumes
-                self._bars[at] = _candles(self.times[at], *(c[at] for c in columns))
-                self._chunks.add(chunk)
-        self._built = (lo // size * size, min((hi - 1) // size * size + size, len(self.times)))
+    granularity_s: int
+    times: list[int]
+    candles: tuple[Candle, ...]  # a window is a slice of it: a tuple, as the snapshot keeps it
 
 
 def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
@@ -160,7 +113,7 @@ def load_candle_file(path: Path) -> _Series:
     grain, times, columns = read
     if not times:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series(grain or 60, times, columns)
+    return _Series(grain or 60, times, tuple(_candles(times, *columns)))
 
 
 def _read_plain(body: str, grain: int | None) -> _Rows | None:
@@ -246,14 +199,15 @@ def _read_rows(path: Path, lines: Iterable[str], grain: int | None) -> _Rows:
 
 def resample(series: _Series, step: int) -> _Series:
     """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
-    return _Series.of_candles(step, merged_bars(series.candles, step))
+    candles = merged_bars(series.candles, step)
+    return _Series(step, [int(c.start.timestamp()) for c in candles], tuple(candles))
 
 
 def _price_increment(series: _Series) -> Decimal:
     """The finest price step seen in the first rows (e.g. 0.01 for BTC-USD), at most 1e-8."""
     places = 0
-    for column in (series.opens, series.highs, series.lows, series.closes):
-        for price in column[:_SAMPLE_ROWS]:
+    for c in series.candles[:_SAMPLE_ROWS]:
+        for price in (c.open, c.high, c.low, c.close):
             places = max(places, -int(price.as_tuple().exponent))
     return Decimal(1).scaleb(-min(places, 8))
 
@@ -337,7 +291,7 @@ class CsvMarket:
             idx = self._closed_index(pid, series)
             if idx < 0:
                 continue
-            close = series.closes[idx]
+            close = series.candles[idx].close
             inc = self._increment(pid, series)
             half = close * self._spread / _TWICE_BPS
             bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
@@ -355,14 +309,14 @@ class CsvMarket:
         times = series.times
         lo = bisect_left(times, _ceil_ts(start))
         hi = min(bisect_left(times, _ceil_ts(end)), bisect_right(times, now_s - granularity_s))
-        return series.window(lo, hi) if hi > lo else ()
+        return series.candles[lo:hi] if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
 
     def time_range(self, product_id: str) -> tuple[datetime, datetime]:
         """Start times of the first and the last candle in the product's file."""
         series = self._native(product_id)
-        return _utc(series.times[0]), _utc(series.times[-1])
+        return series.candles[0].start, series.candles[-1].start
 
     def product_ids(self) -> tuple[str, ...]:
         return tuple(self._paths)
@@ -443,7 +397,7 @@ class CsvMarket:
             return cached[1]
         changes = {
             "status": "online" if idx >= 0 else "offline",
-            "price": series.closes[idx] if idx >= 0 else ZERO,
+            "price": series.candles[idx].close if idx >= 0 else ZERO,
             "volume_24h_quote": self._volume_24h(product_id, series, idx),
         }
         changes.update(self._overrides[product_id])
@@ -484,7 +438,8 @@ class CsvMarket:
             sums = self._running[product_id] = (lo, [ZERO])
         first, running = sums
         for i in range(first + len(running) - 1, idx + 1):  # the bars a replay moved on by
-            quote_volume = _EXACT.multiply(series.volumes[i], series.closes[i])
+            bar = series.candles[i]
+            quote_volume = _EXACT.multiply(bar.volume, bar.close)
             running.append(_EXACT.add(running[-1], quote_volume))
         window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
         return window.quantize(CENT, context=_EXACT)
