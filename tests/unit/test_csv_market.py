@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.sim.csv_market import CandleDataError, CsvMarket
+from trader.adapters.sim.csv_market import CandleDataError, CsvMarket, load_candle_file
 from trader.adapters.sim.matching import MatchingExchange
 from trader.domain.models import FeeRates
 
@@ -245,3 +246,21 @@ def test_list_products_when_usdc_aliases_then_what_a_matching_exchange_lists(
         clock.advance()
     aliases = {p.product_id: p.aliases for p in aliased.list_products()}
     assert aliases == {"SOL-USD": ("SOL-USDC",), "SOL-USDT": ()}
+
+
+@pytest.mark.parametrize("was_running", [True, False])
+@pytest.mark.parametrize("rows", [ROWS_5M, [(T0, "1", "0.5", "1", "1", "1")]], ids=["good", "bad"])
+def test_load_when_done_or_failed_then_the_collector_as_it_was(
+    tmp_path: Path, was_running: bool, rows: list
+) -> None:
+    """Loading pauses the garbage collector and leaves it as it found it, even on an error."""
+    path = write(tmp_path, "SOL-USD_5m_test.csv", rows)
+    (gc.enable if was_running else gc.disable)()
+    try:
+        try:
+            load_candle_file(path)
+        except CandleDataError:
+            assert rows is not ROWS_5M
+        assert gc.isenabled() is was_running
+    finally:
+        gc.enable()
