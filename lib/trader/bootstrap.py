@@ -200,11 +200,12 @@ def csv_market(
     products: Sequence[str] | None = None,
     spread_bps: Decimal = Decimal(5),
 ) -> CsvMarket:
-    """The candle CSVs of `candles_dir` (only `products`, when given) as market data."""
+    """The candle CSVs of `candles_dir` (only `products`, when given) as market data, each
+    USD book with its USDC alias (as the replay's MatchingExchange trades them)."""
     from trader.adapters.sim.csv_market import CsvMarket
 
     granularity = config.cycle.candle_granularity_seconds
-    return CsvMarket(candles_dir, clock, granularity, spread_bps, only=products)
+    return CsvMarket(candles_dir, clock, granularity, spread_bps, only=products, usdc_aliases=True)
 
 
 def replay_deps(

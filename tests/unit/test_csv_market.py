@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from trader.adapters.clock import SteppingClock
-from trader.adapters.sim.csv_market import CandleDataError, CsvMarket
+from trader.adapters.sim.csv_market import CandleDataError, CsvMarket, load_candle_file
+from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.models import FeeRates
 
 D = Decimal
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z, a multiple of 900
@@ -224,3 +227,40 @@ def test_list_products_when_the_clock_moves_then_volume_counts_the_last_24_hours
     (product,) = m.list_products()
     assert product.volume_24h_quote == D(10 * sum(range(12, 300)))
     assert product.price == D(10)
+
+
+def test_list_products_when_usdc_aliases_then_what_a_matching_exchange_lists(
+    tmp_path: Path,
+) -> None:
+    """The replay's market names each USD book's USDC alias itself (as Coinbase lists it), so
+    the products are those a MatchingExchange over a plain market lists, bar after bar."""
+    write(tmp_path, "SOL-USD_5m_test.csv", ROWS_5M)
+    write(tmp_path, "SOL-USDT_5m_test.csv", ROWS_5M)
+    clock = SteppingClock(at(0), 300)
+    plain = CsvMarket(tmp_path, clock, 300)
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    matching = MatchingExchange(plain, clock, fees, D(5), balances={})
+    aliased = CsvMarket(tmp_path, clock, 300, usdc_aliases=True)
+    for _ in range(10):
+        assert aliased.list_products() == matching.list_products()
+        clock.advance()
+    aliases = {p.product_id: p.aliases for p in aliased.list_products()}
+    assert aliases == {"SOL-USD": ("SOL-USDC",), "SOL-USDT": ()}
+
+
+@pytest.mark.parametrize("was_running", [True, False])
+@pytest.mark.parametrize("rows", [ROWS_5M, [(T0, "1", "0.5", "1", "1", "1")]], ids=["good", "bad"])
+def test_load_when_done_or_failed_then_the_collector_as_it_was(
+    tmp_path: Path, was_running: bool, rows: list
+) -> None:
+    """Loading pauses the garbage collector and leaves it as it found it, even on an error."""
+    path = write(tmp_path, "SOL-USD_5m_test.csv", rows)
+    (gc.enable if was_running else gc.disable)()
+    try:
+        try:
+            load_candle_file(path)
+        except CandleDataError:
+            assert rows is not ROWS_5M
+        assert gc.isenabled() is was_running
+    finally:
+        gc.enable()

@@ -11,6 +11,7 @@ import pytest
 
 from trader.adapters.clock import SteppingClock
 from trader.adapters.sim.matching import MatchingExchange
+from trader.domain.codec import to_jsonable
 from trader.domain.errors import OrderRejected
 from trader.domain.models import (
     Candle,
@@ -400,3 +401,24 @@ def test_deposit_when_withdrawing_more_than_available_then_refused_and_the_hold_
 
     btc = exchange.get_balances()["BTC"]
     assert (btc.available, btc.hold) == (D(0), D("0.02"))
+
+
+def test_get_fills_since_when_cursors_alternate_then_each_reads_from_its_own_time(
+    exchange: MatchingExchange, clock: SteppingClock
+) -> None:
+    """The cursor's time is remembered per cursor text: going back to an older cursor reads
+    from that cursor's time again, not the last one read."""
+    first = exchange.get_fills_since(None).cursor
+    exchange.place_order(market_buy("100.00", "c-1"))
+    clock.advance()
+    second = exchange.get_fills_since(first).cursor
+    exchange.place_order(market_buy("100.00", "c-2"))
+
+    assert [f.client_order_id for f in exchange.get_fills_since(first).fills] == ["c-1", "c-2"]
+    assert [f.client_order_id for f in exchange.get_fills_since(second).fills] == ["c-1", "c-2"]
+    clock.advance()
+    third = to_jsonable(clock.now())
+    assert exchange.get_fills_since(third).fills == ()
+    assert len(exchange.get_fills_since(first).fills) == 2
+    with pytest.raises(ValueError):
+        exchange.get_fills_since("not a time")

@@ -31,18 +31,23 @@ def _learn(cls: type) -> _Copier:
 def _copier_for(cls: type) -> _Copier:
     """Fields copied one by one when that is all __init__ would do (a frozen dataclass with
     slots, every field an init field, no __post_init__); else dataclasses.replace itself."""
+    if not _simple(cls):
+        return lambda value, changes: dataclasses.replace(value, **changes)
+    return _generated_copier(cls, tuple(f.name for f in dataclasses.fields(cls)))
+
+
+def _simple(cls: type) -> bool:
+    """A frozen dataclass with slots, every field an init field, no __post_init__: all its
+    __init__ does is store each field."""
     fields = dataclasses.fields(cls)
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    simple = (
+    return bool(
         params.frozen
         and hasattr(cls, "__slots__")
         and not hasattr(cls, "__post_init__")
         and all(f.init for f in fields)
         and len(fields) == len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     )
-    if not simple:
-        return lambda value, changes: dataclasses.replace(value, **changes)
-    return _generated_copier(cls, tuple(f.name for f in fields))
 
 
 def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
@@ -63,3 +68,22 @@ def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
     scope.update(setters)
     exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
     return scope["copy"]  # type: ignore[no-any-return]
+
+
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A function making `cls` from all its fields in order, equal to `cls(...)`: for a simple
+    class (see `_simple`) each field stored through its slot, about twice as fast as the
+    frozen __init__ (which stores each through object.__setattr__); else `cls` itself."""
+    if not _simple(cls):
+        return cls
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
+    lines = [
+        f"def make({', '.join(names)}):",
+        "    out = _new(cls)",
+        *(f"    _set_{name}(out, {name})" for name in names),
+        "    return out",
+    ]
+    scope: dict[str, Any] = {"_new": _new, "cls": cls, **setters}
+    exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
+    return scope["make"]  # type: ignore[no-any-return]

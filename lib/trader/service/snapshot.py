@@ -6,12 +6,13 @@ every product we may touch, and candles for the candidates and the regime's refe
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
-from trader.domain.config import Config, regime_bars_to_fetch
+from trader.domain.config import Config, RegimeConfig, regime_bars_to_fetch
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import (
@@ -83,17 +84,16 @@ def _second_round(
     products, balances, fees = account
     granularity = config.cycle.candle_granularity_seconds
     lookback = config.cycle.lookback_bars
-    longer = max(lookback, regime_bars_to_fetch(config.regime, granularity))
+    longer = max(lookback, _regime_bars(config.regime, granularity))
     quoted = [pid for pid in dict.fromkeys(request.quoted) if pid in products]
     charted = [pid for pid in dict.fromkeys(request.candles) if pid in products]
     quotes_f = pool.submit(market.get_quotes, quoted)
-
-    def since(pid: str) -> datetime:
-        bars = longer if pid in request.regime else lookback
-        return now - timedelta(seconds=granularity * (bars + 1))
-
+    since = now - timedelta(seconds=granularity * (lookback + 1))
+    regime_since = now - timedelta(seconds=granularity * (longer + 1))
+    starts = dict.fromkeys(request.regime, regime_since)
+    get = market.get_candles
     candle_fs = {
-        pid: pool.submit(market.get_candles, pid, granularity, since(pid), now) for pid in charted
+        pid: pool.submit(get, pid, granularity, starts.get(pid, since), now) for pid in charted
     }
     quotes: Mapping[str, Quote] = quotes_f.result()
     candles: dict[str, tuple[Candle, ...]] = {
@@ -107,6 +107,12 @@ def _second_round(
         balances=dict(balances),
         fees=fees,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _regime_bars(regime: RegimeConfig, granularity_s: int) -> int:
+    """regime_bars_to_fetch, worked out once per config (it is Decimal arithmetic)."""
+    return regime_bars_to_fetch(regime, granularity_s)
 
 
 def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:

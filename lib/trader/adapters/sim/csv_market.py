@@ -4,21 +4,29 @@ Format (see ../shared/data/candles/README.md): header `time,open,high,low,close,
 seconds of the candle start, strictly increasing. The product id is the file name up to the
 first `_` (`BTC-USD_15m_coinbase.csv` -> `BTC-USD`). Files are read lazily, once, and validated;
 coarser granularities are resampled (open first, high max, low min, close last, volume sum).
+
+In a replay a cycle asks several times at one clock reading: what a reading gives (each
+product's newest closed bar, the product list) is kept until the clock moves.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
+import io
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
+from itertools import accumulate, islice, repeat
+from operator import add, gt, le, lt, mod, ne, sub
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
-from trader.domain.copying import replaced
+from trader.adapters.sim.matching import ALIAS_QUOTE
+from trader.domain.copying import maker, replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
 from trader.domain.money import round_to_increment
@@ -29,8 +37,8 @@ _GRAIN = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 _DAY = 86_400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
+_make_candle, _make_quote = maker(Candle), maker(Quote)
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
     "base_min_size": Decimal("0.00000001"),
@@ -39,8 +47,11 @@ _DEFAULTS: Mapping[str, Decimal] = {
     "quote_max_size": Decimal(10) ** 10,
 }
 CENT = Decimal("0.01")
+_TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
+_Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
+_Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
 
 
 class CandleDataError(ExchangeError):
@@ -51,7 +62,14 @@ class CandleDataError(ExchangeError):
 class _Series:
     granularity_s: int
     times: list[int]
-    candles: list[Candle]
+    candles: tuple[Candle, ...]  # a window is a slice of it: a tuple, as the snapshot keeps it
+
+
+def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
+    """Bars from columns, each start one addition after the one before (no call per bar)."""
+    steps = map(timedelta, repeat(0), map(sub, islice(times, 1, None), times))
+    starts = accumulate(steps, add, initial=_utc(times[0]))
+    return list(map(_make_candle, starts, *columns))
 
 
 def _file_grain(path: Path) -> int | None:
@@ -80,30 +98,85 @@ def _parse_row(path: Path, lineno: int, line: str) -> tuple[int, Candle]:
 
 
 def load_candle_file(path: Path) -> _Series:
-    """Read and validate one candle CSV; any problem raises CandleDataError naming file and line."""
+    """Read and validate one candle CSV; any problem raises CandleDataError naming file and line.
+
+    The garbage collector is paused meanwhile: a year of 5-minute bars is half a million
+    new objects, none of them garbage, and the collector's passes over the growing heap
+    cost as much as the reading (restarted after, if it was running)."""
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path)
+    finally:
+        if running:
+            gc.enable()
+
+
+def _load(path: Path) -> _Series:
     try:
         with path.open(encoding="utf-8") as fh:
             header = fh.readline().strip()
             if header != HEADER:
                 raise CandleDataError(f"{path.name} line 1: header {header!r}, expected {HEADER!r}")
-            grain, times, candles = _read_rows(path, fh, _file_grain(path))
+            body = fh.read()
     except OSError as exc:
         raise CandleDataError(f"{path}: cannot read ({exc.strerror})") from exc
-    if not candles:
+    grain = _file_grain(path)
+    read = _read_plain(body, grain)
+    if read is None:  # not every row plainly valid: read row by row, which names the fault
+        read = _read_rows(path, io.StringIO(body), grain)
+    grain, times, columns = read
+    if not times:
         raise CandleDataError(f"{path.name}: no candles")
-    return _Series(grain or 60, times, candles)
+    return _Series(grain or 60, times, tuple(_candles(times, *columns)))
 
 
-def _read_rows(
-    path: Path, lines: Iterable[str], grain: int | None
-) -> tuple[int | None, list[int], list[Candle]]:
+def _read_plain(body: str, grain: int | None) -> _Rows | None:
+    """The rows of `body` read column by column (each loop runs in C, not per row in Python),
+    or None unless every row is plainly valid: six fields, whole-second times strictly
+    increasing and aligned to the grain, finite prices with low > 0, high >= open and close,
+    low <= open and close, volume >= 0. The rows and the grain are what `_read_rows` gives."""
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if (
+        not lines
+        or "n" in body
+        or "N" in body
+        or any(map(ne, map(str.count, lines, repeat(",")), repeat(5)))
+    ):
+        return None
+    fields = ",".join(lines).split(",")
+    try:
+        times = list(map(int, fields[0::6]))
+        o, h, low, c, v = (list(map(Decimal, fields[k::6])) for k in range(1, 6))
+    except (ValueError, ArithmeticError):
+        return None
+    if len(times) > 1 and grain is None:
+        grain = times[1] - times[0]
+    if (
+        not all(map(lt, times, islice(times, 1, None)))
+        or (grain is not None and any(map(mod, times, repeat(grain))))
+        or any(map(le, low, repeat(ZERO)))
+        or any(map(lt, v, repeat(ZERO)))
+        or any(map(lt, h, o))
+        or any(map(lt, h, c))
+        or any(map(gt, low, o))
+        or any(map(gt, low, c))
+    ):
+        return None
+    return grain, times, (o, h, low, c, v)
+
+
+def _read_rows(path: Path, lines: Iterable[str], grain: int | None) -> _Rows:
     """The rows after the header, checked in order, and the grain (the name's, else the step
     between the first two bars). A row is read inline (a year of 5-minute bars is 105,120
-    rows: no call, no max/min, its start one addition after the bar before it); a row that
-    is not plainly valid goes to `_parse_row`, which names the fault."""
+    rows: no call, no max/min); a row that is not plainly valid goes to `_parse_row`, which
+    names the fault."""
     times: list[int] = []
-    candles: list[Candle] = []
-    last_t, last_start, step = 0, _EPOCH, timedelta(seconds=grain or 0)
+    columns: _Columns = ([], [], [], [], [])
+    opens, highs, lows, closes, volumes = columns
+    last_t = 0
     for lineno, raw in enumerate(lines, start=2):
         parts = raw.split(",")
         try:
@@ -124,25 +197,25 @@ def _read_rows(
                 f"{path.name} line {lineno}: time {t} is not after the previous {last_t}"
             )
         if grain is None and times:
-            grain, step = t - times[0], timedelta(seconds=t - times[0])
+            grain = t - times[0]
         if grain is not None and t % grain:
             raise CandleDataError(
                 f"{path.name} line {lineno}: time {t} is not aligned to {grain} s"
             )
-        if times and t - last_t == grain:
-            start = last_start + step
-        else:
-            start = datetime.fromtimestamp(t, UTC)
         times.append(t)
-        candles.append(Candle(start, o, h, low, c, v))
-        last_t, last_start = t, start
-    return grain, times, candles
+        opens.append(o)
+        highs.append(h)
+        lows.append(low)
+        closes.append(c)
+        volumes.append(v)
+        last_t = t
+    return grain, times, columns
 
 
 def resample(series: _Series, step: int) -> _Series:
     """Coarser bars in buckets of `time // step * step`; empty buckets stay absent."""
     candles = merged_bars(series.candles, step)
-    return _Series(step, [int(c.start.timestamp()) for c in candles], candles)
+    return _Series(step, [int(c.start.timestamp()) for c in candles], tuple(candles))
 
 
 def _price_increment(series: _Series) -> Decimal:
@@ -165,9 +238,13 @@ class CsvMarket:
         spread_bps: Decimal = Decimal(5),
         products: Mapping[str, Mapping[str, object]] | None = None,
         only: Collection[str] | None = None,
+        usdc_aliases: bool = False,
     ) -> None:
-        """`only`: the products to serve (default: every file in the folder)."""
+        """`only`: the products to serve (default: every file in the folder). `usdc_aliases`:
+        each X-USD product names its X-USDC alias, as Coinbase lists them (what a
+        MatchingExchange over this market would add to each product, every bar)."""
         self.granularity_s = granularity_s
+        self._usdc_aliases = usdc_aliases
         self._clock = clock
         self._spread = Decimal(spread_bps)
         self._paths = _select(self._discover(Path(candles_dir)), only, Path(candles_dir))
@@ -176,13 +253,20 @@ class CsvMarket:
         self._products: dict[str, tuple[int, Product]] = {}
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
-        self._series: dict[tuple[str, int | None], _Series] = {}
+        self._natives: dict[str, _Series] = {}  # product -> its file's bars
+        self._series: dict[tuple[str, int], _Series] = {}  # (product, grain) -> coarser bars
         self._increments: dict[str, Decimal] = {}
         # product -> (first, [0, q[first], q[first] + q[first+1], ...]): running sums of the
         # bars' quote volume (volume x close) from the first window's start, as far as a window
         # has needed them; a 24-hour volume is the difference of two of them
         self._running: dict[str, tuple[int, list[Decimal]]] = {}
         self._templates: dict[str, Product] = {}  # product -> the fields no bar changes
+        # What one clock reading gives (a replay's cycle asks several times at one moment):
+        # the moment, its unix seconds, each product's newest closed bar, the product list.
+        self._moment: datetime | None = None
+        self._moment_s = 0
+        self._closed: dict[str, int] = {}
+        self._listed: tuple[Product, ...] | None = None
 
     @staticmethod
     def _discover(folder: Path) -> dict[str, Path]:
@@ -205,25 +289,30 @@ class CsvMarket:
     # --- the MarketData port -------------------------------------------------------------
 
     def list_products(self) -> Sequence[Product]:
-        return [self._product(pid) for pid in self._paths]
+        listed = self._listed
+        if listed is None or self._clock.now() is not self._moment:
+            self._at_moment()
+            listed = self._listed = tuple(self._product(pid) for pid in self._paths)
+        return list(listed)
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         """Last closed close -/+ half the spread; products without a closed candle are absent."""
         quotes: dict[str, Quote] = {}
-        now = self._clock.now()
+        self._at_moment()
         for pid in product_ids:
             if pid not in self._paths:
                 continue
             series = self._native(pid)
-            idx = _closed_index(series, now)
+            idx = self._closed_index(pid, series)
             if idx < 0:
                 continue
-            last = series.candles[idx]
+            close = series.candles[idx].close
             inc = self._increment(pid, series)
-            half = last.close * self._spread / Decimal(20_000)
-            bid = max(round_to_increment(last.close - half, inc, ROUND_FLOOR), inc)
-            ask = max(round_to_increment(last.close + half, inc, ROUND_CEILING), bid + inc)
-            quotes[pid] = Quote(pid, bid, ask, _observed_at(series.granularity_s, now, last))
+            half = close * self._spread / _TWICE_BPS
+            bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
+            ask = max(round_to_increment(close + half, inc, ROUND_CEILING), bid + inc)
+            observed = self._observed_at(series.granularity_s, series.times[idx])
+            quotes[pid] = _make_quote(pid, bid, ask, observed, None, None)
         return quotes
 
     def get_candles(
@@ -231,13 +320,11 @@ class CsvMarket:
     ) -> Sequence[Candle]:
         """Closed candles with start in [start, end), ascending; gaps stay absent."""
         series = self._resampled(product_id, granularity_s)
-        now = int(self._clock.now().timestamp())
-        lo = bisect_left(series.times, _ceil_ts(start))
-        hi = min(
-            bisect_left(series.times, _ceil_ts(end)),
-            bisect_right(series.times, now - granularity_s),
-        )
-        return series.candles[lo:hi] if hi > lo else []
+        now_s = self._at_moment()
+        times = series.times
+        lo = bisect_left(times, _ceil_ts(start))
+        hi = min(bisect_left(times, _ceil_ts(end)), bisect_right(times, now_s - granularity_s))
+        return series.candles[lo:hi] if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
 
@@ -266,17 +353,19 @@ class CsvMarket:
             raise ValueError(f"unknown Product field(s) {sorted(unknown)} for {product_id}")
         self._overrides[product_id].update(fields)
         self._products.pop(product_id, None)
+        self._listed = None
 
     # --- series --------------------------------------------------------------------------
 
     def _native(self, product_id: str) -> _Series:
-        path = self._paths.get(product_id)
-        if path is None:
-            raise ValueError(f"unknown product {product_id!r}; files give {', '.join(self._paths)}")
-        key = (product_id, None)
-        if key not in self._series:
-            self._series[key] = load_candle_file(path)
-        return self._series[key]
+        series = self._natives.get(product_id)
+        if series is None:
+            path = self._paths.get(product_id)
+            if path is None:
+                known = ", ".join(self._paths)
+                raise ValueError(f"unknown product {product_id!r}; files give {known}")
+            series = self._natives[product_id] = load_candle_file(path)
+        return series
 
     def _resampled(self, product_id: str, granularity_s: int) -> _Series:
         native = self._native(product_id)
@@ -292,19 +381,41 @@ class CsvMarket:
             self._series[key] = resample(native, granularity_s)
         return self._series[key]
 
+    def _at_moment(self) -> int:
+        """The clock's unix seconds; a new reading forgets what the last one gave."""
+        now = self._clock.now()
+        if now is not self._moment:  # a stepping clock hands out the same value until it moves
+            self._moment, self._moment_s = now, int(now.timestamp())
+            self._closed, self._listed = {}, None
+        return self._moment_s
+
+    def _closed_index(self, product_id: str, series: _Series) -> int:
+        """Index of the product's newest native bar closed at the moment (-1: none yet)."""
+        idx = self._closed.get(product_id)
+        if idx is None:
+            idx = bisect_right(series.times, self._moment_s - series.granularity_s) - 1
+            self._closed[product_id] = idx
+        return idx
+
+    def _observed_at(self, grain: int, last_start_s: int) -> datetime:
+        """Now while the data is current; the last bar's end in a gap or past the file's end."""
+        closed_at = last_start_s + grain
+        if self._moment is not None and self._moment_s - closed_at < grain:
+            return self._moment
+        return _utc(closed_at)
+
     def _product(self, product_id: str) -> Product:
         series = self._native(product_id)
-        idx = _closed_index(series, self._clock.now())
+        idx = self._closed_index(product_id, series)
         cached = self._products.get(product_id)
         if cached is not None and cached[0] == idx:
             return cached[1]
-        last = series.candles[idx] if idx >= 0 else None
-        bar = {
-            "status": "online" if last is not None else "offline",
-            "price": last.close if last is not None else ZERO,
+        changes = {
+            "status": "online" if idx >= 0 else "offline",
+            "price": series.candles[idx].close if idx >= 0 else ZERO,
             "volume_24h_quote": self._volume_24h(product_id, series, idx),
         }
-        changes = bar | self._overrides[product_id]
+        changes.update(self._overrides[product_id])
         product = replaced(self._template(product_id, series), **changes)
         self._products[product_id] = (idx, product)
         return product
@@ -314,11 +425,13 @@ class CsvMarket:
         template = self._templates.get(product_id)
         if template is None:
             base, quote = product_id.split("-", 1)
+            aliased = self._usdc_aliases and quote == "USD"
             template = self._templates[product_id] = Product(
                 product_id=product_id,
                 base_currency=base,
                 quote_currency=quote,
                 quote_increment=self._increment(product_id, series),
+                aliases=(f"{base}-{ALIAS_QUOTE}",) if aliased else (),
                 **_DEFAULTS,  # type: ignore[arg-type]
             )
         return template
@@ -333,29 +446,18 @@ class CsvMarket:
         `idx`: the difference of two running sums, kept with enough digits to stay exact."""
         if idx < 0:
             return ZERO
-        end = series.times[idx]
-        lo = bisect_right(series.times, end + series.granularity_s - _DAY - 1)
-        first, running = self._running.get(product_id, (lo, [ZERO]))
-        if lo < first:  # a window before the sums' start: sum again from there
-            first, running = lo, [ZERO]
-        self._running[product_id] = (first, running)
-        add, times = _EXACT.add, _EXACT.multiply
-        for c in series.candles[first + len(running) - 1 : idx + 1]:  # a replay moves on
-            running.append(add(running[-1], times(c.volume, c.close)))
+        times = series.times
+        lo = bisect_right(times, times[idx] + series.granularity_s - _DAY - 1)
+        sums = self._running.get(product_id)
+        if sums is None or lo < sums[0]:  # none yet, or a window before their start
+            sums = self._running[product_id] = (lo, [ZERO])
+        first, running = sums
+        for i in range(first + len(running) - 1, idx + 1):  # the bars a replay moved on by
+            bar = series.candles[i]
+            quote_volume = _EXACT.multiply(bar.volume, bar.close)
+            running.append(_EXACT.add(running[-1], quote_volume))
         window = _EXACT.subtract(running[idx + 1 - first], running[lo - first])
         return window.quantize(CENT, context=_EXACT)
-
-
-def _closed_index(series: _Series, now: datetime) -> int:
-    """Index of the newest candle closed by `now` (-1: none yet)."""
-    return bisect_right(series.times, int(now.timestamp()) - series.granularity_s) - 1
-
-
-def _observed_at(grain: int, now: datetime, last: Candle) -> datetime:
-    """Now while the data is current; the last bar's end in a gap or past the file's end."""
-    closed_at = last.start.timestamp() + grain
-    current = now.timestamp() - closed_at < grain
-    return now if current else datetime.fromtimestamp(closed_at, UTC)
 
 
 def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
@@ -367,6 +469,10 @@ def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) 
             f"{folder}: no candle file for {', '.join(unknown)}; it has {', '.join(paths)}"
         )
     return {pid: paths[pid] for pid in only}
+
+
+def _utc(unix_s: int) -> datetime:
+    return datetime.fromtimestamp(unix_s, UTC)
 
 
 def _ceil_ts(moment: datetime) -> int:

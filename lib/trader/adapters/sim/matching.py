@@ -26,6 +26,7 @@ Fill model (documented choices):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,10 @@ _QUOTE_SIZED_BASE_GRID = Decimal("1e-16")
 
 
 ALIAS_QUOTE = "USDC"  # X-USDC is the X-USD book settled in USDC (Coinbase's unified books)
+
+
+# A replay's paper account is opened each cycle and mostly reads the same cursor again.
+_cursor_time = functools.lru_cache(maxsize=8)(parse_utc)
 
 
 def book_of(product_id: str) -> str:
@@ -198,7 +203,7 @@ class MatchingExchange:
     def get_fills_since(self, cursor: str | None) -> AccountFills:
         if cursor is None:
             return AccountFills((), to_jsonable(self._clock.now()))
-        after = parse_utc(cursor)
+        after = _cursor_time(cursor)
         with self._guard:
             self._settle()
             fills = [f for o in self._orders.values() for f in o.fills if f.time >= after]

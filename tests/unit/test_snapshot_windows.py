@@ -1,0 +1,72 @@
+"""The snapshot's second round charts the regime's products over the regime's window (when
+longer than the lookback) and the others over the lookback, for any config: its window length,
+worked out once per regime config and granularity, is what regime_bars_to_fetch says."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from trader.adapters.memory import InlineExecutor
+from trader.domain.config import load_config, regime_bars_to_fetch
+from trader.domain.models import Candle, FeeRates, Product, Quote
+from trader.pipeline.scan import MarketRequest
+from trader.service.snapshot import _second_round
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+class AskedMarket:
+    """MarketData that answers nothing and notes each window asked for."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[datetime, datetime]] = {}
+
+    def list_products(self) -> Sequence[Product]:
+        return []
+
+    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
+        return {}
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        self.windows[product_id] = (start, end)
+        return ()
+
+
+def product(pid: str) -> Product:
+    base, quote = pid.split("-")
+    one = Decimal(1)
+    return Product(pid, base, quote, one, one, one, one, one, one)
+
+
+@pytest.mark.parametrize("granularity", [300, 900, 3600])
+@pytest.mark.parametrize("trend_hours", [1, 24, 96])
+@pytest.mark.parametrize("lookback", [20, 200])
+def test_second_round_when_any_config_then_regime_window_as_regime_bars_to_fetch_says(
+    granularity: int, trend_hours: int, lookback: int
+) -> None:
+    cfg = load_config()
+    cfg = cfg.model_copy(
+        update={
+            "cycle": cfg.cycle.model_copy(
+                update={"candle_granularity_seconds": granularity, "lookback_bars": lookback}
+            ),
+            "regime": cfg.regime.model_copy(update={"trend_hours": Decimal(trend_hours)}),
+        }
+    )
+    products = {pid: product(pid) for pid in ("BTC-USD", "SOL-USD")}
+    request = MarketRequest(("BTC-USD",), ("BTC-USD", "SOL-USD"), ("SOL-USD",), ("BTC-USD",))
+    market = AskedMarket()
+    account = (products, {}, FeeRates(maker=Decimal(0), taker=Decimal(0)))
+    _second_round(market, cfg, NOW, account, request, InlineExecutor())
+
+    longer = max(lookback, regime_bars_to_fetch(cfg.regime, granularity))
+    assert market.windows == {
+        "BTC-USD": (NOW - timedelta(seconds=granularity * (longer + 1)), NOW),
+        "SOL-USD": (NOW - timedelta(seconds=granularity * (lookback + 1)), NOW),
+    }
