@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from trader.domain.config import Config, TriggersConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import (
     ZERO,
     Candle,
@@ -54,6 +55,7 @@ ExitRule = Callable[
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Where entries and exits come from: the config's triggers and exit rules (the bot's
@@ -69,6 +71,7 @@ class Rules:
 CONFIGURED_RULES = Rules()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """What the market and the book look like: regime, universe, valuation, signals, and what
@@ -86,6 +89,7 @@ class Assessment:
     dust: tuple[DustLot, ...] = ()  # all dust held, valued at the bid
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Every stage's answer; `no_trade` says why there is no order to place."""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import Config, ExitsConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import (
     Intent,
     MarketSnapshot,
@@ -89,6 +90,7 @@ def _trailing_stop(
     return f"trailing_stop {drop:.2f}% below high {pos.high_watermark} >= {cfg.trailing_stop_pct}%"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExitPlan:
     proposals: tuple[Proposal, ...]

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import RiskConfig
-from trader.domain.copying import replaced
+from trader.domain.copying import quick_init, replaced
 from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Valuation:
     cash: Decimal  # quote currency, available + hold
@@ -96,6 +97,7 @@ def busy_products(state: PortfolioState) -> set[str]:
     return {*state.positions, *(o.product_id for o in state.open_orders.values())}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Cooldowns:
     """How long a product may not be entered again after a sale out of its position."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trader.domain.copying import quick_init
 from trader.domain.models import (
     ZERO,
     AccountFills,
@@ -49,6 +50,7 @@ DEFAULT_TOLERANCE = Decimal("0.00000001")
 FILLS_WAIT = timedelta(days=1)  # the longest a fill waits for an order in flight on its coin
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Drift:
     currency: str
@@ -57,6 +59,7 @@ class Drift:
     cause: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExternalChange:
     """Base that left or joined a position outside the bot, valued at the bid."""
@@ -66,6 +69,7 @@ class ExternalChange:
     pnl: Decimal  # of what left, against the average entry (0 for what joined)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
     state: PortfolioState  # the state after following the exchange
@@ -81,6 +85,7 @@ class Reconciliation:
         return frozenset(pid for pid in products if base_of(pid, products) in drifted)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Book:
     """What the reconciliation reads of the market and the account this cycle."""

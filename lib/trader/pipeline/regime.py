@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import ExitsConfig, RegimeConfig, RulesConfig, hours_to_bars
+from trader.domain.copying import quick_init
 from trader.domain.models import ZERO, Candle, NoTradeReason
 from trader.domain.state import RegimeMemory
 from trader.pipeline.gauges import Gauge, GaugeCache, Windows, read_gauge
@@ -24,6 +25,7 @@ from trader.pipeline.gauges import Gauge, GaugeCache, Windows, read_gauge
 UNKNOWN = "unknown"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Breadth:
     """How many of the products read met each threshold."""
@@ -39,6 +41,7 @@ class Breadth:
     crash_held: int  # drawdown >= crash_hold_pct
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Regime:
     name: str  # trending_up | trending_down | choppy | volatile | crash | unknown
@@ -54,6 +57,7 @@ class Regime:
         return self.as_of - self.since if self.as_of and self.since else None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Limits:
     """The config's thresholds as floats and durations, once per config."""
@@ -223,6 +227,7 @@ def _settle(
     return candidate, as_of
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RegimePolicy:
     """What the regime lets the rules do: the entries' tiers and size, the stop on holdings."""

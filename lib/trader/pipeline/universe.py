@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trader.domain.config import Tier, UniverseConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import Product, Quote
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Member:
     product: Product
@@ -19,6 +21,7 @@ class Member:
         return self.product.product_id
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Universe:
     members: tuple[Member, ...]

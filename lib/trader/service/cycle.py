@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
+from trader.domain.copying import quick_init
 from trader.domain.errors import LockHeld, StateCorrupt
 from trader.domain.ids import cycle_time
 from trader.domain.lease import LockLease, check_lease
@@ -78,6 +79,7 @@ log = logging.getLogger("trader.service.cycle")
 Why = tuple[str, str | None]  # a no-trade reason and its detail
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CycleRequest:
     cycle_id: str
@@ -86,6 +88,7 @@ class CycleRequest:
     remaining_seconds: Callable[[], float] | None = None  # Lambda time left; None = unbounded
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CycleDeps:
     config: Config
@@ -108,6 +111,7 @@ class CycleDeps:
     triggers: TriggerWindows = field(default_factory=TriggerWindows)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ModeRules:
     """What a trading mode does with its plan."""
@@ -126,6 +130,7 @@ MODE_RULES = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Session:
     """What every step of one cycle may read."""
