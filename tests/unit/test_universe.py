@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_builders import product, quote, universe_config
 
-from trader.domain.config import UniverseConfig
+from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
 from trader.pipeline.universe import build_universe, candidates, tier_for
 
@@ -209,3 +211,54 @@ def test_build_universe_when_only_the_quote_keeps_a_product_out_then_it_is_momen
         "SOL-USD": "no_valid_quote",
     }
     assert universe.momentary == {"ETH-USD", "SOL-USD"}
+
+
+def reference_tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
+    """tier_for as it was before its lookups were worked out once per config (06768cb)."""
+    for tier in cfg.tiers:
+        if product_id in tier.products:
+            return tier
+    return next((t for t in cfg.tiers if t.match_all), None)
+
+
+PIDS = ["BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD", "ADA-USD"]
+
+
+@st.composite
+def tier_configs(draw: st.DrawFn) -> UniverseConfig:
+    """Up to four tiers naming disjoint products, at most one of them match_all."""
+    owner = draw(st.lists(st.integers(-1, 3), min_size=len(PIDS), max_size=len(PIDS)))
+    count = draw(st.integers(1, 4))
+    catch_all = draw(st.one_of(st.none(), st.integers(0, count - 1)))
+    tiers = [
+        {
+            "name": f"t{i}",
+            "products": [p for p, o in zip(PIDS, owner, strict=True) if o == i],
+            "match_all": i == catch_all,
+            "position_size_pct": 1,
+        }
+        for i in range(count)
+    ]
+    return universe_config(tiers=tiers)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=tier_configs(), product_id=st.sampled_from([*PIDS, "XRP-USD"]))
+def test_tier_for_when_any_tiers_then_what_reading_them_in_order_gives(
+    cfg: UniverseConfig, product_id: str
+) -> None:
+    assert tier_for(product_id, cfg) is reference_tier_for(product_id, cfg)
+    # the same tiers in a config read again (a new object) answer from that config
+    again = UniverseConfig.model_validate(cfg.model_dump())
+    assert tier_for(product_id, again) == reference_tier_for(product_id, again)
+    assert tier_for(product_id, again) is reference_tier_for(product_id, again)
+
+
+def test_tier_for_when_the_config_changes_then_the_new_tiers_answer() -> None:
+    moved = CFG.model_copy(update={"tiers": (CFG.tiers[1], CFG.tiers[0], CFG.tiers[2])})
+    assert tier_for("SOL-USD", CFG).name == "tier2"
+    assert tier_for("BTC-USD", moved).name == "core"
+    ranked, _ = candidates(by_id(product("SOL-USD"), product("BTC-USD")), moved, "USD")
+    assert [m.product_id for m in ranked] == ["SOL-USD", "BTC-USD"]  # tier2 now ranks first
+    ranked, _ = candidates(by_id(product("SOL-USD"), product("BTC-USD")), CFG, "USD")
+    assert [m.product_id for m in ranked] == ["BTC-USD", "SOL-USD"]

@@ -140,9 +140,9 @@ def assess(
     """`regime` when the caller read it already (the cycle reads it before freeing exits);
     `windows`: the triggers' windows kept between cycles (None: each read whole)."""
     regime = regime or read_regime(cfg, state, snap)
-    state = state.replace(regime=regime.memory)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
-    state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
+    marked = mark_watermarks(state.positions, snap.quotes)
+    state = state.replace(regime=regime.memory, positions=marked)
     state, closed = close_dust(state, snap.products, snap.quotes)
     cash = pooled(snap.balances, cfg.cycle.cash_currencies)
     other = other_holdings_value(

@@ -1,0 +1,30 @@
+"""Values worked out once per frozen config object instead of every cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class PerObject(Generic[K, V]):
+    """`compute(key)` remembered per key object, by identity (a config is frozen; hashing one
+    every cycle would cost more than the work saved). The key is kept while remembered, so
+    its id is never another object's; a new object (a config read again) is worked out anew."""
+
+    def __init__(self, compute: Callable[[K], V], size: int = 64) -> None:
+        self._compute = compute
+        self._size = size
+        self._known: dict[int, tuple[K, V]] = {}
+
+    def __call__(self, key: K) -> V:
+        known = self._known.get(id(key))
+        if known is not None and known[0] is key:
+            return known[1]
+        if len(self._known) >= self._size:
+            self._known.clear()
+        value = self._compute(key)
+        self._known[id(key)] = (key, value)
+        return value
