@@ -151,8 +151,9 @@ def reconcile_balances(
         state, moved, adoption = _follow(state, drift, book, adopt_external_holdings)
         changes.extend(moved)
         adopted.extend(adoption)
-    held = sorted({*checked, *_bases(state.positions, book.products)})
-    state = state.replace(held_currencies=tuple(held))
+    held = tuple(sorted({*checked, *_bases(state.positions, book.products)}))
+    if held != state.held_currencies:
+        state = state.replace(held_currencies=held)
     return Reconciliation(state, checked, tuple(drifts), tuple(adopted), tuple(changes), outside)
 
 
@@ -187,9 +188,18 @@ def _read_on(
     """Remember `outside` as seen and move the cursor on; not while fills wait for `later`."""
     if fills is None:
         return state
+    if not outside and _cursor_kept(state, fills, later):
+        return state  # most cycles: nothing new to remember
     seen = (*state.seen_fill_ids, *(f.fill_id for f in outside))[-SEEN_FILL_IDS_KEPT:]
     cursors = state.cursors if later else {**state.cursors, "fills": fills.cursor}
     return state.replace(cursors=cursors, seen_fill_ids=seen)
+
+
+def _cursor_kept(state: PortfolioState, fills: AccountFills, later: tuple[Fill, ...]) -> bool:
+    """Whether the cursor stays as it is (held for `later`, or where the read ended) and the
+    seen ids are within their bound: reading on from nothing new changes nothing."""
+    held_back = bool(later) or state.cursors.get("fills") == fills.cursor
+    return held_back and len(state.seen_fill_ids) <= SEEN_FILL_IDS_KEPT
 
 
 def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -> set[str]:
