@@ -11,7 +11,7 @@ from pipeline_builders import product, quote, universe_config
 
 from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
-from trader.pipeline.universe import build_universe, candidates, tier_for
+from trader.pipeline.universe import _rank, build_universe, candidates, tier_for
 
 D = Decimal
 TIERS = [
@@ -262,3 +262,60 @@ def test_tier_for_when_the_config_changes_then_the_new_tiers_answer() -> None:
     assert [m.product_id for m in ranked] == ["SOL-USD", "BTC-USD"]  # tier2 now ranks first
     ranked, _ = candidates(by_id(product("SOL-USD"), product("BTC-USD")), CFG, "USD")
     assert [m.product_id for m in ranked] == ["BTC-USD", "SOL-USD"]
+
+
+# Products as a snapshot lists them: a few ids, each as several objects, some equal but spelt
+# otherwise (20000000 and 2.0E+7 compare equal; the audit prints them differently).
+VOLUMES = ["20000000", "2.0E+7", "4000000", "30000000"]
+LISTED = [
+    product(pid, volume_24h_quote=D(v), status=s)
+    for pid in ["BTC-USD", "SOL-USD", "DOGE-USD", "ADA-EUR"]
+    for v in VOLUMES
+    for s in ["online", "offline"]
+]
+SMALL = CFG.model_copy(update={"max_products": 2})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(LISTED), max_size=5),
+            st.sampled_from([CFG, SMALL]),
+            st.sampled_from(["USD", "EUR"]),
+            st.booleans(),  # the same mapping again, as the cycle's universe reads its scan's
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_candidates_when_ranked_again_then_what_ranking_afresh_gives(calls) -> None:
+    previous = None
+    for chosen, cfg, currency, again in calls:
+        products = previous if again and previous is not None else by_id(*chosen)
+        ranked, excluded = candidates(products, cfg, currency)
+        fresh_ranked, fresh_excluded = _rank(tuple(products.values()), cfg, currency)
+        assert (ranked, excluded) == (fresh_ranked, fresh_excluded)
+        # the very objects given (equal ones may be spelt otherwise)
+        assert all(m.product is products[m.product_id] for m in ranked)
+        excluded["spoilt"] = "by the caller"  # build_universe adds to its copy
+        previous = products
+
+
+def test_candidates_when_equal_products_spelt_otherwise_then_ranks_the_objects_given() -> None:
+    before = product("BTC-USD", volume_24h_quote=D("20000000"))
+    now = product("BTC-USD", volume_24h_quote=D("2.0E+7"))
+    assert before == now  # equal values, other digits
+
+    candidates(by_id(before), CFG, "USD")
+    ranked, _ = candidates(by_id(now), CFG, "USD")
+
+    assert ranked[0].product is now
+
+
+def test_candidates_when_the_same_products_under_another_config_then_ranked_under_it() -> None:
+    products = by_id(product("BTC-USD"), product("ETH-USD"), product("SOL-USD"))
+    assert len(candidates(products, CFG, "USD")[0]) == 3
+    ranked, excluded = candidates(products, SMALL, "USD")
+    assert [m.product_id for m in ranked] == ["BTC-USD", "ETH-USD"]
+    assert excluded == {"SOL-USD": "beyond_max_products 2"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -118,14 +119,51 @@ def _exclusion(
     return None
 
 
+Ranking = tuple[tuple[Member, ...], dict[str, str]]
+
+
+class _LastRanking:
+    """The last products ranked, with the config and the answer: a cycle ranks the very same
+    product objects twice (its scan, then its universe). Products are frozen values, so the
+    same objects in the same order under the same config object rank the same."""
+
+    def __init__(self) -> None:
+        self.entry: tuple[tuple[Product, ...], UniverseConfig, str, Ranking] | None = None
+
+    def get(
+        self, listed: tuple[Product, ...], cfg: UniverseConfig, currency: str
+    ) -> Ranking | None:
+        entry = self.entry  # read once: another thread may store meanwhile
+        if entry is None or entry[1] is not cfg or entry[2] != currency:
+            return None
+        known = entry[0]
+        if len(known) != len(listed) or not all(map(operator.is_, known, listed)):
+            return None
+        ranked, excluded = entry[3]
+        return ranked, dict(excluded)  # the caller may add to its copy
+
+
+_LAST = _LastRanking()
+
+
 def candidates(
     products: Mapping[str, Product], cfg: UniverseConfig, quote_currency: str
-) -> tuple[tuple[Member, ...], dict[str, str]]:
+) -> Ranking:
     """Products that pass every filter that needs no quote, ranked by tier then 24h volume."""
+    listed = tuple(products.values())
+    known = _LAST.get(listed, cfg, quote_currency)
+    if known is not None:
+        return known
+    ranked, excluded = _rank(listed, cfg, quote_currency)
+    _LAST.entry = (listed, cfg, quote_currency, (ranked, dict(excluded)))
+    return ranked, excluded
+
+
+def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str) -> Ranking:
     tiers = _tiers(cfg)
     members: list[Member] = []
     excluded: dict[str, str] = {}
-    for product in products.values():
+    for product in listed:
         tier = tiers.by_product.get(product.product_id, tiers.catch_all)
         reason = _exclusion(product, cfg, quote_currency, tier)
         if reason:
