@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from trader.domain.config import Config, TriggersConfig
 from trader.domain.copying import quick_init
@@ -148,9 +148,7 @@ def assess(
     other = other_holdings_value(
         snap.balances, state.positions, snap.quotes, cfg.cycle.cash_currencies
     )
-    valuation = dataclasses.replace(
-        value_book(state.positions, snap.quotes, cash.total), other_holdings=other
-    )
+    valuation = value_book(state.positions, snap.quotes, cash.total, other)
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = (
         run_triggers(universe.product_ids, snap.candles, cfg.triggers, windows)
@@ -187,8 +185,9 @@ def _propose(
     return exit_plan, screen_entries(entries, snap, cfg.edge, cfg.exits, cfg.execution)
 
 
-def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
-    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+def _risk_context(
+    cfg: Config, seen: Assessment, snap: MarketSnapshot, available: Decimal
+) -> RiskContext:
     fundable = funding_value(
         snap.balances, snap.quotes, cfg.funding.sources, cfg.cycle.quote_currency, snap.fees.taker
     )
@@ -196,10 +195,10 @@ def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskCo
 
 
 def _with_funding_sales(
-    cfg: Config, plan: ExecutionPlan, snap: MarketSnapshot, ids: OrderIds
+    cfg: Config, plan: ExecutionPlan, snap: MarketSnapshot, ids: OrderIds, available: Decimal
 ) -> ExecutionPlan:
-    """The plan, led by sales of funding sources when the cash cannot pay its buys."""
-    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+    """The plan, led by sales of funding sources when the cash (`available`) cannot pay its
+    buys."""
     sales = funding_sales(
         plan.orders,
         snap.balances,
@@ -245,12 +244,13 @@ def decide(
     seen = assess(cfg, state, snap, regime, rules, windows)
     exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules, reconciled)
     proposals = (*exit_plan.proposals, *entries.proposals)
-    decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
+    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+    decisions = check_risk(proposals, _risk_context(cfg, seen, snap, available), cfg.risk)
     ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
     approved = [d.proposal for d in decisions if d.approved]
     limits = (cfg.risk.min_notional_quote, cfg.execution)
     plan = plan_orders(approved, snap.products, snap.quotes, *limits, ids)
-    plan = _with_funding_sales(cfg, plan, snap, ids)
+    plan = _with_funding_sales(cfg, plan, snap, ids, available)
     funding = _funded(cfg, plan.orders, snap, ids)
     no_trade = None
     if not plan.orders:

@@ -32,9 +32,13 @@ class Valuation:
 
 
 def value_book(
-    positions: Mapping[str, Position], quotes: Mapping[str, Quote], cash: Decimal
+    positions: Mapping[str, Position],
+    quotes: Mapping[str, Quote],
+    cash: Decimal,
+    other_holdings: Decimal = ZERO,
 ) -> Valuation:
-    """Mark positions at the bid (what a sale would fetch); an unquoted one at its entry price."""
+    """Mark positions at the bid (what a sale would fetch); an unquoted one at its entry price.
+    `other_holdings`: the account's other coins, valued (other_holdings_value)."""
     exposure: dict[str, Decimal] = {}
     unrealized = ZERO
     for pid, pos in positions.items():
@@ -42,7 +46,7 @@ def value_book(
         mark = quote.bid if quote is not None else pos.avg_entry_price
         exposure[pid] = pos.size * mark
         unrealized += (mark - pos.avg_entry_price) * pos.size
-    return Valuation(cash, exposure, unrealized)
+    return Valuation(cash, exposure, unrealized, other_holdings)
 
 
 def pooled(balances: Mapping[str, Balance], currencies: Collection[str]) -> Balance:
