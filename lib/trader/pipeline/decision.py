@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from trader.domain.config import Config, TriggersConfig
 from trader.domain.copying import quick_init
+from trader.domain.memo import PerObject
 from trader.domain.models import (
     ZERO,
     Candle,
@@ -129,6 +130,13 @@ def read_regime(
     return detect_regime(snap.candles, state.regime, cfg.regime, granularity, cache)
 
 
+def _policy_of(cfg: Config, regime: str) -> RegimePolicy:
+    return policy_for(regime, cfg.rules, cfg.exits)
+
+
+_policy = PerObject(_policy_of)  # a frozen value per config and regime, not one per cycle
+
+
 def assess(
     cfg: Config,
     state: PortfolioState,
@@ -156,7 +164,7 @@ def assess(
         else rules.signals(universe.product_ids, snap.candles, cfg.triggers)
     )
     dust = value_dust(state.dust, snap.quotes)
-    policy = policy_for(regime.name, cfg.rules, cfg.exits)
+    policy = _policy(cfg, regime.name)
     return Assessment(
         state, regime, policy, universe, valuation, signals, protections, closed, dust
     )
