@@ -193,9 +193,8 @@ def _propose(
     return exit_plan, screen_entries(entries, snap, cfg.edge, cfg.exits, cfg.execution)
 
 
-def _risk_context(
-    cfg: Config, seen: Assessment, snap: MarketSnapshot, available: Decimal
-) -> RiskContext:
+def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
+    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
     fundable = funding_value(
         snap.balances, snap.quotes, cfg.funding.sources, cfg.cycle.quote_currency, snap.fees.taker
     )
@@ -232,6 +231,26 @@ def _funded(
     return fund_orders(plan, snap.products, cash, ids.conversion_prefix())
 
 
+def _why_none(
+    seen: Assessment,
+    exit_plan: ExitPlan,
+    entries: EntryDecision,
+    proposals: tuple[Proposal, ...],
+    decisions: tuple[RiskDecision, ...],
+    plan: ExecutionPlan,
+) -> tuple[str, str]:
+    return why_no_orders(
+        seen.state.trading_state,
+        seen.universe,
+        seen.signals,
+        exit_plan.proposals,
+        proposals,
+        entries.skipped,
+        decisions,
+        plan.dropped,
+    )
+
+
 def decide(
     cfg: Config,
     state: PortfolioState,
@@ -252,26 +271,17 @@ def decide(
     seen = assess(cfg, state, snap, regime, rules, windows)
     exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules, reconciled)
     proposals = (*exit_plan.proposals, *entries.proposals)
-    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
-    decisions = check_risk(proposals, _risk_context(cfg, seen, snap, available), cfg.risk)
+    risk = _risk_context(cfg, seen, snap)
+    decisions = check_risk(proposals, risk, cfg.risk)
     ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
     approved = [d.proposal for d in decisions if d.approved]
     limits = (cfg.risk.min_notional_quote, cfg.execution)
     plan = plan_orders(approved, snap.products, snap.quotes, *limits, ids)
-    plan = _with_funding_sales(cfg, plan, snap, ids, available)
+    plan = _with_funding_sales(cfg, plan, snap, ids, risk.cash_available)
     funding = _funded(cfg, plan.orders, snap, ids)
     no_trade = None
     if not plan.orders:
-        no_trade = why_no_orders(
-            seen.state.trading_state,
-            seen.universe,
-            seen.signals,
-            exit_plan.proposals,
-            proposals,
-            entries.skipped,
-            decisions,
-            plan.dropped,
-        )
+        no_trade = _why_none(seen, exit_plan, entries, proposals, decisions, plan)
     return Decision(
         seen,
         proposals,
