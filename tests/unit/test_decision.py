@@ -8,7 +8,8 @@ from pipeline_builders import config, position, product, quote, snapshot
 
 from trader.domain.models import Side, TradingState
 from trader.domain.state import PortfolioState
-from trader.pipeline.decision import decide
+from trader.pipeline.decision import _policy, decide
+from trader.pipeline.regime import policy_for
 
 D = Decimal
 CFG = config()  # BTC-USD the one tier; max_drawdown_pct 15; stop loss 3 %
@@ -51,3 +52,15 @@ def test_decide_when_a_held_product_went_cancel_only_then_no_sell_and_exits_bloc
     decision = decide(CFG, state, snap, {"BTC-USD"}, "20261124T1200Z")
     assert decision.proposals == ()
     assert decision.exits_blocked == {"BTC-USD": "cancel_only: the exchange takes no sell"}
+
+
+def test_regime_policy_when_read_again_then_the_policy_of_that_config_and_regime() -> None:
+    plain = config()
+    tight = config(
+        rules={"regime_size_multiplier": {"choppy": "0.5"}, "regime_tiers": {"choppy": []}},
+        exits={"stop_loss_pct": 5, "regime_stop_loss_pct": {"choppy": 2}},
+    )
+    for cfg in (plain, tight, plain, tight):  # the second round comes from memory
+        for name in ("trending_up", "trending_down", "choppy", "volatile", "crash", "unknown"):
+            assert _policy(cfg, name) == policy_for(name, cfg.rules, cfg.exits)
+    assert _policy(tight, "choppy") != _policy(plain, "choppy")

@@ -8,6 +8,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_builders import (
     MINIMAL_UNIVERSE,
     T0,
@@ -39,6 +41,7 @@ from trader.pipeline.exits import (
     orders_blocking_exits,
     plan_exits,
 )
+from trader.pipeline.portfolio import mark_watermarks
 from trader.pipeline.universe import Universe
 
 D = Decimal
@@ -386,3 +389,65 @@ def test_orders_blocking_exits_when_the_regime_tightens_the_stop_then_that_order
     assert orders_blocking_exits(state, quotes, T0, CFG, TAKER) == ()
     ((_, reason),) = orders_blocking_exits(state, quotes, T0, ExitsConfig(), TAKER, "crash")
     assert reason == "stop_loss -2.00% <= -1.5% (regime crash)"
+
+
+def reference_orders_blocking_exits(state, quotes, now, cfg, fee, regime=None):
+    """orders_blocking_exits as it was before it read only the positions with an order in
+    flight (06768cb): every position's exit rule, then the orders on those that fire."""
+    if state.trading_state is TradingState.HALTED:
+        return ()
+    firing = {}
+    for pid, pos in mark_watermarks(state.positions, quotes).items():
+        q = quotes.get(pid)
+        reason = exit_reason(pos, q.bid, now, cfg, fee, regime) if q and pos.size > 0 else None
+        if reason:
+            firing[pid] = reason
+    return tuple(
+        (order, firing[order.product_id])
+        for _, order in sorted(state.open_orders.items())
+        if order.product_id in firing
+    )
+
+
+PIDS = ["BTC-USD", "ETH-USD", "SOL-USD"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    held=st.dictionaries(
+        st.sampled_from(PIDS),
+        st.tuples(st.sampled_from(["0", "1"]), st.sampled_from(["100", "104"])),
+        max_size=3,
+    ),
+    orders=st.lists(st.sampled_from(PIDS), max_size=4),
+    bids=st.dictionaries(st.sampled_from(PIDS), st.sampled_from(["90", "99", "101.9", "107"])),
+    hours=st.sampled_from([0, 47, 48]),
+    state_of=st.sampled_from(list(TradingState)),
+)
+def test_orders_blocking_exits_when_any_book_then_what_reading_every_position_gives(
+    held, orders, bids, hours, state_of
+) -> None:
+    state = PortfolioState(
+        trading_state=state_of,
+        positions={
+            pid: position(pid, size=size, entry=100, high_watermark=high)
+            for pid, (size, high) in held.items()
+        },
+        open_orders={f"c{i}": in_flight(f"c{i}", pid) for i, pid in enumerate(orders)},
+    )
+    quotes = {pid: quote(pid, bid=bid, ask=str(D(bid) + 1)) for pid, bid in bids.items()}
+    now = T0 + timedelta(hours=hours)
+
+    assert orders_blocking_exits(state, quotes, now, CFG, TAKER) == (
+        reference_orders_blocking_exits(state, quotes, now, CFG, TAKER)
+    )
+
+
+def test_exit_reason_when_the_config_holds_longer_then_its_own_limit() -> None:
+    now = T0 + timedelta(hours=48)
+    longer = CFG.model_copy(update={"max_holding_hours": D(49)})
+    assert exit_reason(ENTRY_100, D(100), now, CFG, TAKER).startswith("max_holding")
+    assert exit_reason(ENTRY_100, D(100), now, longer, TAKER) is None
+    assert exit_reason(ENTRY_100, D(100), now + timedelta(hours=1), longer, TAKER) == (
+        "max_holding 2 days, 1:00:00 >= 49h"
+    )

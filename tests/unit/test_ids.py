@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trader.domain.ids import (
@@ -160,3 +160,25 @@ def test_cycle_ids_when_sorted_as_text_then_in_time_order(moment: datetime) -> N
     real = cycle_id_for(datetime(2026, 11, 24, 4, 5, tzinfo=UTC), 300)
     other = cycle_id_for(moment, 300)
     assert (other < real) == (cycle_time(other) < cycle_time(real))
+
+
+def read_or_error(parse, text: str) -> datetime | str:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        return str(exc)
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(
+        st.sampled_from(["20261124T0405Z", "9990601T0000Z", "20261324T0405Z", "x"])
+        | st.from_regex(r"[0-9]{8}T[0-9]{4}Z", fullmatch=True),
+        max_size=12,
+    )
+)
+def test_cycle_time_when_ids_read_again_then_what_reading_each_afresh_gives(ids) -> None:
+    for cycle_id in ids:  # repeats and alternations: the cycle's own id, then the last one
+        assert read_or_error(cycle_time, cycle_id) == read_or_error(
+            cycle_time.__wrapped__, cycle_id
+        )

@@ -36,6 +36,13 @@ def test_value_book_when_quoted_and_unquoted_positions_then_bid_or_entry_marks()
     assert book.equity == D(1270)  # 1,000 + 270
 
 
+def test_value_book_when_other_holdings_then_counted_in_equity_only() -> None:
+    positions = {"BTC-USD": position("BTC-USD", size=1, entry=100)}  # at bid 110: 110
+    book = value_book(positions, {"BTC-USD": quote(bid="110", ask="111")}, D(50), D("7.5"))
+    assert (book.total_exposure, book.other_holdings) == (D(110), D("7.5"))
+    assert book.equity == D("167.5")  # 50 cash + 110 + 7.5
+
+
 def test_value_book_when_empty_then_equity_is_cash() -> None:
     book = value_book({}, {}, D("12.34"))
     assert (book.total_exposure, book.unrealized_pnl, book.equity) == (D(0), D(0), D("12.34"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_builders import T0, fill, position, product, quote
 
 from trader.domain.models import (
@@ -17,7 +19,7 @@ from trader.domain.models import (
     PlannedOrder,
     Side,
 )
-from trader.domain.state import PortfolioState
+from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 from trader.pipeline.reconciliation import Book, reconcile_balances, set_apart_before_buying
 
 D = Decimal
@@ -209,3 +211,46 @@ def test_reconcile_when_a_fill_waited_a_day_for_a_stuck_order_then_it_is_read_on
     assert [f.fill_id for f in result.external_fills] == ["e-old"]  # a day is as long as it waits
     assert result.state.seen_fill_ids == ("e-old",)
     assert result.state.cursors == {"fills": "2026-11-24T12:05:00Z"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seen=st.sampled_from([0, 2, 499, 500, 501, 620]),
+    stored=st.sampled_from([None, "2026-11-24T12:00:00Z", "2026-11-24T12:05:00Z"]),
+    strangers=st.integers(0, 2),
+    in_flight=st.booleans(),
+    held=st.sampled_from([(), ("BTC",), ("BTC", "ETH")]),
+)
+def test_reconcile_when_fills_read_then_cursor_seen_and_held_as_the_plain_update_gives(
+    seen: int, stored: str | None, strangers: int, in_flight: bool, held: tuple[str, ...]
+) -> None:
+    """Most cycles read no new fill at the cursor they stored and give the state back as it
+    was; every case must give what updating the cursor, the seen ids (kept to the last
+    SEEN_FILL_IDS_KEPT) and the held currencies each time gives (06768cb)."""
+    ids = tuple(f"old-{i}" for i in range(seen))
+    read = tuple(fill(f"new-{i}", Side.SELL, "120", "0.1") for i in range(strangers))
+    orders = {}
+    if in_flight:  # a buy on BTC in flight: the fills on BTC wait (cursor and ids kept)
+        orders["coid-1"] = Order(
+            "coid-1", "BTC-USD", Side.BUY, OrderType.MARKET, OrderStatus.UNKNOWN, T0
+        )
+    cursors = {} if stored is None else {"fills": stored, "other": "x"}
+    state = PortfolioState(
+        positions={"BTC-USD": position(size="1")},
+        open_orders=orders,
+        seen_fill_ids=ids,
+        cursors=cursors,
+        held_currencies=held,
+    )
+    fills = AccountFills(read, "2026-11-24T12:05:00Z")
+
+    result = reconcile_balances(state, book({"BTC": "1"}, fills), False).state
+
+    waiting = in_flight and strangers > 0
+    outside = () if waiting else tuple(f.fill_id for f in read)
+    assert result.seen_fill_ids == (*ids, *outside)[-SEEN_FILL_IDS_KEPT:]
+    assert result.cursors == (cursors if waiting else {**cursors, "fills": fills.cursor})
+    assert result.held_currencies == tuple(sorted({*held, "BTC"}))  # once held, still checked
+    assert list(result.cursors) == list(
+        cursors if waiting else {**cursors, "fills": fills.cursor}
+    )  # the keys' order too: the state file is written in it

@@ -92,16 +92,22 @@ def test_prior_high_when_same_objects_move_on_then_equal_to_max_with_its_digits(
 
 
 @settings(max_examples=300, deadline=None)
-@given(bars=series(), steps=STEPS, n=st.integers(1, 6), precision=st.sampled_from([28, 4]))
+@given(
+    bars=series(),
+    steps=STEPS,
+    n=st.integers(1, 6),
+    precision=st.sampled_from([28, 4]),
+    kind=st.sampled_from([list, tuple]),  # a snapshot hands tuples (kept as they are)
+)
 def test_trigger_windows_when_read_step_by_step_then_equal_the_whole_window_reading(
-    bars, steps, n, precision
+    bars, steps, n, precision, kind
 ) -> None:
     kept = TriggerWindows()
     spike = VolumeSpike(enabled=True, lookback_bars=n, min_ratio=D("1.5"), min_return_pct=D(-1))
     up = Breakout(lookback_bars=n, min_margin_pct=D(0))
     with localcontext() as ctx:
         ctx.prec = precision  # 4: sums that round, where the exact running sum must not be used
-        for window in windows_of(bars, steps):
+        for window in map(kind, windows_of(bars, steps)):
             if len(window) < n + 1:
                 continue
             prior = window[-n - 1 : -1]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_builders import product, quote, universe_config
 
-from trader.domain.config import UniverseConfig
+from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
-from trader.pipeline.universe import build_universe, candidates, tier_for
+from trader.pipeline.universe import _rank, build_universe, candidates, tier_for
 
 D = Decimal
 TIERS = [
@@ -209,3 +211,111 @@ def test_build_universe_when_only_the_quote_keeps_a_product_out_then_it_is_momen
         "SOL-USD": "no_valid_quote",
     }
     assert universe.momentary == {"ETH-USD", "SOL-USD"}
+
+
+def reference_tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
+    """tier_for as it was before its lookups were worked out once per config (06768cb)."""
+    for tier in cfg.tiers:
+        if product_id in tier.products:
+            return tier
+    return next((t for t in cfg.tiers if t.match_all), None)
+
+
+PIDS = ["BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD", "ADA-USD"]
+
+
+@st.composite
+def tier_configs(draw: st.DrawFn) -> UniverseConfig:
+    """Up to four tiers naming disjoint products, at most one of them match_all."""
+    owner = draw(st.lists(st.integers(-1, 3), min_size=len(PIDS), max_size=len(PIDS)))
+    count = draw(st.integers(1, 4))
+    catch_all = draw(st.one_of(st.none(), st.integers(0, count - 1)))
+    tiers = [
+        {
+            "name": f"t{i}",
+            "products": [p for p, o in zip(PIDS, owner, strict=True) if o == i],
+            "match_all": i == catch_all,
+            "position_size_pct": 1,
+        }
+        for i in range(count)
+    ]
+    return universe_config(tiers=tiers)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=tier_configs(), product_id=st.sampled_from([*PIDS, "XRP-USD"]))
+def test_tier_for_when_any_tiers_then_what_reading_them_in_order_gives(
+    cfg: UniverseConfig, product_id: str
+) -> None:
+    assert tier_for(product_id, cfg) is reference_tier_for(product_id, cfg)
+    # the same tiers in a config read again (a new object) answer from that config
+    again = UniverseConfig.model_validate(cfg.model_dump())
+    assert tier_for(product_id, again) == reference_tier_for(product_id, again)
+    assert tier_for(product_id, again) is reference_tier_for(product_id, again)
+
+
+def test_tier_for_when_the_config_changes_then_the_new_tiers_answer() -> None:
+    moved = CFG.model_copy(update={"tiers": (CFG.tiers[1], CFG.tiers[0], CFG.tiers[2])})
+    assert tier_for("SOL-USD", CFG).name == "tier2"
+    assert tier_for("BTC-USD", moved).name == "core"
+    ranked, _ = candidates(by_id(product("SOL-USD"), product("BTC-USD")), moved, "USD")
+    assert [m.product_id for m in ranked] == ["SOL-USD", "BTC-USD"]  # tier2 now ranks first
+    ranked, _ = candidates(by_id(product("SOL-USD"), product("BTC-USD")), CFG, "USD")
+    assert [m.product_id for m in ranked] == ["BTC-USD", "SOL-USD"]
+
+
+# Products as a snapshot lists them: a few ids, each as several objects, some equal but spelt
+# otherwise (20000000 and 2.0E+7 compare equal; the audit prints them differently).
+VOLUMES = ["20000000", "2.0E+7", "4000000", "30000000"]
+LISTED = [
+    product(pid, volume_24h_quote=D(v), status=s)
+    for pid in ["BTC-USD", "SOL-USD", "DOGE-USD", "ADA-EUR"]
+    for v in VOLUMES
+    for s in ["online", "offline"]
+]
+SMALL = CFG.model_copy(update={"max_products": 2})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(LISTED), max_size=5),
+            st.sampled_from([CFG, SMALL]),
+            st.sampled_from(["USD", "EUR"]),
+            st.booleans(),  # the same mapping again, as the cycle's universe reads its scan's
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_candidates_when_ranked_again_then_what_ranking_afresh_gives(calls) -> None:
+    previous = None
+    for chosen, cfg, currency, again in calls:
+        products = previous if again and previous is not None else by_id(*chosen)
+        ranked, excluded = candidates(products, cfg, currency)
+        fresh_ranked, fresh_excluded = _rank(tuple(products.values()), cfg, currency)
+        assert (ranked, excluded) == (fresh_ranked, fresh_excluded)
+        # the very objects given (equal ones may be spelt otherwise)
+        assert all(m.product is products[m.product_id] for m in ranked)
+        excluded["spoilt"] = "by the caller"  # build_universe adds to its copy
+        previous = products
+
+
+def test_candidates_when_equal_products_spelt_otherwise_then_ranks_the_objects_given() -> None:
+    before = product("BTC-USD", volume_24h_quote=D("20000000"))
+    now = product("BTC-USD", volume_24h_quote=D("2.0E+7"))
+    assert before == now  # equal values, other digits
+
+    candidates(by_id(before), CFG, "USD")
+    ranked, _ = candidates(by_id(now), CFG, "USD")
+
+    assert ranked[0].product is now
+
+
+def test_candidates_when_the_same_products_under_another_config_then_ranked_under_it() -> None:
+    products = by_id(product("BTC-USD"), product("ETH-USD"), product("SOL-USD"))
+    assert len(candidates(products, CFG, "USD")[0]) == 3
+    ranked, excluded = candidates(products, SMALL, "USD")
+    assert [m.product_id for m in ranked] == ["BTC-USD", "ETH-USD"]
+    assert excluded == {"SOL-USD": "beyond_max_products 2"}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trader.domain.errors import ConfigError
 from trader.domain.lease import LEASE_MARGIN_SECONDS
+from trader.domain.memo import PerObject
 
 # Package data: inside the package, so a plain `sam build` layer (and a wheel) carries it.
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "default.yaml"
@@ -522,8 +523,15 @@ def regime_bars_needed(cfg: RegimeConfig, granularity_s: int) -> int:
 def regime_bars_to_fetch(cfg: RegimeConfig, granularity_s: int) -> int:
     """Bars per regime product the snapshot asks for: a quarter more than needed, so a gap in
     the exchange's bars (an outage) shortens the window without blanking the regime."""
+    return _bars_to_fetch(cfg, granularity_s)
+
+
+def _work_out_bars_to_fetch(cfg: RegimeConfig, granularity_s: int) -> int:
     needed = regime_bars_needed(cfg, granularity_s)
     return needed + needed // 4
+
+
+_bars_to_fetch = PerObject(_work_out_bars_to_fetch)  # once per config: the snapshot asks each cycle
 
 
 def load_config(path: Path | str | None = None) -> Config:

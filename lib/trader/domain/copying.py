@@ -1,7 +1,12 @@
-"""`replaced`: dataclasses.replace for the frozen, slotted domain values, without its per-field
-checks, by a copier written once per class (one line per field, as dataclasses writes
-__init__). A replay's cycle copies the state, the snapshot, positions and products a dozen times;
-dataclasses.replace spends most of that time asking each field whether it is an init field."""
+"""Making and copying the frozen, slotted domain values without dataclasses' per-field detours.
+
+`quick_init` gives such a class an __init__ that stores each argument through its field's
+slot, where the one dataclasses writes for a frozen class calls object.__setattr__ by name
+for every field (about twice the time; a replay's cycle makes some hundred values).
+`replaced` is dataclasses.replace without its per-field checks, by a copier written once per
+class (one line per field). Both store exactly the values dataclasses' own code would store;
+equality, hashing, repr and the frozen refusal of assignments are the dataclass's own.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 _Copier = Callable[[Any, dict[str, Any]], Any]
 _COPIERS: dict[type, _Copier] = {}
+# The __init__ dataclasses wrote for each class given a quick one (the tests compare them)
+PLAIN_INITS: dict[type, Callable[..., None]] = {}
 _new = object.__new__
 _set = object.__setattr__
 
@@ -23,31 +30,80 @@ def replaced(value: T, **changes: Any) -> T:
     return copier(value, changes)  # type: ignore[no-any-return]
 
 
+def quick_init(cls: type[T]) -> type[T]:
+    """`cls` with an __init__ that stores through the slots (see the module's docstring);
+    applied above @dataclass(frozen=True, slots=True). TypeError for any other class (one
+    with __post_init__, init=False, keyword-only or InitVar fields: dataclasses' __init__
+    does more there than storing)."""
+    if not _simple(cls):
+        raise TypeError(f"quick_init: {cls.__name__} is not a plain frozen slotted dataclass")
+    PLAIN_INITS[cls] = cls.__init__  # type: ignore[misc]
+    init = _generated_init(cls, dataclasses.fields(cls))
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+def _simple(cls: type) -> bool:
+    """A frozen dataclass with slots whose every field is a plain init field and that has no
+    __post_init__: all its __init__ (and a copy) does is store each field's value."""
+    if not dataclasses.is_dataclass(cls):
+        return False
+    fields = dataclasses.fields(cls)
+    return bool(
+        cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        and "__slots__" in cls.__dict__
+        and not hasattr(cls, "__post_init__")
+        and all(f.init and not f.kw_only for f in fields)
+        and len(fields) == len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    )
+
+
+def _generated_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+    """An __init__ written for `cls` as dataclasses writes one: the same parameters and
+    defaults (a default_factory called when its argument is left out), one slot store each."""
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY}
+    params, lines = ["__quick_self__"], []
+    for f in fields:
+        setter, value = f"_set_{f.name}", f.name
+        scope[setter] = cls.__dict__[f.name].__set__
+        if f.default is not dataclasses.MISSING:
+            scope[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            scope[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            value = f"_factory_{f.name}() if {f.name} is _FACTORY else {f.name}"
+        else:
+            params.append(f.name)
+        lines.append(f"    {setter}(__quick_self__, {value})")
+    text = "\n".join([f"def __init__({', '.join(params)}):", *lines, "    return None"])
+    exec(text, scope)  # noqa: S102 (the text is made of the class's field names)
+    return scope["__init__"]  # type: ignore[no-any-return]
+
+
+class _Factory:
+    """Stands for an argument left out whose field has a default_factory."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
 def _learn(cls: type) -> _Copier:
     copier = _COPIERS[cls] = _copier_for(cls)
     return copier
 
 
 def _copier_for(cls: type) -> _Copier:
-    """Fields copied one by one when that is all __init__ would do (a frozen dataclass with
-    slots, every field an init field, no __post_init__); else dataclasses.replace itself."""
+    """Fields copied one by one when that is all __init__ would do (`_simple`); else
+    dataclasses.replace itself."""
     if not _simple(cls):
         return lambda value, changes: dataclasses.replace(value, **changes)
     return _generated_copier(cls, tuple(f.name for f in dataclasses.fields(cls)))
-
-
-def _simple(cls: type) -> bool:
-    """A frozen dataclass with slots, every field an init field, no __post_init__: all its
-    __init__ does is store each field."""
-    fields = dataclasses.fields(cls)
-    params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    return bool(
-        params.frozen
-        and hasattr(cls, "__slots__")
-        and not hasattr(cls, "__post_init__")
-        and all(f.init for f in fields)
-        and len(fields) == len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    )
 
 
 def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
@@ -68,22 +124,3 @@ def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
     scope.update(setters)
     exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
     return scope["copy"]  # type: ignore[no-any-return]
-
-
-def maker(cls: type[T]) -> Callable[..., T]:
-    """A function making `cls` from all its fields in order, equal to `cls(...)`: for a simple
-    class (see `_simple`) each field stored through its slot, about twice as fast as the
-    frozen __init__ (which stores each through object.__setattr__); else `cls` itself."""
-    if not _simple(cls):
-        return cls
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
-    lines = [
-        f"def make({', '.join(names)}):",
-        "    out = _new(cls)",
-        *(f"    _set_{name}(out, {name})" for name in names),
-        "    return out",
-    ]
-    scope: dict[str, Any] = {"_new": _new, "cls": cls, **setters}
-    exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
-    return scope["make"]  # type: ignore[no-any-return]

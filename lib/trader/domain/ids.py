@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from trader.domain.models import Side
 
@@ -30,6 +31,7 @@ def cycle_id_for(scheduled: datetime, interval_seconds: int) -> str:
     return f"{start.year:04d}{start:%m%dT%H%MZ}"
 
 
+@lru_cache(maxsize=8)  # each cycle reads its own id and the last one (the previous cycle's own)
 def cycle_time(cycle_id: str) -> datetime:
     """The start of the cycle an id names: cycle_id_for's inverse. ValueError if not an id.
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from trader.domain.copying import quick_init
 from trader.domain.money import BPS, ZERO
 
 
@@ -84,6 +85,7 @@ class NoTradeReason(StrEnum):
         return f"exception:{type(exc).__name__}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Product:
     product_id: str
@@ -121,6 +123,7 @@ class Product:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Quote:
     product_id: str
@@ -142,6 +145,7 @@ class Quote:
         return (self.ask - self.bid) / mid * BPS
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Candle:
     """One bar; `start` is the UTC open time of the bar."""
@@ -154,6 +158,7 @@ class Candle:
     volume: Decimal  # base units
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Balance:
     currency: str
@@ -165,12 +170,14 @@ class Balance:
         return self.available + self.hold
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FeeRates:
     maker: Decimal
     taker: Decimal
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Position:
     product_id: str
@@ -185,6 +192,7 @@ class Position:
         return self.size * self.avg_entry_price
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Signal:
     """One trigger firing for one product; strength is in [0, 1]."""
@@ -195,6 +203,7 @@ class Signal:
     detail: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Proposal:
     product_id: str
@@ -210,6 +219,7 @@ class Proposal:
     at_market: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     proposal: Proposal
@@ -218,6 +228,7 @@ class RiskDecision:
     detail: str | None = None  # the numbers behind the block
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PlannedOrder:
     client_order_id: str
@@ -244,6 +255,7 @@ class PlannedOrder:
         return self.venue or self.product_id
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PlannedConversion:
     """A stablecoin conversion (USD <-> USDC) the plan needs before its buys."""
@@ -263,6 +275,7 @@ class ConversionStatus(StrEnum):
     FAILED = "FAILED"  # refused, cancelled, or never completed
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Conversion:
     """What the exchange made of a planned conversion."""
@@ -274,6 +287,7 @@ class Conversion:
     detail: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     fill_id: str
@@ -292,6 +306,7 @@ class Fill:
         return self.price * self.size
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Order:
     client_order_id: str
@@ -340,6 +355,7 @@ class Order:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AccountFills:
     """The account's fills at or after a cursor, oldest first, and the cursor to go on from."""
@@ -348,6 +364,7 @@ class AccountFills:
     cursor: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     as_of: datetime
@@ -359,6 +376,7 @@ class MarketSnapshot:
     account_fills: AccountFills | None = None  # read with the balances, for reconciliation
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CycleResult:
     """What one cycle did, for the caller (handler summary, local runner, replay)."""

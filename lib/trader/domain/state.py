@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from trader.domain.codec import from_jsonable, to_jsonable
-from trader.domain.copying import replaced
+from trader.domain.copying import quick_init, replaced
 from trader.domain.errors import StateInvalid
 from trader.domain.models import ZERO, ConversionStatus, Order, Position, TradingState
 
@@ -20,6 +20,7 @@ SEEN_FILL_IDS_KEPT = 500
 REGIME_NAMES = frozenset({"trending_up", "trending_down", "choppy", "volatile", "crash"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RegimeMemory:
     """The regime the last cycle settled on, kept so hysteresis and the minimum dwell work
@@ -34,6 +35,7 @@ class RegimeMemory:
         return self.as_of - self.since
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PortfolioState:
     """Everything a cycle needs to remember. `version` increases by one with every save."""

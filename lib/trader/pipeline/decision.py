@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from trader.domain.config import Config, TriggersConfig
+from trader.domain.copying import quick_init
+from trader.domain.memo import PerObject
 from trader.domain.models import (
     ZERO,
     Candle,
@@ -54,6 +56,7 @@ ExitRule = Callable[
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Where entries and exits come from: the config's triggers and exit rules (the bot's
@@ -69,6 +72,7 @@ class Rules:
 CONFIGURED_RULES = Rules()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """What the market and the book look like: regime, universe, valuation, signals, and what
@@ -86,6 +90,7 @@ class Assessment:
     dust: tuple[DustLot, ...] = ()  # all dust held, valued at the bid
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Every stage's answer; `no_trade` says why there is no order to place."""
@@ -125,6 +130,13 @@ def read_regime(
     return detect_regime(snap.candles, state.regime, cfg.regime, granularity, cache)
 
 
+def _policy_of(cfg: Config, regime: str) -> RegimePolicy:
+    return policy_for(regime, cfg.rules, cfg.exits)
+
+
+_policy = PerObject(_policy_of)  # a frozen value per config and regime, not one per cycle
+
+
 def assess(
     cfg: Config,
     state: PortfolioState,
@@ -136,17 +148,15 @@ def assess(
     """`regime` when the caller read it already (the cycle reads it before freeing exits);
     `windows`: the triggers' windows kept between cycles (None: each read whole)."""
     regime = regime or read_regime(cfg, state, snap)
-    state = state.replace(regime=regime.memory)
     universe = build_universe(snap.products, snap.quotes, cfg.universe, cfg.cycle.quote_currency)
-    state = state.replace(positions=mark_watermarks(state.positions, snap.quotes))
+    marked = mark_watermarks(state.positions, snap.quotes)
+    state = state.replace(regime=regime.memory, positions=marked)
     state, closed = close_dust(state, snap.products, snap.quotes)
     cash = pooled(snap.balances, cfg.cycle.cash_currencies)
     other = other_holdings_value(
         snap.balances, state.positions, snap.quotes, cfg.cycle.cash_currencies
     )
-    valuation = dataclasses.replace(
-        value_book(state.positions, snap.quotes, cash.total), other_holdings=other
-    )
+    valuation = value_book(state.positions, snap.quotes, cash.total, other)
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = (
         run_triggers(universe.product_ids, snap.candles, cfg.triggers, windows)
@@ -154,7 +164,7 @@ def assess(
         else rules.signals(universe.product_ids, snap.candles, cfg.triggers)
     )
     dust = value_dust(state.dust, snap.quotes)
-    policy = policy_for(regime.name, cfg.rules, cfg.exits)
+    policy = _policy(cfg, regime.name)
     return Assessment(
         state, regime, policy, universe, valuation, signals, protections, closed, dust
     )
@@ -192,10 +202,10 @@ def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskCo
 
 
 def _with_funding_sales(
-    cfg: Config, plan: ExecutionPlan, snap: MarketSnapshot, ids: OrderIds
+    cfg: Config, plan: ExecutionPlan, snap: MarketSnapshot, ids: OrderIds, available: Decimal
 ) -> ExecutionPlan:
-    """The plan, led by sales of funding sources when the cash cannot pay its buys."""
-    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+    """The plan, led by sales of funding sources when the cash (`available`) cannot pay its
+    buys."""
     sales = funding_sales(
         plan.orders,
         snap.balances,
@@ -221,6 +231,26 @@ def _funded(
     return fund_orders(plan, snap.products, cash, ids.conversion_prefix())
 
 
+def _why_none(
+    seen: Assessment,
+    exit_plan: ExitPlan,
+    entries: EntryDecision,
+    proposals: tuple[Proposal, ...],
+    decisions: tuple[RiskDecision, ...],
+    plan: ExecutionPlan,
+) -> tuple[str, str]:
+    return why_no_orders(
+        seen.state.trading_state,
+        seen.universe,
+        seen.signals,
+        exit_plan.proposals,
+        proposals,
+        entries.skipped,
+        decisions,
+        plan.dropped,
+    )
+
+
 def decide(
     cfg: Config,
     state: PortfolioState,
@@ -241,25 +271,17 @@ def decide(
     seen = assess(cfg, state, snap, regime, rules, windows)
     exit_plan, entries = _propose(cfg, seen, snap, no_entry or {}, rules, reconciled)
     proposals = (*exit_plan.proposals, *entries.proposals)
-    decisions = check_risk(proposals, _risk_context(cfg, seen, snap), cfg.risk)
+    risk = _risk_context(cfg, seen, snap)
+    decisions = check_risk(proposals, risk, cfg.risk)
     ids = OrderIds(cfg.cycle.portfolio_id, cycle_id)
     approved = [d.proposal for d in decisions if d.approved]
     limits = (cfg.risk.min_notional_quote, cfg.execution)
     plan = plan_orders(approved, snap.products, snap.quotes, *limits, ids)
-    plan = _with_funding_sales(cfg, plan, snap, ids)
+    plan = _with_funding_sales(cfg, plan, snap, ids, risk.cash_available)
     funding = _funded(cfg, plan.orders, snap, ids)
     no_trade = None
     if not plan.orders:
-        no_trade = why_no_orders(
-            seen.state.trading_state,
-            seen.universe,
-            seen.signals,
-            exit_plan.proposals,
-            proposals,
-            entries.skipped,
-            decisions,
-            plan.dropped,
-        )
+        no_trade = _why_none(seen, exit_plan, entries, proposals, decisions, plan)
     return Decision(
         seen,
         proposals,

@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from trader.domain.copying import quick_init
 from trader.domain.models import ZERO, Product, Quote
 from trader.domain.state import PortfolioState
 from trader.pipeline.execution import orderable_base
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DustLot:
     product_id: str

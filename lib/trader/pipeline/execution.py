@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trader.domain.config import ExecutionConfig
+from trader.domain.copying import quick_init
 from trader.domain.ids import client_order_id, conversion_stem
 from trader.domain.models import (
     ZERO,
@@ -25,18 +26,21 @@ from trader.domain.models import (
 from trader.domain.money import BPS, HUNDRED, round_to_increment
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Dropped:
     proposal: Proposal
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExecutionPlan:
     orders: tuple[PlannedOrder, ...]
     dropped: tuple[Dropped, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderIds:
     portfolio_id: str

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import Config, ExitsConfig
+from trader.domain.copying import quick_init
+from trader.domain.memo import PerObject
 from trader.domain.models import (
     Intent,
     MarketSnapshot,
@@ -60,9 +62,16 @@ def exit_reason(
         return trailing
     if cfg.max_holding_hours is not None:
         held = now - pos.opened_at
-        if held >= timedelta(hours=float(cfg.max_holding_hours)):
+        if held >= _max_holding(cfg):
             return f"max_holding {held} >= {cfg.max_holding_hours}h"
     return None
+
+
+def _longest_hold(cfg: ExitsConfig) -> timedelta:
+    return timedelta(hours=float(cfg.max_holding_hours or 0))
+
+
+_max_holding = PerObject(_longest_hold)  # once per config, not per position and cycle
 
 
 def net_gain_at_high_pct(pos: Position, exit_fee_rate: Decimal) -> Decimal:
@@ -89,6 +98,7 @@ def _trailing_stop(
     return f"trailing_stop {drop:.2f}% below high {pos.high_watermark} >= {cfg.trailing_stop_pct}%"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExitPlan:
     proposals: tuple[Proposal, ...]
@@ -164,8 +174,10 @@ def orders_blocking_exits(
     """
     if state.trading_state is TradingState.HALTED:
         return ()
+    in_flight = {order.product_id for order in state.open_orders.values()}
+    held = {pid: pos for pid, pos in state.positions.items() if pid in in_flight}
     firing: dict[str, str] = {}
-    for pid, pos in mark_watermarks(state.positions, quotes).items():
+    for pid, pos in mark_watermarks(held, quotes).items():
         quote = quotes.get(pid)
         reason = (
             exit_reason(pos, quote.bid, now, cfg, exit_fee_rate, regime)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from trader.domain.config import FundingConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import (
     ZERO,
     Balance,
@@ -30,6 +31,7 @@ from trader.domain.money import HUNDRED, round_to_increment
 CENT = Decimal("0.01")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Funding:
     orders: tuple[PlannedOrder, ...]  # the plan, each buy sent on the id of the currency paying

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from trader.domain.copying import quick_init
 from trader.domain.models import Candle
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Windows:
     """The gauges' windows in bars; `bars_per_hour` scales a bar stdev to an hour's."""
@@ -35,6 +37,7 @@ class Windows:
         return max(self.trend + self.crash, self.volatility) + 1
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Gauge:
     """One product at its newest bar; percentages of price."""

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import RiskConfig
-from trader.domain.copying import replaced
+from trader.domain.copying import quick_init, replaced
 from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Valuation:
     cash: Decimal  # quote currency, available + hold
@@ -31,9 +32,13 @@ class Valuation:
 
 
 def value_book(
-    positions: Mapping[str, Position], quotes: Mapping[str, Quote], cash: Decimal
+    positions: Mapping[str, Position],
+    quotes: Mapping[str, Quote],
+    cash: Decimal,
+    other_holdings: Decimal = ZERO,
 ) -> Valuation:
-    """Mark positions at the bid (what a sale would fetch); an unquoted one at its entry price."""
+    """Mark positions at the bid (what a sale would fetch); an unquoted one at its entry price.
+    `other_holdings`: the account's other coins, valued (other_holdings_value)."""
     exposure: dict[str, Decimal] = {}
     unrealized = ZERO
     for pid, pos in positions.items():
@@ -41,7 +46,7 @@ def value_book(
         mark = quote.bid if quote is not None else pos.avg_entry_price
         exposure[pid] = pos.size * mark
         unrealized += (mark - pos.avg_entry_price) * pos.size
-    return Valuation(cash, exposure, unrealized)
+    return Valuation(cash, exposure, unrealized, other_holdings)
 
 
 def pooled(balances: Mapping[str, Balance], currencies: Collection[str]) -> Balance:
@@ -96,6 +101,7 @@ def busy_products(state: PortfolioState) -> set[str]:
     return {*state.positions, *(o.product_id for o in state.open_orders.values())}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Cooldowns:
     """How long a product may not be entered again after a sale out of its position."""

@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trader.domain.config import RiskConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import ZERO, TradingState
 from trader.domain.money import HUNDRED
 from trader.domain.state import PortfolioState
@@ -24,6 +25,7 @@ from trader.domain.state import PortfolioState
 MAX_DRAWDOWN = "max_drawdown"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Protections:
     """What the protections saw this cycle (the audit's `protections` section)."""

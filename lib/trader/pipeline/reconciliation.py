@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trader.domain.copying import quick_init
 from trader.domain.models import (
     ZERO,
     AccountFills,
@@ -49,6 +50,7 @@ DEFAULT_TOLERANCE = Decimal("0.00000001")
 FILLS_WAIT = timedelta(days=1)  # the longest a fill waits for an order in flight on its coin
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Drift:
     currency: str
@@ -57,6 +59,7 @@ class Drift:
     cause: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExternalChange:
     """Base that left or joined a position outside the bot, valued at the bid."""
@@ -66,6 +69,7 @@ class ExternalChange:
     pnl: Decimal  # of what left, against the average entry (0 for what joined)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
     state: PortfolioState  # the state after following the exchange
@@ -81,6 +85,7 @@ class Reconciliation:
         return frozenset(pid for pid in products if base_of(pid, products) in drifted)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Book:
     """What the reconciliation reads of the market and the account this cycle."""
@@ -146,8 +151,9 @@ def reconcile_balances(
         state, moved, adoption = _follow(state, drift, book, adopt_external_holdings)
         changes.extend(moved)
         adopted.extend(adoption)
-    held = sorted({*checked, *_bases(state.positions, book.products)})
-    state = state.replace(held_currencies=tuple(held))
+    held = tuple(sorted({*checked, *_bases(state.positions, book.products)}))
+    if held != state.held_currencies:
+        state = state.replace(held_currencies=held)
     return Reconciliation(state, checked, tuple(drifts), tuple(adopted), tuple(changes), outside)
 
 
@@ -182,9 +188,18 @@ def _read_on(
     """Remember `outside` as seen and move the cursor on; not while fills wait for `later`."""
     if fills is None:
         return state
+    if not outside and _cursor_kept(state, fills, later):
+        return state  # most cycles: nothing new to remember
     seen = (*state.seen_fill_ids, *(f.fill_id for f in outside))[-SEEN_FILL_IDS_KEPT:]
     cursors = state.cursors if later else {**state.cursors, "fills": fills.cursor}
     return state.replace(cursors=cursors, seen_fill_ids=seen)
+
+
+def _cursor_kept(state: PortfolioState, fills: AccountFills, later: tuple[Fill, ...]) -> bool:
+    """Whether the cursor stays as it is (held for `later`, or where the read ended) and the
+    seen ids are within their bound: reading on from nothing new changes nothing."""
+    held_back = bool(later) or state.cursors.get("fills") == fills.cursor
+    return held_back and len(state.seen_fill_ids) <= SEEN_FILL_IDS_KEPT
 
 
 def _bases(positions: Mapping[str, Position], products: Mapping[str, Product]) -> set[str]:

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trader.domain.config import ExitsConfig, RegimeConfig, RulesConfig, hours_to_bars
+from trader.domain.copying import quick_init
+from trader.domain.memo import PerObject
 from trader.domain.models import ZERO, Candle, NoTradeReason
 from trader.domain.state import RegimeMemory
 from trader.pipeline.gauges import Gauge, GaugeCache, Windows, read_gauge
@@ -24,6 +26,7 @@ from trader.pipeline.gauges import Gauge, GaugeCache, Windows, read_gauge
 UNKNOWN = "unknown"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Breadth:
     """How many of the products read met each threshold."""
@@ -39,6 +42,7 @@ class Breadth:
     crash_held: int  # drawdown >= crash_hold_pct
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Regime:
     name: str  # trending_up | trending_down | choppy | volatile | crash | unknown
@@ -54,6 +58,7 @@ class Regime:
         return self.as_of - self.since if self.as_of and self.since else None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Limits:
     """The config's thresholds as floats and durations, once per config."""
@@ -70,23 +75,7 @@ class _Limits:
     dwell: timedelta
     crash_dwell: timedelta
     forget: timedelta  # a memory older than this (the bot was off) is not held to
-
-
-_LIMITS: dict[tuple[int, int], tuple[RegimeConfig, _Limits]] = {}
-
-
-def _limits(cfg: RegimeConfig, granularity_s: int) -> _Limits:
-    """The limits of `cfg`, worked out once per config object (hashing a config every cycle
-    would cost more than the reading)."""
-    key = (id(cfg), granularity_s)
-    known = _LIMITS.get(key)
-    if known is not None and known[0] is cfg:
-        return known[1]
-    if len(_LIMITS) > 64:
-        _LIMITS.clear()
-    limits = _work_out(cfg, granularity_s)
-    _LIMITS[key] = (cfg, limits)
-    return limits
+    products: tuple[str, ...]  # the regime's products, the reference first
 
 
 def _work_out(cfg: RegimeConfig, granularity_s: int) -> _Limits:
@@ -109,7 +98,13 @@ def _work_out(cfg: RegimeConfig, granularity_s: int) -> _Limits:
         timedelta(hours=float(cfg.min_dwell_hours)),
         timedelta(hours=float(cfg.crash_min_dwell_hours)),
         timedelta(hours=float(cfg.trend_hours)),
+        cfg.products,
     )
+
+
+# The limits of a config, worked out once per config object and bar length (hashing a
+# config every cycle would cost more than the reading)
+_limits = PerObject(_work_out)
 
 
 def detect_regime(
@@ -122,7 +117,7 @@ def detect_regime(
     """The regime after the reference product's newest bar; `unknown` (memory kept) while the
     reference has too few bars for every window."""
     limits = _limits(cfg, granularity_s)
-    gauges = _read(candles, cfg.products, limits.windows, cache or GaugeCache())
+    gauges = _read(candles, limits.products, limits.windows, cache or GaugeCache())
     if cfg.reference_product not in gauges:
         return Regime(UNKNOWN, memory=memory)
     as_of = candles[cfg.reference_product][-1].start
@@ -223,6 +218,7 @@ def _settle(
     return candidate, as_of
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RegimePolicy:
     """What the regime lets the rules do: the entries' tiers and size, the stop on holdings."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trader.domain.config import RiskConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import ZERO, Intent, Proposal, RiskDecision, TradingState
 from trader.domain.money import HUNDRED
 from trader.domain.state import PortfolioState
@@ -20,6 +21,7 @@ from trader.pipeline.portfolio import Valuation, in_cooldown
 KILL_SWITCH_CHECKS = frozenset({"kill_switch", "daily_loss_limit"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskContext:
     state: PortfolioState

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from trader.domain.config import RulesConfig
+from trader.domain.copying import quick_init
 from trader.domain.models import ZERO, Intent, Proposal, Side, Signal
 from trader.domain.money import HUNDRED
 from trader.pipeline.regime import RegimePolicy
@@ -17,6 +18,7 @@ ONE = Decimal(1)
 CENT = Decimal("0.01")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntryDecision:
     proposals: tuple[Proposal, ...]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from trader.domain.config import Config
+from trader.domain.copying import quick_init
 from trader.domain.models import Product
 from trader.pipeline.universe import Member, candidates
 
@@ -25,6 +26,7 @@ def charted(members: Sequence[Member], limit: int) -> tuple[str, ...]:
     return tuple(m.product_id for m in ranked[:limit])
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketRequest:
     """What the snapshot's second round asks for."""

@@ -46,7 +46,7 @@ class _Window:
 
     __slots__ = ("bars", "count", "negatives", "peaks", "total")
 
-    def __init__(self, bars: list[Candle]) -> None:
+    def __init__(self, bars: tuple[Candle, ...]) -> None:
         self.bars = bars
         self.count = 0  # bars ever pushed into the prior part: the index of the next one
         self.peaks: deque[tuple[int, Decimal]] = deque()
@@ -64,10 +64,11 @@ class _Window:
         self.total = _EXACT.add(self.total, bar.volume)
         self.negatives += bar.volume < 0
 
-    def advance(self, newest: Candle) -> None:
-        """Move on by one bar: the oldest prior bar leaves, the last newest joins the prior."""
+    def advance(self, bars: tuple[Candle, ...]) -> None:
+        """Move on by one bar to `bars` (the bars read less the oldest, and a newest): the
+        oldest prior bar leaves, the last newest joins the prior."""
         oldest, joining = self.bars[0], self.bars[-1]
-        self.bars = [*self.bars[1:], newest]
+        self.bars = bars
         self._push(joining)
         self.total = _EXACT.subtract(self.total, oldest.volume)
         self.negatives -= oldest.volume < 0
@@ -93,10 +94,11 @@ class TriggerWindows:
 
     def _window(self, product_id: str, bars: Sequence[Candle], n: int) -> _Window:
         key = (product_id, n)
-        tail = list(bars[-n - 1 :])
+        recent = bars[-n - 1 :]
+        tail = recent if isinstance(recent, tuple) else tuple(recent)
         window = self._windows.get(key)
         if window is not None and window.bars[1:] == tail[:-1]:
-            window.advance(tail[-1])
+            window.advance(tail)
         elif window is None or window.bars != tail:
             window = self._windows[key] = _Window(tail)
         return window

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trader.domain.config import Tier, UniverseConfig
+from trader.domain.copying import quick_init
+from trader.domain.memo import PerObject
 from trader.domain.models import Product, Quote
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Member:
     product: Product
@@ -19,6 +23,7 @@ class Member:
         return self.product.product_id
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Universe:
     members: tuple[Member, ...]
@@ -34,12 +39,31 @@ class Universe:
         return next((m for m in self.members if m.product_id == product_id), None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tiers:
+    """The config's tiers as lookups, worked out once per config."""
+
+    by_product: dict[str, Tier]  # each product to the first tier naming it
+    catch_all: Tier | None  # the first `match_all` tier
+    rank: dict[str, int]  # tier name -> its place in the config
+
+
+def _index(cfg: UniverseConfig) -> _Tiers:
+    by_product: dict[str, Tier] = {}
+    for tier in cfg.tiers:
+        for product_id in tier.products:
+            by_product.setdefault(product_id, tier)
+    catch_all = next((t for t in cfg.tiers if t.match_all), None)
+    return _Tiers(by_product, catch_all, {t.name: i for i, t in enumerate(cfg.tiers)})
+
+
+_tiers = PerObject(_index)
+
+
 def tier_for(product_id: str, cfg: UniverseConfig) -> Tier | None:
     """The first tier naming the product, else the first `match_all` tier."""
-    for tier in cfg.tiers:
-        if product_id in tier.products:
-            return tier
-    return next((t for t in cfg.tiers if t.match_all), None)
+    tiers = _tiers(cfg)
+    return tiers.by_product.get(product_id, tiers.catch_all)
 
 
 def status_problem(product: Product, cfg: UniverseConfig) -> str | None:
@@ -72,7 +96,10 @@ def _any_flag(product: Product) -> bool:
     )
 
 
-def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> str | None:
+def _exclusion(
+    product: Product, cfg: UniverseConfig, quote_currency: str, tier: Tier | None
+) -> str | None:
+    """Why the product is no candidate, or None; `tier`: its tier (tier_for)."""
     if product.product_id in cfg.filters.exclude:
         return "excluded_by_config"
     if product.quote_currency != quote_currency:
@@ -80,7 +107,6 @@ def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> st
     problem = status_problem(product, cfg)
     if problem:
         return problem
-    tier = tier_for(product.product_id, cfg)
     if tier is None:
         return "no_tier"
     min_volume = (
@@ -93,21 +119,59 @@ def _exclusion(product: Product, cfg: UniverseConfig, quote_currency: str) -> st
     return None
 
 
+Ranking = tuple[tuple[Member, ...], dict[str, str]]
+
+
+class _LastRanking:
+    """The last products ranked, with the config and the answer: a cycle ranks the very same
+    product objects twice (its scan, then its universe). Products are frozen values, so the
+    same objects in the same order under the same config object rank the same."""
+
+    def __init__(self) -> None:
+        self.entry: tuple[tuple[Product, ...], UniverseConfig, str, Ranking] | None = None
+
+    def get(
+        self, listed: tuple[Product, ...], cfg: UniverseConfig, currency: str
+    ) -> Ranking | None:
+        entry = self.entry  # read once: another thread may store meanwhile
+        if entry is None or entry[1] is not cfg or entry[2] != currency:
+            return None
+        known = entry[0]
+        if len(known) != len(listed) or not all(map(operator.is_, known, listed)):
+            return None
+        ranked, excluded = entry[3]
+        return ranked, dict(excluded)  # the caller may add to its copy
+
+
+_LAST = _LastRanking()
+
+
 def candidates(
     products: Mapping[str, Product], cfg: UniverseConfig, quote_currency: str
-) -> tuple[tuple[Member, ...], dict[str, str]]:
+) -> Ranking:
     """Products that pass every filter that needs no quote, ranked by tier then 24h volume."""
+    listed = tuple(products.values())
+    known = _LAST.get(listed, cfg, quote_currency)
+    if known is not None:
+        return known
+    ranked, excluded = _rank(listed, cfg, quote_currency)
+    _LAST.entry = (listed, cfg, quote_currency, (ranked, dict(excluded)))
+    return ranked, excluded
+
+
+def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str) -> Ranking:
+    tiers = _tiers(cfg)
     members: list[Member] = []
     excluded: dict[str, str] = {}
-    for product in products.values():
-        reason = _exclusion(product, cfg, quote_currency)
+    for product in listed:
+        tier = tiers.by_product.get(product.product_id, tiers.catch_all)
+        reason = _exclusion(product, cfg, quote_currency, tier)
         if reason:
             excluded[product.product_id] = reason
             continue
-        tier = tier_for(product.product_id, cfg)
         assert tier is not None  # _exclusion returned no_tier otherwise
         members.append(Member(product, tier))
-    order = {t.name: i for i, t in enumerate(cfg.tiers)}
+    order = tiers.rank
     members.sort(key=lambda m: (order[m.tier.name], -m.product.volume_24h_quote, m.product_id))
     for dropped in members[cfg.max_products :]:
         excluded[dropped.product_id] = f"beyond_max_products {cfg.max_products}"

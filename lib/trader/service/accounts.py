@@ -4,6 +4,7 @@ exchange is the account)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from trader.domain.models import OrderStatus
 from trader.domain.state import PortfolioState
@@ -13,9 +14,14 @@ from trader.service.orders import book
 
 
 def keep_paper_account(
-    account: PaperAccount, state: PortfolioState, cooldowns: Cooldowns, now: datetime
+    account: PaperAccount,
+    state: PortfolioState,
+    cooldowns: Cooldowns,
+    now: datetime,
+    **also: Any,
 ) -> PortfolioState:
-    """Carry a PAPER account into the state, its open orders re-booked first.
+    """Carry a PAPER account into the state, its open orders re-booked first; `also`: other
+    changes of the state made in the same copy (the cycle's stamp).
 
     The paper account settles resting orders whenever it is read, so a limit order may have
     filled since reconcile; booking it now keeps the saved balances and positions in step.
@@ -24,4 +30,4 @@ def keep_paper_account(
         current = account.get_order(coid)
         if current is not None and current.status is not OrderStatus.PENDING:
             state = book(state, current, cooldowns, now)
-    return state.replace(paper_balances=account.balance_totals())
+    return state.replace(paper_balances=account.balance_totals(), **also)

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from trader.domain.codec import to_jsonable
 from trader.domain.config import Config
+from trader.domain.copying import quick_init
 from trader.domain.errors import LockHeld, StateCorrupt
 from trader.domain.ids import cycle_time
 from trader.domain.lease import LockLease, check_lease
@@ -78,6 +79,7 @@ log = logging.getLogger("trader.service.cycle")
 Why = tuple[str, str | None]  # a no-trade reason and its detail
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CycleRequest:
     cycle_id: str
@@ -86,6 +88,7 @@ class CycleRequest:
     remaining_seconds: Callable[[], float] | None = None  # Lambda time left; None = unbounded
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CycleDeps:
     config: Config
@@ -108,6 +111,7 @@ class CycleDeps:
     triggers: TriggerWindows = field(default_factory=TriggerWindows)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ModeRules:
     """What a trading mode does with its plan."""
@@ -126,6 +130,7 @@ MODE_RULES = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Session:
     """What every step of one cycle may read."""
@@ -136,6 +141,7 @@ class _Session:
     lease: LockLease
     pool: Executor
     now: datetime
+    cooldown: Cooldowns  # the config's, read once a cycle (every booking of a fill needs it)
 
     @property
     def cfg(self) -> Config:
@@ -149,10 +155,6 @@ class _Session:
     def parallel(self) -> Executor | None:
         return self.pool if self.rules.parallel else None
 
-    @property
-    def cooldown(self) -> Cooldowns:
-        return Cooldowns.of(self.cfg.risk)
-
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
     exchange = CountingExchange(deps.exchange)
@@ -164,7 +166,8 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
         with _executor(deps) as pool:
-            session = _Session(deps, request, exchange, lease, pool, trace.started_at)
+            cooldown = Cooldowns.of(deps.config.risk)
+            session = _Session(deps, request, exchange, lease, pool, trace.started_at, cooldown)
             orders = _trade(session, trace)
         if deps.candle_cache is not None:
             deps.candle_cache.flush()  # after the orders: never on the trading path
@@ -371,9 +374,12 @@ def _all_rejected(placed: tuple[Order, ...]) -> Why | None:
 
 def _save_cycle(s: _Session, account: Exchange, state: PortfolioState) -> PortfolioState:
     """Save the state (always: counters, watermarks, reconciled orders, the cycle id)."""
+    stamp = {"last_cycle_id": s.request.cycle_id, "last_cycle_at": s.now}
     if s.rules.keeps_paper:
-        state = keep_paper_account(cast(PaperAccount, account), state, s.cooldown, s.now)
-    state = state.replace(last_cycle_id=s.request.cycle_id, last_cycle_at=s.now)
+        paper = cast(PaperAccount, account)
+        state = keep_paper_account(paper, state, s.cooldown, s.now, **stamp)
+    else:
+        state = state.replace(**stamp)
     return s.deps.store.save(state, s.lease)
 
 

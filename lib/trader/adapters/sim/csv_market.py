@@ -26,7 +26,7 @@ from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
 from trader.adapters.sim.matching import ALIAS_QUOTE
-from trader.domain.copying import maker, replaced
+from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
 from trader.domain.money import round_to_increment
@@ -38,7 +38,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 _DAY = 86_400
 _SAMPLE_ROWS = 500  # rows looked at to guess a product's price increment
-_make_candle, _make_quote = maker(Candle), maker(Quote)
 _DEFAULTS: Mapping[str, Decimal] = {
     "base_increment": Decimal("0.00000001"),
     "base_min_size": Decimal("0.00000001"),
@@ -69,7 +68,7 @@ def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
     """Bars from columns, each start one addition after the one before (no call per bar)."""
     steps = map(timedelta, repeat(0), map(sub, islice(times, 1, None), times))
     starts = accumulate(steps, add, initial=_utc(times[0]))
-    return list(map(_make_candle, starts, *columns))
+    return list(map(Candle, starts, *columns))
 
 
 def _file_grain(path: Path) -> int | None:
@@ -312,7 +311,7 @@ class CsvMarket:
             bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
             ask = max(round_to_increment(close + half, inc, ROUND_CEILING), bid + inc)
             observed = self._observed_at(series.granularity_s, series.times[idx])
-            quotes[pid] = _make_quote(pid, bid, ask, observed, None, None)
+            quotes[pid] = Quote(pid, bid, ask, observed, None, None)
         return quotes
 
     def get_candles(
