@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 from candle_files import rig_replay_config, write_candles
 
+from trader.domain.config import load_config
+from trader.entrypoints import replay as replay_entry
 from trader.entrypoints.cli import main
+from trader.entrypoints.runner import StopFlag
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_730_764_800  # 2024-11-05T00:00:00Z
@@ -150,3 +154,21 @@ def test_replay_when_a_rules_plug_in_is_given_then_its_signals_and_exits_trade(
 
     reasons = {p["reason"].split(" ")[0] for r in records(out) for p in r["orders"]["planned"]}
     assert reasons == {"sma_cross_up", "sma_cross_down"}  # never the config's triggers
+
+
+def test_replay_when_cycles_run_then_loaded_bars_are_out_of_collections_until_it_ends(
+    candles: Path, tmp_path: Path
+) -> None:
+    before = gc.get_freeze_count()
+    frozen_during: list[int] = []
+    options = replay_entry.ReplayOptions(candles, tmp_path / "out")
+    config = load_config(rig_replay_config(candles.parent))
+
+    run = replay_entry.run_replay(
+        options, config, lambda record: frozen_during.append(gc.get_freeze_count()), StopFlag()
+    )
+
+    assert run.cycles_run == len(frozen_during) > 0
+    loaded_bars = 192 * 3 - 2
+    assert min(frozen_during) >= before + loaded_bars
+    assert gc.get_freeze_count() == before
