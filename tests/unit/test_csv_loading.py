@@ -1,7 +1,7 @@
-"""The candle file reader's inline fast path reads what the row-by-row reader it replaced read.
+"""The candle file reader reads what the row-by-row reader it replaced read.
 
-`load_candle_file` reads a plainly valid row inline (no call per row, each start one addition
-after the bar before it) and hands any other row to `_parse_row`. Here both are run on files
+`load_candle_file` reads a plainly valid file column by column and hands any other file to
+the row-by-row reader, where `_parse_row` names the fault. Here the reader is run on files
 hypothesis writes (valid rows, gaps, blank lines, and rows broken in each way the reader
 checks) and on the real candles: the same bars (compared field by field, with the Decimals'
 digits) and the same grain, or the same error message.

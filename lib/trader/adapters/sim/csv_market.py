@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 from itertools import accumulate, islice, repeat
-from operator import add, gt, le, lt, mod, ne, sub
+from operator import add, attrgetter, gt, le, lt, mod, ne, sub
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
@@ -48,6 +48,7 @@ _DEFAULTS: Mapping[str, Decimal] = {
 CENT = Decimal("0.01")
 _TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
+_PRICES = attrgetter("open", "high", "low", "close", "volume")
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product)) - {"product_id"}
 _Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
 _Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
@@ -168,32 +169,19 @@ def _read_plain(body: str, grain: int | None) -> _Rows | None:
 
 
 def _read_rows(path: Path, lines: Iterable[str], grain: int | None) -> _Rows:
-    """The rows after the header, checked in order, and the grain (the name's, else the step
-    between the first two bars). A row is read inline (a year of 5-minute bars is 105,120
-    rows: no call, no max/min); a row that is not plainly valid goes to `_parse_row`, which
-    names the fault."""
+    """The rows after the header, each checked by `_parse_row` in order (which names the
+    fault), and the grain (the name's, else the step between the first two bars). Only files
+    that `_read_plain` refuses come here, so there is no need to be quick."""
     times: list[int] = []
     columns: _Columns = ([], [], [], [], [])
-    opens, highs, lows, closes, volumes = columns
-    last_t = 0
     for lineno, raw in enumerate(lines, start=2):
-        parts = raw.split(",")
-        try:
-            t = int(parts[0])
-            o, h, low, c, v = map(Decimal, parts[1:])
-            plain = not ("n" in raw or "N" in raw or low <= 0 or v < 0)
-            plain = plain and not (h < o or h < c or low > o or low > c)
-        except (ValueError, ArithmeticError):
-            plain = False
-        if not plain:
-            line = raw.strip()
-            if not line:
-                continue
-            t, candle = _parse_row(path, lineno, line)
-            o, h, low, c, v = candle.open, candle.high, candle.low, candle.close, candle.volume
-        if times and t <= last_t:
+        line = raw.strip()
+        if not line:
+            continue
+        t, candle = _parse_row(path, lineno, line)
+        if times and t <= times[-1]:
             raise CandleDataError(
-                f"{path.name} line {lineno}: time {t} is not after the previous {last_t}"
+                f"{path.name} line {lineno}: time {t} is not after the previous {times[-1]}"
             )
         if grain is None and times:
             grain = t - times[0]
@@ -202,12 +190,8 @@ def _read_rows(path: Path, lines: Iterable[str], grain: int | None) -> _Rows:
                 f"{path.name} line {lineno}: time {t} is not aligned to {grain} s"
             )
         times.append(t)
-        opens.append(o)
-        highs.append(h)
-        lows.append(low)
-        closes.append(c)
-        volumes.append(v)
-        last_t = t
+        for column, value in zip(columns, _PRICES(candle), strict=True):
+            column.append(value)
     return grain, times, columns
 
 
