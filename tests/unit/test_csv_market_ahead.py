@@ -1,0 +1,123 @@
+"""CsvMarket makes each bar's product (price, 24-hour quote volume) and quote (bid, ask) for a
+run of bars at once, ahead of the clock. Here a hypothesis-made file (prices and volumes of
+any precision, gaps) is read at hypothesis-made moments, forwards and back, across the runs'
+edges (runs of 3 bars here), and every answer must equal the straightforward computation:
+the sum of volume x close over the bars of the last 24 hours, to the cent; close -/+ half
+the spread, rounded outwards to the increment (`round_to_increment`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trader.adapters.sim import csv_market
+from trader.adapters.sim.csv_market import CsvMarket
+from trader.domain.models import Product
+from trader.domain.money import round_to_increment
+
+D = Decimal
+T0 = 1_772_409_600  # a multiple of 3600
+GRAIN = 3600  # 24 bars a day: windows that start after the file's first bar
+EXACT = Context(prec=80)
+
+PRICES = st.builds(D, st.decimals(D("0.0001"), D("99999"), places=4))
+VOLUMES = st.builds(D, st.decimals(D(0), D("10000"), places=8))
+BARS = st.lists(st.tuples(st.integers(1, 3), PRICES, VOLUMES), min_size=1, max_size=70)
+# The clock's moves in hours: mostly a bar or two on, as a replay goes; sometimes far, or back.
+MOVES = st.lists(st.one_of(st.integers(0, 2), st.integers(-40, 60)), min_size=1, max_size=40)
+
+
+class SetClock:
+    """A clock set to any moment, backwards too (a market may be asked out of order)."""
+
+    def __init__(self) -> None:
+        self.moment = datetime.fromtimestamp(T0, UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def bar_rows(bars: list[tuple[int, Decimal, Decimal]]) -> list[tuple[int, Decimal, Decimal]]:
+    """(start, close, volume) of each bar, `step` bars after the one before (gaps between)."""
+    rows, start = [], T0 - GRAIN
+    for step, close, volume in bars:
+        start += step * GRAIN
+        rows.append((start, close, volume))
+    return rows
+
+
+def write_file(folder: Path, rows: list[tuple[int, Decimal, Decimal]]) -> None:
+    lines = [f"{t},{c},{c},{c},{c},{v}\n" for t, c, v in rows]
+    (folder / "SOL-USD_1h_test.csv").write_text(
+        "time,open,high,low,close,volume\n" + "".join(lines)
+    )
+
+
+def expected_product(listed: Product, rows: list, now_s: int) -> Product:
+    """The product at `now_s` worked out bar by bar; its other fields as any bar lists them."""
+    closed = [(t, c, v) for t, c, v in rows if t + GRAIN <= now_s]
+    if not closed:
+        return dataclasses.replace(listed, status="offline", price=D(0), volume_24h_quote=D(0))
+    last = closed[-1][0]
+    day = [(c, v) for t, c, v in closed if t > last + GRAIN - 86_400 - 1]
+    volume = sum((EXACT.multiply(v, c) for c, v in day), D(0)).quantize(D("0.01"), context=EXACT)
+    return dataclasses.replace(
+        listed, status="online", price=closed[-1][1], volume_24h_quote=volume
+    )
+
+
+def expected_touch(rows: list, now_s: int, spread_bps: Decimal, inc: Decimal) -> tuple | None:
+    closed = [c for t, c, _ in rows if t + GRAIN <= now_s]
+    if not closed:
+        return None
+    close = closed[-1]
+    half = close * spread_bps / 20_000
+    bid = max(round_to_increment(close - half, inc, ROUND_FLOOR), inc)
+    ask = max(round_to_increment(close + half, inc, ROUND_CEILING), bid + inc)
+    return bid, ask
+
+
+@pytest.fixture(autouse=True)
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_market, "_AHEAD", 3)  # the runs' edges within a small file
+
+
+@settings(max_examples=200, deadline=None)
+@given(bars=BARS, moves=MOVES, spread=st.sampled_from([D(0), D(5), D("12.5"), D(400)]))
+def test_products_and_quotes_when_made_ahead_then_those_worked_out_bar_by_bar(
+    bars: list, moves: list[int], spread: Decimal
+) -> None:
+    rows = bar_rows(bars)
+    with tempfile.TemporaryDirectory() as name:
+        write_file(Path(name), rows)
+        clock = SetClock()
+        market = CsvMarket(Path(name), clock, GRAIN, spread_bps=spread)
+        now_s = T0 - GRAIN
+        for hours in moves:
+            now_s += hours * GRAIN
+            clock.moment = datetime.fromtimestamp(now_s, UTC)
+            (product,) = market.list_products()
+            assert product == expected_product(product, rows, now_s)
+            touch = expected_touch(rows, now_s, spread, product.quote_increment)
+            quote = market.get_quotes(["SOL-USD"]).get("SOL-USD")
+            assert (quote.bid, quote.ask) == touch if quote else touch is None
+
+
+def test_products_when_flags_override_a_bars_fields_then_the_flags_win(tmp_path: Path) -> None:
+    write_file(tmp_path, bar_rows([(1, D(10), D(2))] * 8))
+    clock = SetClock()
+    flags = {"SOL-USD": {"price": D(7), "status": "delisted", "limit_only": True}}
+    market = CsvMarket(tmp_path, clock, GRAIN, products=flags)
+    for hours in (0, 2, 5, 9):
+        clock.moment = datetime.fromtimestamp(T0 + hours * GRAIN, UTC)
+        (product,) = market.list_products()
+        assert (product.price, product.status, product.limit_only) == (D(7), "delisted", True)
+    assert product.volume_24h_quote == D("160.00")  # 8 bars of 2 x 10
