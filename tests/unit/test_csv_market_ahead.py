@@ -3,14 +3,16 @@ run of bars at once, ahead of the clock. Here a hypothesis-made file (prices and
 any precision, gaps) is read at hypothesis-made moments, forwards and back, across the runs'
 edges (runs of 3 bars here), and every answer must equal the straightforward computation:
 the sum of volume x close over the bars of the last 24 hours, to the cent; close -/+ half
-the spread, rounded outwards to the increment (`round_to_increment`).
+the spread, rounded outwards to the increment (`round_to_increment`). Candle windows, which
+keep the last window start's seconds and take the clock's own moment as an end without
+working it out, must be the file's bars started in [start, end) and closed by now.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
 
@@ -121,3 +123,47 @@ def test_products_when_flags_override_a_bars_fields_then_the_flags_win(tmp_path:
         (product,) = market.list_products()
         assert (product.price, product.status, product.limit_only) == (D(7), "delisted", True)
     assert product.volume_24h_quote == D("160.00")  # 8 bars of 2 x 10
+
+
+# A window: its start (hours before now, or the same start object as the last window), and its
+# end: the clock's own moment, an equal datetime that is another object, or hours before/after.
+WINDOWS = st.lists(
+    st.tuples(
+        st.one_of(st.just("same"), st.integers(0, 30)),
+        st.one_of(st.sampled_from(["now", "equal"]), st.integers(-5, 5)),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bars=BARS,
+    moves=MOVES,
+    windows=WINDOWS,
+    offset=st.sampled_from([timedelta(0), timedelta(seconds=1, microseconds=500)]),
+)
+def test_candles_when_windows_asked_then_the_files_bars_in_them_closed_by_now(
+    bars: list, moves: list[int], windows: list, offset: timedelta
+) -> None:
+    rows = bar_rows(bars)
+    with tempfile.TemporaryDirectory() as name:
+        write_file(Path(name), rows)
+        clock = SetClock()
+        market = CsvMarket(Path(name), clock, GRAIN)
+        moment, start = clock.moment - timedelta(hours=1), clock.moment
+        for hours in moves:
+            moment = clock.moment = moment + timedelta(hours=hours) + offset
+            for back, ahead in windows:
+                start = start if back == "same" else moment - timedelta(hours=back)
+                end = {"now": moment, "equal": moment + timedelta(0)}.get(ahead, moment)
+                if isinstance(ahead, int):
+                    end = moment + timedelta(hours=ahead)
+                bars_in = market.get_candles("SOL-USD", GRAIN, start, end)
+                expected = [
+                    t
+                    for t, _, _ in rows
+                    if start.timestamp() <= t < end.timestamp() and t + GRAIN <= moment.timestamp()
+                ]
+                assert [int(b.start.timestamp()) for b in bars_in] == expected

@@ -253,6 +253,9 @@ class CsvMarket:
         self._moment_s = 0
         self._closed: dict[str, int] = {}
         self._listed: tuple[Product, ...] | None = None
+        # The last window start asked for and its unix seconds (a snapshot asks every product's
+        # bars from the same moment): one tuple, replaced whole
+        self._window_start: tuple[datetime | None, int] = (None, 0)
 
     @staticmethod
     def _discover(folder: Path) -> dict[str, Path]:
@@ -278,7 +281,7 @@ class CsvMarket:
         listed = self._listed
         if listed is None or self._clock.now() is not self._moment:
             self._at_moment()
-            listed = self._listed = tuple(self._product(pid) for pid in self._paths)
+            listed = self._listed = tuple(map(self._product, self._paths))
         return list(listed)
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
@@ -304,8 +307,10 @@ class CsvMarket:
         series = self._resampled(product_id, granularity_s)
         now_s = self._at_moment()
         times = series.times
-        lo = bisect_left(times, _ceil_ts(start))
-        hi = min(bisect_left(times, _ceil_ts(end)), bisect_right(times, now_s - granularity_s))
+        lo = bisect_left(times, self._start_s(start))
+        hi = bisect_right(times, now_s - granularity_s)  # the bars closed by now
+        if end is not self._moment:  # (those closed by now all start before now)
+            hi = min(bisect_left(times, _ceil_ts(end)), hi)
         return series.candles[lo:hi] if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
@@ -370,6 +375,14 @@ class CsvMarket:
             self._moment, self._moment_s = now, int(now.timestamp())
             self._closed, self._listed = {}, None
         return self._moment_s
+
+    def _start_s(self, start: datetime) -> int:
+        """`_ceil_ts(start)`, kept for the same `start` (held here, so it cannot be another)."""
+        seen, seconds = self._window_start
+        if start is not seen:
+            seconds = _ceil_ts(start)
+            self._window_start = (start, seconds)
+        return seconds
 
     def _closed_index(self, product_id: str, series: _Series) -> int:
         """Index of the product's newest native bar closed at the moment (-1: none yet)."""
