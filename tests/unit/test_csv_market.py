@@ -248,6 +248,26 @@ def test_list_products_when_usdc_aliases_then_what_a_matching_exchange_lists(
     assert aliases == {"SOL-USD": ("SOL-USDC",), "SOL-USDT": ()}
 
 
+@pytest.mark.parametrize("files", [("SOL-USD", "BTC-USD"), ("SOL-USD", "SOL-USDT")])
+def test_matching_exchange_when_its_market_names_the_aliases_then_the_same_list(
+    tmp_path: Path, files: tuple[str, ...]
+) -> None:
+    """A MatchingExchange over the replay's market (aliases named: passed on as they are)
+    lists what one over a plain market lists (aliases added), with USD books only or not."""
+    for pid in files:
+        write(tmp_path, f"{pid}_5m_test.csv", ROWS_5M)
+    clock = SteppingClock(at(0), 300)
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    plain = MatchingExchange(CsvMarket(tmp_path, clock, 300), clock, fees, D(5), balances={})
+    aliased_market = CsvMarket(tmp_path, clock, 300, usdc_aliases=True)
+    aliased = MatchingExchange(aliased_market, clock, fees, D(5), balances={})
+    for _ in range(10):
+        assert aliased.list_products() == plain.list_products()
+        ids = list(files)
+        assert aliased.get_quotes(ids) == aliased_market.get_quotes(ids) == plain.get_quotes(ids)
+        clock.advance()
+
+
 @pytest.mark.parametrize("was_running", [True, False])
 @pytest.mark.parametrize("rows", [ROWS_5M, [(T0, "1", "0.5", "1", "1", "1")]], ids=["good", "bad"])
 def test_load_when_done_or_failed_then_the_collector_as_it_was(

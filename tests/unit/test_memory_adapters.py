@@ -276,6 +276,8 @@ def test_inline_executor_when_calls_are_submitted_then_each_runs_at_once_in_the_
     first = pool.submit(job, 1)
     assert ran == [(1, threading.current_thread().name)]  # before anyone asked for the result
     assert first.result() == 2
+    assert first.done() and first.exception() is None and not first.cancelled()
+    assert pool.submit(job, n=5).result() == 10  # keyword arguments passed on
     assert list(pool.map(job, [2, 3])) == [4, 6]
 
 

@@ -93,6 +93,7 @@ class ObjectStateStore:
 
 
 T = TypeVar("T")
+_bare = object.__new__  # an instance without its __init__ run
 
 
 class SettledFuture(Future[T]):
@@ -136,9 +137,14 @@ class InlineExecutor(Executor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         try:
-            return SettledFuture(fn(*args, **kwargs))
+            value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
             return SettledFuture(error=exc)
+        # SettledFuture(value) without the call to its __init__ (a replay submits some fifteen
+        # calls a cycle): the same two fields stored here
+        future: SettledFuture[T] = _bare(SettledFuture)
+        future._value, future._error = value, None
+        return future
 
 
 class InMemoryCycleLock:

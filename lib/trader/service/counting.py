@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -31,7 +30,8 @@ class CountingExchange:
         self._count = self._made.append
 
     def calls(self) -> dict[str, int]:
-        return dict(sorted(Counter(self._made.copy()).items()))
+        made = self._made.copy()
+        return {name: made.count(name) for name in sorted(set(made))}
 
     def list_products(self) -> Sequence[Product]:
         self._count("list_products")

@@ -29,9 +29,10 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from operator import attrgetter
 
 from trader.domain.codec import parse_utc, to_jsonable
 from trader.domain.copying import replaced
@@ -63,6 +64,7 @@ _SCAN_BARS = 300  # candles fetched per request when checking a resting order
 _QUOTE_SIZED_BASE_GRID = Decimal("1e-16")
 
 
+_ALIASES = attrgetter("aliases")
 ALIAS_QUOTE = "USDC"  # X-USDC is the X-USD book settled in USDC (Coinbase's unified books)
 
 
@@ -87,6 +89,10 @@ def _reject(message: str, reason: str) -> OrderRejected:
 class MatchingExchange:
     """Implements `trader.ports.Exchange`: a simulated account matched against `market`."""
 
+    # Market data passed straight through: the market's own methods (set in __init__)
+    get_quotes: Callable[[Sequence[str]], Mapping[str, Quote]]
+    get_candles: Callable[[str, int, datetime, datetime], Sequence[Candle]]
+
     def __init__(
         self,
         market: MarketData,
@@ -98,6 +104,8 @@ class MatchingExchange:
         candle_granularity_s: int | None = None,
     ) -> None:
         self.market = market
+        self.get_quotes = market.get_quotes
+        self.get_candles = market.get_candles
         self._clock = clock
         self._fees = fees
         self._slippage = Decimal(slippage_bps) / BPS
@@ -116,7 +124,10 @@ class MatchingExchange:
 
     def list_products(self) -> Sequence[Product]:
         """The market's products; each USD book also trades as its USDC alias (as on Coinbase)."""
-        return [self._with_alias(p) for p in self.market.list_products()]
+        products = self.market.list_products()
+        if all(map(_ALIASES, products)):  # each names its aliases already (a replay's market)
+            return list(products)
+        return [self._with_alias(p) for p in products]
 
     def _with_alias(self, product: Product) -> Product:
         """The product with its USDC alias; the same answer while the market's product is the
@@ -129,14 +140,6 @@ class MatchingExchange:
         aliased = replaced(product, aliases=(f"{product.base_currency}-{ALIAS_QUOTE}",))
         self._aliased[product.product_id] = (product, aliased)
         return aliased
-
-    def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
-        return self.market.get_quotes(product_ids)
-
-    def get_candles(
-        self, product_id: str, granularity_s: int, start: datetime, end: datetime
-    ) -> Sequence[Candle]:
-        return self.market.get_candles(product_id, granularity_s, start, end)
 
     # --- account -------------------------------------------------------------------------
 
