@@ -70,3 +70,28 @@ def test_second_round_when_any_config_then_regime_window_as_regime_bars_to_fetch
         "BTC-USD": (NOW - timedelta(seconds=granularity * (longer + 1)), NOW),
         "SOL-USD": (NOW - timedelta(seconds=granularity * (lookback + 1)), NOW),
     }
+
+
+def test_second_round_when_one_regime_config_at_two_granularities_then_each_its_own_window() -> (
+    None
+):
+    cfg = load_config()
+    regime = cfg.regime.model_copy(update={"trend_hours": Decimal(96)})
+    products = {"BTC-USD": product("BTC-USD")}
+    request = MarketRequest(("BTC-USD",), ("BTC-USD",), (), ("BTC-USD",))
+    account = (products, {}, FeeRates(maker=Decimal(0), taker=Decimal(0)))
+    for granularity in (300, 900, 300):
+        cycle = cfg.cycle.model_copy(
+            update={"candle_granularity_seconds": granularity, "lookback_bars": 20}
+        )
+        market = AskedMarket()
+        _second_round(
+            market,
+            cfg.model_copy(update={"cycle": cycle, "regime": regime}),
+            NOW,
+            account,
+            request,
+            InlineExecutor(),
+        )
+        bars = regime_bars_to_fetch(regime, granularity)
+        assert market.windows["BTC-USD"][0] == NOW - timedelta(seconds=granularity * (bars + 1))

@@ -6,7 +6,6 @@ every product we may touch, and candles for the candidates and the regime's refe
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -109,10 +108,21 @@ def _second_round(
     )
 
 
-@functools.lru_cache(maxsize=16)
+# (id(regime config), granularity) -> (that config, its bars): the config held, so its id is
+# not another's while kept
+_REGIME_BARS: dict[tuple[int, int], tuple[RegimeConfig, int]] = {}
+
+
 def _regime_bars(regime: RegimeConfig, granularity_s: int) -> int:
-    """regime_bars_to_fetch, worked out once per config (it is Decimal arithmetic)."""
-    return regime_bars_to_fetch(regime, granularity_s)
+    """regime_bars_to_fetch, worked out once per config object (it is Decimal arithmetic; a
+    cache keyed by the config itself would hash all its fields on every call, as costly)."""
+    key = (id(regime), granularity_s)
+    kept = _REGIME_BARS.get(key)
+    if kept is None or kept[0] is not regime:
+        if len(_REGIME_BARS) >= 16:
+            _REGIME_BARS.clear()
+        kept = _REGIME_BARS[key] = (regime, regime_bars_to_fetch(regime, granularity_s))
+    return kept[1]
 
 
 def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:
