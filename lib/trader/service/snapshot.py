@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
-from trader.domain.config import Config, RegimeConfig, regime_bars_to_fetch
+from trader.domain.config import Config, regime_bars_to_fetch
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import (
@@ -83,7 +83,8 @@ def _second_round(
     products, balances, fees = account
     granularity = config.cycle.candle_granularity_seconds
     lookback = config.cycle.lookback_bars
-    longer = max(lookback, _regime_bars(config.regime, granularity))
+    # (remembered per config object: an lru_cache here hashed the whole config every call)
+    longer = max(lookback, regime_bars_to_fetch(config.regime, granularity))
     quoted = [pid for pid in dict.fromkeys(request.quoted) if pid in products]
     charted = [pid for pid in dict.fromkeys(request.candles) if pid in products]
     quotes_f = pool.submit(market.get_quotes, quoted)
@@ -106,23 +107,6 @@ def _second_round(
         balances=dict(balances),
         fees=fees,
     )
-
-
-# (id(regime config), granularity) -> (that config, its bars): the config held, so its id is
-# not another's while kept
-_REGIME_BARS: dict[tuple[int, int], tuple[RegimeConfig, int]] = {}
-
-
-def _regime_bars(regime: RegimeConfig, granularity_s: int) -> int:
-    """regime_bars_to_fetch, worked out once per config object (it is Decimal arithmetic; a
-    cache keyed by the config itself would hash all its fields on every call, as costly)."""
-    key = (id(regime), granularity_s)
-    kept = _REGIME_BARS.get(key)
-    if kept is None or kept[0] is not regime:
-        if len(_REGIME_BARS) >= 16:
-            _REGIME_BARS.clear()
-        kept = _REGIME_BARS[key] = (regime, regime_bars_to_fetch(regime, granularity_s))
-    return kept[1]
 
 
 def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:
