@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline_builders import FIVE_MINUTES, T0
+from pipeline_builders import FIVE_MINUTES, T0, moved_window
 
 from trader.domain.models import Candle
 from trader.pipeline.gauges import GaugeCache, Windows, read_gauge
@@ -46,12 +46,7 @@ def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
     """The windows a caller hands over, step by step, each at least WINDOWS.needed long."""
     lo, hi, out = 0, WINDOWS.needed + 2, []
     for kind, a, b in steps:
-        if kind == "next":
-            lo, hi = lo + 1, hi + 1
-        elif kind == "jump":
-            lo, hi = min(a, b), max(a, b)
-        elif kind == "gap":
-            lo, hi = lo + a % 5, hi + a % 5
+        lo, hi = moved_window(kind, a, b, lo, hi)
         hi = max(min(hi, len(bars)), WINDOWS.needed)
         lo = min(lo, hi - WINDOWS.needed)
         window = bars[lo:hi]

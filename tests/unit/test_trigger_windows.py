@@ -16,7 +16,7 @@ from decimal import Decimal, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline_builders import FIVE_MINUTES, T0
+from pipeline_builders import FIVE_MINUTES, T0, moved_window
 
 from trader.domain.config import Breakout, VolumeSpike
 from trader.domain.models import Candle
@@ -59,12 +59,7 @@ def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
     """The windows a caller hands over, step by step, starting with the first 8 bars."""
     lo, hi, out = 0, min(8, len(bars)), []
     for kind, a, b in steps:
-        if kind == "next":
-            lo, hi = lo + 1, hi + 1
-        elif kind == "jump":
-            lo, hi = min(a, b), max(a, b)
-        elif kind == "gap":
-            lo, hi = lo + a % 5, hi + a % 5
+        lo, hi = moved_window(kind, a, b, lo, hi)
         hi = min(hi, len(bars))
         lo = min(lo, hi)
         window = bars[lo:hi]
