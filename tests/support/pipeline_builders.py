@@ -95,6 +95,19 @@ def bars(
     return tuple(out)
 
 
+def moved_window(kind: str, a: int, b: int, lo: int, hi: int) -> tuple[int, int]:
+    """The bounds [lo, hi) of a window handed over step by step, after one step: `next` moves
+    on by one bar, `jump` goes to [min(a, b), max(a, b)), `gap` skips a % 5 bars; any other
+    kind keeps them (the caller bounds them by its bars)."""
+    if kind == "next":
+        return lo + 1, hi + 1
+    if kind == "jump":
+        return min(a, b), max(a, b)
+    if kind == "gap":
+        return lo + a % 5, hi + a % 5
+    return lo, hi
+
+
 def position(
     product_id: str = "BTC-USD",
     size: Decimal | str | int = 1,

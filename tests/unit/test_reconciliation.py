@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +20,13 @@ from trader.domain.models import (
     Side,
 )
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
-from trader.pipeline.reconciliation import Book, reconcile_balances, set_apart_before_buying
+from trader.pipeline.reconciliation import (
+    Book,
+    base_of,
+    booked_size,
+    reconcile_balances,
+    set_apart_before_buying,
+)
 
 D = Decimal
 CASH = frozenset({"USD"})
@@ -254,3 +260,42 @@ def test_reconcile_when_fills_read_then_cursor_seen_and_held_as_the_plain_update
     assert list(result.cursors) == list(
         cursors if waiting else {**cursors, "fills": fills.cursor}
     )  # the keys' order too: the state file is written in it
+
+
+LISTED = {
+    p.product_id: p
+    for p in (
+        product("BTC-USD"),
+        product("BTC-USDC", base_currency="BTC", base_increment=D("0.0001")),
+        product("ETH-USD", base_increment=D("0.010")),
+        product("ETH-EUR", base_currency="ETH", base_increment=D("0.01")),
+    )
+}
+SIZES = st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False)
+
+
+def plain_booked(currency: str, state: PortfolioState) -> Decimal:
+    """What the state books of `currency`, summed over it alone (as before the one pass)."""
+    in_positions = sum(
+        (p.size for pid, p in state.positions.items() if base_of(pid, LISTED) == currency), D(0)
+    )
+    dust = sum((s for pid, s in state.dust.items() if base_of(pid, LISTED) == currency), D(0))
+    return in_positions + dust + state.unbooked.get(currency, D(0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    held=st.dictionaries(st.sampled_from([*LISTED, "SOL-USD"]), SIZES, max_size=5),
+    dust=st.dictionaries(st.sampled_from([*LISTED, "SOL-USD", "BTC-EUR"]), SIZES, max_size=4),
+    unbooked=st.dictionaries(st.sampled_from(["BTC", "ETH", "SOL", "ADA"]), SIZES, max_size=3),
+    precision=st.sampled_from([28, 4]),
+)
+def test_booked_size_when_summed_in_one_pass_then_the_digits_of_a_sum_per_currency(
+    held, dust, unbooked, precision
+) -> None:
+    positions = {pid: position(pid, size=size) for pid, size in held.items()}
+    state = PortfolioState(positions=positions, dust=dust, unbooked=unbooked)
+    with localcontext() as ctx:
+        ctx.prec = precision  # 4: sums that round, so the order of the additions shows
+        for currency in ("BTC", "ETH", "SOL", "ADA", "XRP"):
+            assert str(booked_size(currency, state, LISTED)) == str(plain_booked(currency, state))

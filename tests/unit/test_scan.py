@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pipeline_builders import product, tier
+from pipeline_builders import config, product, tier
 
-from trader.pipeline.scan import charted
+from trader.pipeline.scan import charted, market_request
 from trader.pipeline.universe import Member
 
 T = tier()
@@ -40,3 +40,32 @@ def test_charted_when_some_changes_are_unknown_then_they_follow_the_known_ones()
 
 def test_charted_when_there_are_no_candidates_then_nothing() -> None:
     assert charted([], 5) == ()
+
+
+def test_market_request_when_regime_products_are_ranked_then_the_scan_slots_go_to_the_others():
+    cfg = config(
+        universe={
+            "tiers": [
+                {"name": "core", "products": ["BTC-USD", "ETH-USD"], "position_size_pct": 8},
+                {"name": "rest", "match_all": True, "position_size_pct": 4},
+            ],
+            "filters": {"min_volume_24h_quote": 1000},
+        },
+        regime={"reference_product": "BTC-USD", "breadth_products": ["ETH-USD", "XRP-USD"]},
+        triggers={"max_products_with_candles": 1},
+        funding={"sources": ["ETH"]},
+    )
+    listed = [
+        product("BTC-USD", price_change_24h_pct=Decimal(1)),
+        product("ETH-USD", price_change_24h_pct=Decimal(9)),
+        product("SOL-USD", price_change_24h_pct=Decimal(2)),
+        product("ADA-USD", price_change_24h_pct=Decimal(-5)),
+        product("DOGE-USD", volume_24h_quote=Decimal(10)),  # below the volume filter
+    ]
+    request = market_request({p.product_id: p for p in listed}, cfg, {"LTC-USD", "ADA-USD"})
+    ranked = ("BTC-USD", "ETH-USD", "ADA-USD", "SOL-USD")  # tier, then the same volume: id
+    assert request.quoted == ("BTC-USD", *ranked, "ADA-USD", "LTC-USD", "ETH-USD")
+    # XRP is not listed: charted for the regime, not shown; ADA moved most of the others
+    assert request.candles == ("BTC-USD", "ETH-USD", "XRP-USD", "ADA-USD")
+    assert request.charted == ("BTC-USD", "ETH-USD", "ADA-USD")
+    assert request.regime == ("BTC-USD", "ETH-USD", "XRP-USD")

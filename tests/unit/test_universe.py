@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline_builders import product, quote, universe_config
+from pipeline_builders import product, quote, universe_config, universe_of
 
 from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
@@ -319,3 +319,16 @@ def test_candidates_when_the_same_products_under_another_config_then_ranked_unde
     ranked, excluded = candidates(products, SMALL, "USD")
     assert [m.product_id for m in ranked] == ["BTC-USD", "ETH-USD"]
     assert excluded == {"SOL-USD": "beyond_max_products 2"}
+
+
+def test_universe_when_several_members_then_ids_in_order_and_each_found_by_its_id() -> None:
+    core = Tier(name="core", position_size_pct=Decimal(8))
+    rest = Tier(name="rest", position_size_pct=Decimal(4))
+    ids = ("SOL-USD", "BTC-USD", "ETH-USD")
+    universe = universe_of(*((product(pid), core if pid == "BTC-USD" else rest) for pid in ids))
+    assert universe.product_ids == ids
+    for pid in ids:
+        member = universe.get(pid)
+        assert member is not None and member.product_id == pid
+    assert universe.get("BTC-USD").tier is core
+    assert universe.get("DOGE-USD") is None

@@ -4,8 +4,9 @@ These are measurements, not money: each bar's close and high are read once as fl
 no amount derived from them is ever traded. Every gauge depends only on the last bars of the
 window it is given (a return between two bars, a max, an exact `math.fsum`), so the float
 copies kept between cycles by `GaugeCache` give the very bits a reading of the whole window
-gives: the cache changes the cost, never the decision. tests/unit/test_gauges.py checks the
-values against the `ta` package on real candles.
+gives: the cache changes the cost, never the decision (tests/unit/test_gauges.py compares
+them). tests/integration/test_regime_real_candles.py checks the values against the `ta`
+package on real candles.
 """
 
 from __future__ import annotations
@@ -62,11 +63,21 @@ class _Series:
     subtraction, the same whatever order the bars came in), and the running maxima of the
     highs over the crash window."""
 
-    __slots__ = ("closes", "count", "peaks", "return_sums", "square_sums", "starts", "window")
+    __slots__ = (
+        "closes",
+        "count",
+        "join",
+        "peaks",
+        "return_sums",
+        "square_sums",
+        "starts",
+        "window",
+    )
 
     def __init__(self, crash_window: int) -> None:
         self.window = crash_window
         self.count = 0  # bars ever appended: the index of the next one
+        self.join: Decimal | None = None  # the newest bar's close, as the last window had it
         self.starts: list[datetime] = []
         self.closes: list[float] = []
         self.return_sums: list[int] = []  # [i]: sum of the returns into bars 1..i
@@ -96,8 +107,10 @@ class _Series:
         return self.peaks[0][1]
 
     def keep_last(self, count: int) -> None:
+        """Drop all but the last `count` bars once `count` more have gathered (the lists move
+        once every `count` bars, not at every bar): every reading counts from the newest."""
         extra = len(self.closes) - count
-        if extra > 0:
+        if extra >= count:
             del self.starts[:extra], self.closes[:extra]
             del self.return_sums[:extra], self.square_sums[:extra]
 
@@ -118,33 +131,30 @@ class GaugeCache:
 
     def __init__(self) -> None:
         self._series: dict[str, _Series] = {}
-        self._joins: dict[str, Decimal] = {}  # the newest bar's close, as the window had it
 
     def series(self, product_id: str, window: Sequence[Candle], windows: Windows) -> _Series:
-        """The floats of the last min(len(window), windows.needed) bars of `window`."""
+        """The floats of (at least) the last min(len(window), windows.needed) bars of
+        `window`."""
         keep = windows.needed
         used = min(len(window), keep)
         series = self._series.get(product_id)
-        if (
-            series is None
-            or series.window != windows.crash
-            or not _extend(series, window, self._joins.get(product_id))
-        ):
+        if series is None or series.window != windows.crash or not _extend(series, window):
             series = _Series(windows.crash)
             for bar in window[-used:]:
                 series.append(bar)
             self._series[product_id] = series
         series.keep_last(keep)
-        self._joins[product_id] = window[-1].close
+        series.join = window[-1].close
         if len(series.starts) < used or series.starts[-used] != window[-used].start:
             self._series.pop(product_id)  # the window has bars the copy lacks: read it whole
             return self.series(product_id, window, windows)
         return series
 
 
-def _extend(series: _Series, window: Sequence[Candle], join: Decimal | None) -> bool:
+def _extend(series: _Series, window: Sequence[Candle]) -> bool:
     """Append the bars of `window` newer than the copy; False when the window does not
     continue it (its bar at the copy's newest start is missing or has another close)."""
+    join = series.join
     if not series.starts or join is None:
         return False
     newest = series.starts[-1]

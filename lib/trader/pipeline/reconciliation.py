@@ -141,14 +141,17 @@ def reconcile_balances(
     drifts: list[Drift] = []
     changes: list[ExternalChange] = []
     adopted: list[str] = []
+    booked: _Booked | None = None  # summed at the first currency checked
     for currency in checked:
-        drift = _drift(currency, state, book, outside)
+        booked = booked or _Booked.of(state, book.products)
+        drift = _drift(currency, booked.size(currency), state, book, outside)
         if drift is None:
             continue
         drifts.append(drift)
         if drift.cause == FILL_NOT_BOOKED:
             continue
         state, moved, adoption = _follow(state, drift, book, adopt_external_holdings)
+        booked = None  # the state followed the exchange: summed again
         changes.extend(moved)
         adopted.extend(adoption)
     held = tuple(sorted({*checked, *_bases(state.positions, book.products)}))
@@ -227,17 +230,42 @@ def _positions_of(currency: str, state: PortfolioState, book: Book) -> dict[str,
 def booked_size(currency: str, state: PortfolioState, products: Mapping[str, Product]) -> Decimal:
     """What the state says the account holds of `currency`: positions, the dust exits left
     behind, and unbooked holdings."""
-    in_positions = sum(
-        (p.size for pid, p in state.positions.items() if base_of(pid, products) == currency),
-        ZERO,
-    )
-    return in_positions + _dust_of(currency, state, products) + state.unbooked.get(currency, ZERO)
+    return _Booked.of(state, products).size(currency)
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
+class _Booked:
+    """What the state books of each currency, summed in one pass over the positions and one
+    over the dust (each currency's sizes added in the order a sum over it alone adds them)."""
+
+    in_positions: dict[str, Decimal]
+    dust: dict[str, Decimal]
+    unbooked: Mapping[str, Decimal]
+
+    @classmethod
+    def of(cls, state: PortfolioState, products: Mapping[str, Product]) -> _Booked:
+        in_positions: dict[str, Decimal] = {}
+        for pid, position in state.positions.items():
+            base = base_of(pid, products)
+            in_positions[base] = in_positions.get(base, ZERO) + position.size
+        return cls(in_positions, _dust_by_currency(state, products), state.unbooked)
+
+    def size(self, currency: str) -> Decimal:
+        in_positions = self.in_positions.get(currency, ZERO)
+        return in_positions + self.dust.get(currency, ZERO) + self.unbooked.get(currency, ZERO)
+
+
+def _dust_by_currency(state: PortfolioState, products: Mapping[str, Product]) -> dict[str, Decimal]:
+    dust: dict[str, Decimal] = {}
+    for pid, size in state.dust.items():
+        base = base_of(pid, products)
+        dust[base] = dust.get(base, ZERO) + size
+    return dust
 
 
 def _dust_of(currency: str, state: PortfolioState, products: Mapping[str, Product]) -> Decimal:
-    return sum(
-        (size for pid, size in state.dust.items() if base_of(pid, products) == currency), ZERO
-    )
+    return _dust_by_currency(state, products).get(currency, ZERO)
 
 
 def _past_dust(state: PortfolioState, drift: Drift, book: Book) -> tuple[PortfolioState, Decimal]:
@@ -256,9 +284,9 @@ def _tolerance(currency: str, book: Book) -> Decimal:
 
 
 def _drift(
-    currency: str, state: PortfolioState, book: Book, outside: tuple[Fill, ...]
+    currency: str, booked: Decimal, state: PortfolioState, book: Book, outside: tuple[Fill, ...]
 ) -> Drift | None:
-    booked = booked_size(currency, state, book.products)
+    """`booked`: booked_size of `currency`."""
     balance = book.balances.get(currency)
     exchange = balance.total if balance is not None else ZERO
     if abs(exchange - booked) <= _tolerance(currency, book):

@@ -234,13 +234,16 @@ class RegimePolicy:
 
     def entry_blocked(self, tier: str) -> str | None:
         """Why the regime refuses a new entry into `tier` (NO_TRADE regime_blocked), or None."""
-        prefix = f"{NoTradeReason.REGIME_BLOCKED}: {self.regime}"
         if self.size_multiplier <= 0:
-            return f"{prefix} sizes entries at 0"
+            return f"{self._blocked} sizes entries at 0"
         if self.tiers is not None and tier not in self.tiers:
             allowed = f"only {', '.join(self.tiers)}" if self.tiers else "no new entry"
-            return f"{prefix} allows {allowed} (tier {tier})"
+            return f"{self._blocked} allows {allowed} (tier {tier})"
         return None
+
+    @property
+    def _blocked(self) -> str:
+        return f"{NoTradeReason.REGIME_BLOCKED}: {self.regime}"
 
 
 def policy_for(regime: str, rules: RulesConfig, exits: ExitsConfig) -> RegimePolicy:

@@ -45,10 +45,10 @@ def market_request(
     ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
     regime = cfg.regime.products
     sources = (f"{c}-{cfg.cycle.quote_currency}" for c in cfg.funding.sources)
-    quoted = (cfg.regime.reference_product, *(m.product_id for m in ranked), *sorted(held))
+    ranked_ids = [m.product_id for m in ranked]
+    quoted = (cfg.regime.reference_product, *ranked_ids, *sorted(held))
     # The regime's products are charted anyway; the scan's slots go to the others.
-    others = [m for m in ranked if m.product_id not in regime]
+    others = [m for m, pid in zip(ranked, ranked_ids, strict=True) if pid not in regime]
     scanned = charted(others, cfg.triggers.max_products_with_candles)
-    ranked_ids = {m.product_id for m in ranked}
     shown = (*(pid for pid in regime if pid in ranked_ids), *scanned)
     return MarketRequest((*quoted, *sources), (*regime, *scanned), shown, regime)

@@ -3,11 +3,12 @@
 A breakout compares the newest close with the highest high of the `n` bars before it, a
 volume spike the newest volume with the sum of theirs. Read afresh, that is a max and a sum
 over the window every cycle. `TriggerWindows` keeps, per product and window length, the bars
-it last read (as references), a running maximum of their highs and an exact running sum of
-their volumes: when the new window is the last one moved on by one bar (checked by comparing
-the bars, which costs pointer comparisons when they are the same objects, as in a replay or a
-warm Lambda's candle cache), the new bar costs one push; any other window (a first read, a
-restart, a gap filled, bars revised, a jump) is read whole. Either way the answer is the value
+it last read (as references), a running maximum of their highs and, from the first volume
+asked for, an exact running sum of their volumes: when the new window is the last one moved
+on by one bar (checked by comparing the bars, which costs pointer comparisons when they are
+the same objects, as in a replay or a warm Lambda's candle cache), the new bar costs one
+push; any other window (a first read, a restart, a gap filled, bars revised, a jump) is read
+whole. Either way the answer is the value
 a reading of the whole window gives, to the last digit:
 
 - the maximum is the high `max` returns: the first of equal highs, read from the bars given
@@ -41,8 +42,8 @@ def prior_volume(bars: Sequence[Candle], n: int) -> Decimal:
 
 class _Window:
     """The last n + 1 bars read (oldest first) and, over the first n of them, the highs as a
-    deque of (index, high) with highs non-increasing, the exact volume sum and the number of
-    negative volumes."""
+    deque of (index, high) with highs non-increasing; once a volume was asked for, also the
+    exact volume sum and the number of negative volumes (a breakout alone never sums)."""
 
     __slots__ = ("bars", "count", "negatives", "peaks", "total")
 
@@ -50,7 +51,7 @@ class _Window:
         self.bars = bars
         self.count = 0  # bars ever pushed into the prior part: the index of the next one
         self.peaks: deque[tuple[int, Decimal]] = deque()
-        self.total = ZERO
+        self.total: Decimal | None = None  # None: no volume asked for yet
         self.negatives = 0
         for bar in bars[:-1]:
             self._push(bar)
@@ -61,8 +62,6 @@ class _Window:
             peaks.pop()
         peaks.append((self.count, high))
         self.count += 1
-        self.total = _EXACT.add(self.total, bar.volume)
-        self.negatives += bar.volume < 0
 
     def advance(self, bars: tuple[Candle, ...]) -> None:
         """Move on by one bar to `bars` (the bars read less the oldest, and a newest): the
@@ -70,14 +69,22 @@ class _Window:
         oldest, joining = self.bars[0], self.bars[-1]
         self.bars = bars
         self._push(joining)
-        self.total = _EXACT.subtract(self.total, oldest.volume)
-        self.negatives -= oldest.volume < 0
-        n = len(self.bars) - 1
+        n = len(bars) - 1
         while self.peaks[0][0] < self.count - n:
             self.peaks.popleft()
+        if self.total is not None:
+            total = _EXACT.add(self.total, joining.volume)
+            self.total = _EXACT.subtract(total, oldest.volume)
+            self.negatives += (joining.volume < 0) - (oldest.volume < 0)
 
     def volume(self) -> Decimal | None:
         """The exact sum when summing the prior bars in the current context would not round."""
+        if self.total is None:
+            prior = self.bars[:-1]
+            self.total = ZERO
+            for bar in prior:
+                self.total = _EXACT.add(self.total, bar.volume)
+            self.negatives = sum(bar.volume < 0 for bar in prior)
         if self.negatives:
             return None
         if len(self.total.as_tuple().digits) > getcontext().prec:
@@ -93,14 +100,18 @@ class TriggerWindows:
         self._windows: dict[tuple[str, int], _Window] = {}
 
     def _window(self, product_id: str, bars: Sequence[Candle], n: int) -> _Window:
+        if not isinstance(bars, tuple):
+            bars = tuple(bars[-n - 2 :])  # the bars compared below, as a snapshot hands them
         key = (product_id, n)
-        recent = bars[-n - 1 :]
-        tail = recent if isinstance(recent, tuple) else tuple(recent)
         window = self._windows.get(key)
-        if window is not None and window.bars[1:] == tail[:-1]:
-            window.advance(tail)
-        elif window is None or window.bars != tail:
-            window = self._windows[key] = _Window(tail)
+        if window is not None:
+            kept = window.bars
+            if kept[-1] is bars[-1] and kept == bars[-n - 1 :]:
+                return window  # read already (another trigger, a retried cycle)
+            if len(bars) > n + 1 and bars[-n - 2 : -1] == kept:
+                window.advance(bars[-n - 1 :])  # moved on by one bar
+                return window
+        window = self._windows[key] = _Window(bars[-n - 1 :])
         return window
 
     def prior_high(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:

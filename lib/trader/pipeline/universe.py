@@ -33,10 +33,13 @@ class Universe:
 
     @property
     def product_ids(self) -> tuple[str, ...]:
-        return tuple(m.product_id for m in self.members)
+        return tuple([m.product.product_id for m in self.members])
 
     def get(self, product_id: str) -> Member | None:
-        return next((m for m in self.members if m.product_id == product_id), None)
+        for member in self.members:
+            if member.product.product_id == product_id:
+                return member
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,68 @@
+"""The gauges read through a kept `GaugeCache` are the very floats a fresh reading gives.
+
+Random bar series are handed over as windows that move on by one bar, repeat, jump, skip
+bars, or come with the newest bar's close other than the next window has it; after each, the
+gauges read through one cache kept all along are compared with those read through a new
+cache (the whole window copied).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pipeline_builders import FIVE_MINUTES, T0, moved_window
+
+from trader.domain.models import Candle
+from trader.pipeline.gauges import GaugeCache, Windows, read_gauge
+
+WINDOWS = Windows(trend=4, volatility=3, crash=2, bars_per_hour=12.0)
+PRICES = st.decimals(min_value=1, max_value=200, places=2, allow_nan=False)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["next", "next", "next", "same", "jump", "gap", "revise"]),
+        st.integers(0, 60),
+        st.integers(0, 60),
+    ),
+    max_size=60,
+)
+
+
+@st.composite
+def series(draw) -> list[Candle]:
+    count = draw(st.integers(min_value=WINDOWS.needed, max_value=70))
+    bars = []
+    for i in range(count):
+        close, high = draw(PRICES), draw(PRICES)
+        bars.append(
+            Candle(T0 + i * FIVE_MINUTES, close, max(close, high), close, close, Decimal(1))
+        )
+    return bars
+
+
+def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
+    """The windows a caller hands over, step by step, each at least WINDOWS.needed long."""
+    lo, hi, out = 0, WINDOWS.needed + 2, []
+    for kind, a, b in steps:
+        lo, hi = moved_window(kind, a, b, lo, hi)
+        hi = max(min(hi, len(bars)), WINDOWS.needed)
+        lo = min(lo, hi - WINDOWS.needed)
+        window = bars[lo:hi]
+        if kind == "revise":  # the newest bar: the next window has it as it was
+            window[-1] = dataclasses.replace(window[-1], close=window[-1].close + a)
+        out.append(window)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(bars=series(), steps=STEPS)
+def test_gauges_when_read_through_a_kept_cache_then_the_floats_of_a_fresh_reading(
+    bars, steps
+) -> None:
+    kept = GaugeCache()
+    for window in windows_of(bars, steps):
+        warm = read_gauge(kept.series("X", window, WINDOWS), WINDOWS)
+        cold = read_gauge(GaugeCache().series("X", window, WINDOWS), WINDOWS)
+        assert warm == cold
