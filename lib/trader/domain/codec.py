@@ -99,7 +99,8 @@ def _same(value: Any) -> Any:
 
 
 def _enum_value(value: Enum) -> Any:
-    return value.value
+    item = value.value
+    return item if type(item) in _PLAIN else to_jsonable(item)  # a float value refused too
 
 
 def _decimal(value: Decimal) -> str:

@@ -3,7 +3,7 @@
 Field order is part of the contract (DESIGN.md): `schema_version` first, then the rest.
 Each value is made JSON-ready where the record takes it (what `to_jsonable` gives for it:
 amounts through `decimal_jsonable`, times through `time_jsonable`), so the finished record
-needs no second walk.
+needs no second walk, and orjson writes its line (an `AuditRecord`: see there).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
+
+import orjson
 
 from trader.domain.codec import (
     decimal_jsonable,
@@ -82,41 +84,56 @@ class CycleTrace:
         return self.decision.assessment.protections if self.decision else None
 
 
-def build_record(trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
+class AuditRecord(dict[str, Any]):
+    """A record `build_record` made: each value JSON-ready as it was taken (str, int, bool,
+    None, and lists and dicts of those with str keys; a str or int enum member stands as its
+    value). Never a float, Decimal, time or other enum: those are what orjson writes otherwise
+    than the json module (a float's exponent, NaN as null, enums and times it would take), so
+    `audit_line` writes these records with orjson, and any other mapping with the json module.
+    """
+
+    __slots__ = ()
+
+
+def build_record(trace: CycleTrace, finished_at: datetime) -> AuditRecord:
     duration_ms = int((finished_at - trace.started_at).total_seconds() * 1000)
     decision = trace.decision
-    return {
-        "schema_version": AUDIT_SCHEMA_VERSION,
-        "cycle_id": to_jsonable(trace.cycle_id),
-        "mode": to_jsonable(trace.mode.value),
-        "started_at": time_jsonable(trace.started_at),
-        "finished_at": time_jsonable(finished_at),
-        "duration_ms": duration_ms,
-        "regime": _regime(decision.assessment) if decision else None,
-        "universe": _universe(decision.assessment.universe, trace.charted) if decision else None,
-        "triggers": to_jsonable(list(decision.assessment.signals)) if decision else [],
-        "proposals": {
-            "proposed": to_jsonable(list(decision.proposals)) if decision else [],
-            "skipped": to_jsonable(decision.skipped_entries) if decision else {},
-            "exits_blocked": to_jsonable(decision.exits_blocked) if decision else {},
-        },
-        "risk": [_decision(d) for d in decision.decisions] if decision else [],
-        "orders": {
-            **_orders(decision, trace.placed, trace.reconciled),
-            "exit_cancels": [_exit_cancel(c) for c in trace.exit_cancels],
-            "conversions": _conversions(decision, trace.conversions),
-        },
-        "reconciliation": _reconciliation(trace.reconciliation),
-        "no_trade_reason": to_jsonable(trace.no_trade_reason),
-        "no_trade_detail": to_jsonable(trace.no_trade_detail),
-        "exception": _exception(trace.exception),
-        "state": _state(trace.state, trace.valuation),
-        "dust": _dust(decision, trace.state),
-        "api_calls": to_jsonable(trace.api_calls),
-        "protections": _protections(trace.protections),
-        # for reports: the market each cycle saw (mid of bid and ask)
-        "prices": decimals_jsonable(trace.prices),
-    }
+    return AuditRecord(
+        {
+            "schema_version": AUDIT_SCHEMA_VERSION,
+            "cycle_id": to_jsonable(trace.cycle_id),
+            "mode": to_jsonable(trace.mode.value),
+            "started_at": time_jsonable(trace.started_at),
+            "finished_at": time_jsonable(finished_at),
+            "duration_ms": duration_ms,
+            "regime": _regime(decision.assessment) if decision else None,
+            "universe": _universe(decision.assessment.universe, trace.charted)
+            if decision
+            else None,
+            "triggers": to_jsonable(list(decision.assessment.signals)) if decision else [],
+            "proposals": {
+                "proposed": to_jsonable(list(decision.proposals)) if decision else [],
+                "skipped": to_jsonable(decision.skipped_entries) if decision else {},
+                "exits_blocked": to_jsonable(decision.exits_blocked) if decision else {},
+            },
+            "risk": [_decision(d) for d in decision.decisions] if decision else [],
+            "orders": {
+                **_orders(decision, trace.placed, trace.reconciled),
+                "exit_cancels": [_exit_cancel(c) for c in trace.exit_cancels],
+                "conversions": _conversions(decision, trace.conversions),
+            },
+            "reconciliation": _reconciliation(trace.reconciliation),
+            "no_trade_reason": to_jsonable(trace.no_trade_reason),
+            "no_trade_detail": to_jsonable(trace.no_trade_detail),
+            "exception": _exception(trace.exception),
+            "state": _state(trace.state, trace.valuation),
+            "dust": _dust(decision, trace.state),
+            "api_calls": to_jsonable(trace.api_calls),
+            "protections": _protections(trace.protections),
+            # for reports: the market each cycle saw (mid of bid and ask)
+            "prices": decimals_jsonable(trace.prices),
+        }
+    )
 
 
 def _regime(seen: Assessment) -> dict[str, Any]:
@@ -405,6 +422,29 @@ _LINE_ENCODER = json.JSONEncoder(
 
 def audit_line(record: Mapping[str, Any]) -> str:
     """One compact JSON line, keys in the record's own order; AuditError names a bad value."""
+    fast = _fast_line(record, 0)
+    return _json_line(record) if fast is None else fast.decode("utf-8")
+
+
+def audit_jsonl(record: Mapping[str, Any]) -> bytes:
+    """`audit_line(record)` and a newline, in UTF-8: what a JSONL sink appends."""
+    fast = _fast_line(record, orjson.OPT_APPEND_NEWLINE)
+    return (_json_line(record) + "\n").encode("utf-8") if fast is None else fast
+
+
+def _fast_line(record: Mapping[str, Any], option: int) -> bytes | None:
+    """orjson's line of an AuditRecord (the json module's bytes, ~8 times sooner); None for any
+    other mapping, or one orjson refuses (an int beyond 64 bits, a str that is not UTF-8, a
+    record holding itself): the json module writes those, or says where they fail."""
+    if type(record) is not AuditRecord:
+        return None
+    try:
+        return orjson.dumps(record, option=option)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _json_line(record: Mapping[str, Any]) -> str:
     data = dict(record)
     try:
         return _LINE_ENCODER.encode(data)
