@@ -145,6 +145,8 @@ def _dataclass_encoder(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]
 
 
 def _dict(value: dict[Any, Any]) -> dict[str, Any]:
+    if not value:  # most of the record's dicts and lists are empty: no comprehension for those
+        return {}
     return {
         k if type(k) is str else str(k): v if type(v) in _PLAIN else to_jsonable(v)
         for k, v in value.items()
@@ -152,6 +154,8 @@ def _dict(value: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _list(value: Any) -> list[Any]:
+    if not value:
+        return []
     return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
 
 
