@@ -1,7 +1,8 @@
 """The audit records of real replays are, byte for byte, what the record built as before gave
 (tests/support/audit_reference.py: the record of domain values, walked once at the end by the
 reflective encoder of tests/support/codec_reference.py): every cycle's record is built both
-ways and the JSON texts compared."""
+ways, and its line as the sinks write it (orjson's, of an AuditRecord) compared with the json
+module's text of the reference record."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from candle_files import HEADER
 from codec_reference import encoded_outcome
 
 from trader.domain.config import load_config
+from trader.domain.errors import AuditError
 from trader.entrypoints import replay
 from trader.entrypoints.runner import StopFlag
 from trader.service import cycle
-from trader.service.audit import CycleTrace, build_record
+from trader.service.audit import AuditRecord, CycleTrace, audit_jsonl, build_record
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO.parent / "shared" / "data" / "candles"
@@ -40,13 +42,24 @@ class BothBuilders:
 
     def __call__(self, trace: CycleTrace, finished_at: datetime) -> dict[str, Any]:
         record = build_record(trace, finished_at)
-        fast = encoded_outcome(same, record)
+        assert type(record) is AuditRecord  # the line is orjson's
+        fast = line_outcome(record)
         reference = encoded_outcome(same, reference_build_record(trace, finished_at))
         self.records += 1
         self.with_orders += bool(record["orders"]["placed"])
         if fast != reference:
             self.differences.append(f"{trace.cycle_id}: {where_they_part(fast, reference)}")
         return record
+
+
+def line_outcome(record: AuditRecord) -> tuple[str, str]:
+    """The line a sink writes, without its newline (as encoded_outcome's text), or the error."""
+    try:
+        line = audit_jsonl(record)
+    except AuditError as exc:
+        return type(exc).__name__, str(exc)
+    assert line.endswith(b"\n")
+    return "json", line[:-1].decode("utf-8")
 
 
 def where_they_part(fast: tuple[str, str], reference: tuple[str, str]) -> str:

@@ -1,16 +1,21 @@
 """The reflective `to_jsonable` as it was before the per-class dispatch (commit c0adc1a),
-verbatim: the reference the fast encoder must match byte for byte."""
+verbatim, with the codec's `_iso` as it was before orjson wrote UTC times: the reference the
+fast encoder must match byte for byte."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from trader.domain.codec import _iso
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: every datetime must be UTC-aware")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def reference_to_jsonable(value: Any) -> Any:

@@ -124,6 +124,18 @@ def test_to_jsonable_when_enum_then_its_value_in_json() -> None:
     assert json.dumps(to_jsonable({"side": models.Side.SELL})) == '{"side": "SELL"}'
 
 
+class Plan(Enum):  # not a str or int enum: its values are encoded as any value is
+    WINDOW = (1, "2")
+    RATIO = 0.5
+
+
+def test_to_jsonable_when_a_plain_enum_then_its_value_encoded_and_a_float_value_refused() -> None:
+    # The audit record holds what to_jsonable gives: never a float (orjson writes its line)
+    assert to_jsonable(Plan.WINDOW) == [1, "2"]
+    with pytest.raises(TypeError, match="use Decimal"):
+        to_jsonable({"plan": Plan.RATIO})
+
+
 def test_to_jsonable_when_naive_datetime_then_value_error() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         to_jsonable(datetime(2026, 11, 24))  # noqa: DTZ001 - the point of the test

@@ -39,6 +39,10 @@ class Plain(Enum):
     A = "a"
 
 
+class Moment(datetime):  # a datetime subclass (as freezegun's): orjson refuses it, isoformat
+    pass
+
+
 leaves = st.one_of(
     st.none(),
     st.booleans(),
@@ -48,6 +52,7 @@ leaves = st.one_of(
     st.datetimes(
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), None])  # None: naive
     ),
+    st.sampled_from([Moment(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC), Moment(2025, 1, 2, 3, 4)]),
     st.dates(),
     st.floats(allow_nan=False),
     st.sampled_from([*models.Side, *models.OrderStatus, Level.LOW, Plain.A]),

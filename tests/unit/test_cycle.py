@@ -50,6 +50,18 @@ DESIGN_FIELDS = [
 # --- a cycle that trades ---------------------------------------------------------------
 
 
+def test_run_cycle_when_an_order_fills_then_its_fills_are_new_once() -> None:
+    rig = make_rig()
+    bought = rig.run(Mode.PAPER)
+    continue_flat(rig)
+    quiet = rig.run(Mode.PAPER)
+
+    (order,) = bought.orders
+    assert order.fills  # the paper account filled it
+    assert bought.new_fills == order.fills
+    assert quiet.new_fills == ()  # booked already: not new again
+
+
 def test_run_cycle_when_momentum_fires_in_paper_mode_then_buys_fills_books_and_audits() -> None:
     rig = make_rig()
     result = rig.run(Mode.PAPER)

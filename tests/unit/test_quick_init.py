@@ -17,7 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import trader.service.cycle  # noqa: F401 (imports every module whose classes get a quick __init__)
+# the modules whose classes get a quick __init__: the cycle's, and the report's Point
+import trader.service.cycle
+import trader.service.report.history  # noqa: F401
 from trader.domain import models
 from trader.domain.copying import PLAIN_INITS, quick_init
 from trader.domain.state import PortfolioState

@@ -16,20 +16,26 @@ from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
+import orjson
+
 T = TypeVar("T")
 
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for a domain value (recursively)."""
-    encode = _ENCODERS.get(type(value)) or _learn(type(value))
+    cls = type(value)
+    if cls in _PLAIN:  # JSON already (most values): no dispatch
+        return value
+    encode = _ENCODERS.get(cls) or _learn(cls)
     return encode(value)
 
 
 def decimal_jsonable(value: Any) -> Any:
     """to_jsonable of a value that is most often a Decimal or None (those without the
     dispatch): what the audit record calls for each amount."""
-    if type(value) is Decimal:
-        return _decimal(value)
+    if type(value) is Decimal:  # _decimal, written out here: one call less for each amount
+        text = str(value)
+        return text if "E" not in text and "e" not in text else format(value, "f")
     return None if value is None else to_jsonable(value)
 
 
@@ -49,7 +55,7 @@ def time_jsonable(value: Any) -> Any:
         if text is None:
             if len(_UTC_TEXTS) >= _UTC_TEXTS_KEPT:
                 _UTC_TEXTS.clear()
-            text = _UTC_TEXTS[value] = _iso(value)
+            text = _UTC_TEXTS[value] = _utc_text(value)
         return text
     return None if value is None else to_jsonable(value)
 
@@ -99,7 +105,8 @@ def _same(value: Any) -> Any:
 
 
 def _enum_value(value: Enum) -> Any:
-    return value.value
+    item = value.value
+    return item if type(item) in _PLAIN else to_jsonable(item)  # a float value refused too
 
 
 def _decimal(value: Decimal) -> str:
@@ -138,6 +145,8 @@ def _dataclass_encoder(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]
 
 
 def _dict(value: dict[Any, Any]) -> dict[str, Any]:
+    if not value:  # most of the record's dicts and lists are empty: no comprehension for those
+        return {}
     return {
         k if type(k) is str else str(k): v if type(v) in _PLAIN else to_jsonable(v)
         for k, v in value.items()
@@ -145,6 +154,8 @@ def _dict(value: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _list(value: Any) -> list[Any]:
+    if not value:
+        return []
     return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
 
 
@@ -164,7 +175,15 @@ def from_jsonable(cls: type[T], data: Any) -> T:
 def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: every datetime must be UTC-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _utc_text(value.astimezone(UTC))
+
+
+def _utc_text(value: datetime) -> str:
+    """isoformat() of a UTC time with "Z" for "+00:00": the text orjson writes for it, in a
+    quarter of isoformat's time (a subclass of datetime, which orjson refuses: isoformat)."""
+    if type(value) is datetime:
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def parse_utc(text: str) -> datetime:

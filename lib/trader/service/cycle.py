@@ -436,13 +436,8 @@ def _release(lock: CycleLock, lease: LockLease) -> None:
 def _result(
     trace: CycleTrace, finished: datetime, orders: tuple[Order, ...], record: dict[str, Any]
 ) -> CycleResult:
-    state, valuation = trace.state, trace.valuation
-    new_fills: dict[str, Fill] = {}
-    cancelled = (c.answer for c in trace.exit_cancels if c.answer is not None)
-    for order in (*trace.reconciled, *cancelled, *trace.placed):
-        for fill in order.fills:
-            if fill.fill_id not in trace.loaded_fill_ids:
-                new_fills.setdefault(fill.fill_id, fill)
+    state, valuation, recon = trace.state, trace.valuation, trace.reconciliation
+    regime, protections = trace.regime, trace.protections
     return CycleResult(
         cycle_id=trace.cycle_id,
         mode=trace.mode,
@@ -452,14 +447,28 @@ def _result(
         no_trade_detail=trace.no_trade_detail,
         orders=orders,
         reconciled=trace.reconciled,
-        regime=trace.regime.name if trace.regime else None,
+        regime=regime.name if regime else None,
         equity=valuation.equity if valuation else None,
         exposure=valuation.total_exposure if valuation else None,
-        drift=tuple(d.currency for d in trace.reconciliation.drift) if trace.reconciliation else (),
+        drift=tuple([d.currency for d in recon.drift]) if recon and recon.drift else (),
         realized_pnl_today=state.realized_pnl_today if state else None,
         realized_pnl_total=state.realized_pnl_total if state else None,
         fees_total=state.fees_total if state else None,
-        new_fills=tuple(new_fills.values()),
-        protection_tripped=trace.protections.tripped if trace.protections else None,
+        new_fills=_new_fills(trace),
+        protection_tripped=protections.tripped if protections else None,
         record=record,
     )
+
+
+def _new_fills(trace: CycleTrace) -> tuple[Fill, ...]:
+    """The fills of this cycle's orders that the state did not hold when loaded (most cycles
+    handle no order: none)."""
+    if not (trace.reconciled or trace.exit_cancels or trace.placed):
+        return ()
+    new_fills: dict[str, Fill] = {}
+    cancelled = (c.answer for c in trace.exit_cancels if c.answer is not None)
+    for order in (*trace.reconciled, *cancelled, *trace.placed):
+        for fill in order.fills:
+            if fill.fill_id not in trace.loaded_fill_ids:
+                new_fills.setdefault(fill.fill_id, fill)
+    return tuple(new_fills.values())

@@ -13,7 +13,7 @@ from trader.adapters.aws.metrics import count_needs_operator
 from trader.domain.codec import parse_utc
 from trader.domain.errors import AuditError
 from trader.ports import AuditSink
-from trader.service.audit import audit_line
+from trader.service.audit import audit_jsonl
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _fallback_log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class S3AuditSink:
         """Write at the cycle's key; never overwrite it (a repeated delivery of the same event
         audits `duplicate_invocation` under the same cycle id): that record goes beside it."""
         key = audit_key(record, self._prefix)
-        body = (audit_line(record) + "\n").encode("utf-8")
+        body = audit_jsonl(record)
         try:
             self._put(key, body)
         except ClientError as exc:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO
 
 from trader.domain.errors import AuditError, AuditReadError
-from trader.service.audit import audit_line, parse_audit_line, record_started_at
+from trader.service.audit import audit_jsonl, parse_audit_line, record_started_at
 
 BLOCK_SIZE = 1 << 16  # read from the end of a log this much at a time
 WRITE_BUFFER = 1 << 18  # a replay's records written out ~80 at a time, not ~3 (the default)
@@ -28,12 +28,12 @@ class BufferedJsonlAuditSink:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: TextIO = path.open("a", encoding="utf-8", buffering=WRITE_BUFFER)
+            self._file: BinaryIO = path.open("ab", buffering=WRITE_BUFFER)
         except OSError as exc:
             raise AuditError(f"cannot open the audit log {path}: {exc.strerror}") from exc
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._file.write(audit_line(record) + "\n")
+        self._file.write(audit_jsonl(record))
 
     def close(self) -> None:
         self._file.close()

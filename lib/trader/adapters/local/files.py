@@ -29,7 +29,7 @@ from trader.domain.state import (
     state_from_dict,
     state_to_dict,
 )
-from trader.service.audit import audit_line
+from trader.service.audit import audit_jsonl
 
 # What a malformed file can raise while being decoded (InvalidOperation: a bad Decimal).
 DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, InvalidOperation)
@@ -266,7 +266,7 @@ class JsonlAuditSink:
         self.path = path
 
     def write(self, record: Mapping[str, Any]) -> None:
-        payload = memoryview((audit_line(record) + "\n").encode("utf-8"))
+        payload = memoryview(audit_jsonl(record))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from trader.domain.copying import quick_init
 from trader.service.audit import record_started_at
 
 ZERO = Decimal(0)
@@ -74,6 +75,7 @@ class Trade:
         return self.pnl / self.cost * 100 if self.cost else ZERO
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Point:
     """What one cycle saw."""
