@@ -93,7 +93,6 @@ class ObjectStateStore:
 
 
 T = TypeVar("T")
-_bare = object.__new__  # an instance without its __init__ run
 
 
 class SettledFuture(Future[T]):
@@ -104,6 +103,14 @@ class SettledFuture(Future[T]):
         # Future.__init__ is not called: its condition and waiters serve only waiting.
         self._value = result
         self._error = error
+
+    @classmethod
+    def of(cls, value: T) -> SettledFuture[T]:
+        """`SettledFuture(value)` without the call to __init__ (a replay settles some fifteen
+        calls a cycle): the same two fields, stored here."""
+        future = object.__new__(cls)
+        future._value, future._error = value, None
+        return future
 
     def result(self, timeout: float | None = None) -> T:
         del timeout  # settled when made: nothing to wait for
@@ -140,11 +147,7 @@ class InlineExecutor(Executor):
             value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
             return SettledFuture(error=exc)
-        # SettledFuture(value) without the call to its __init__ (a replay submits some fifteen
-        # calls a cycle): the same two fields stored here
-        future: SettledFuture[T] = _bare(SettledFuture)
-        future._value, future._error = value, None
-        return future
+        return SettledFuture.of(value)
 
 
 class InMemoryCycleLock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -30,8 +31,7 @@ class CountingExchange:
         self._count = self._made.append
 
     def calls(self) -> dict[str, int]:
-        made = self._made.copy()
-        return {name: made.count(name) for name in sorted(set(made))}
+        return dict(sorted(Counter(self._made.copy()).items()))
 
     def list_products(self) -> Sequence[Product]:
         self._count("list_products")
