@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from trader.adapters.clock import SteppingClock
 from trader.adapters.sim.csv_market import CsvMarket
+from trader.domain.bar_window import BarWindow
 
 T0 = 1_772_409_600  # a multiple of 900
 PRODUCTS = ("BTC-USD", "SOL-USD")
@@ -74,11 +75,18 @@ def test_answers_when_clock_moves_and_flags_change_then_a_fresh_markets(calls, g
                 assert type(answer) is type(fresh_answer(folder, clock.now(), flags, call))
 
 
-def test_get_candles_when_asked_then_a_tuple_as_the_snapshot_keeps_it(tmp_path: Path) -> None:
-    write_candles(tmp_path, "BTC-USD", T0, 12, grain=300)
+def test_get_candles_when_asked_then_a_window_over_the_files_bars_not_a_copy(
+    tmp_path: Path,
+) -> None:
+    write_candles(tmp_path, "BTC-USD", T0, 40, grain=300)
     now = START + timedelta(hours=2)
-    market = CsvMarket(tmp_path, SteppingClock(now, 300), 300)
+    clock = SteppingClock(now, 300)
+    market = CsvMarket(tmp_path, clock, 300)
     bars = market.get_candles("BTC-USD", 300, START, now)
-    assert type(bars) is tuple
-    assert len(bars) == 12
+    assert type(bars) is BarWindow
+    assert (bars.lo, bars.hi) == (0, 24)  # 2 hours of 5-minute bars closed
+    clock.move_to(now + timedelta(seconds=300))  # one bar later: the same tuple, moved on
+    later = market.get_candles("BTC-USD", 300, START + timedelta(seconds=300), clock.now())
+    assert later.bars is bars.bars
+    assert (later.lo, later.hi) == (1, 25)
     assert market.get_candles("BTC-USD", 300, now, now) == ()

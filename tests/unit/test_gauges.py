@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipeline_builders import FIVE_MINUTES, T0, moved_window
 
+from trader.domain.bar_window import BarWindow
 from trader.domain.models import Candle
 from trader.pipeline.gauges import GaugeCache, Windows, read_gauge
 
@@ -42,27 +43,32 @@ def series(draw) -> list[Candle]:
     return bars
 
 
-def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
-    """The windows a caller hands over, step by step, each at least WINDOWS.needed long."""
-    lo, hi, out = 0, WINDOWS.needed + 2, []
+def windows_of(bars: list[Candle], steps) -> list[tuple[tuple[Candle, ...], int, int]]:
+    """The windows a caller hands over, step by step, each at least WINDOWS.needed long, as
+    (a tuple, lo, hi): the window is tuple[lo:hi]; the same tuple (all the bars) while no bar
+    is revised, as a replay's market hands them."""
+    lo, hi, out, whole = 0, WINDOWS.needed + 2, [], tuple(bars)
     for kind, a, b in steps:
         lo, hi = moved_window(kind, a, b, lo, hi)
         hi = max(min(hi, len(bars)), WINDOWS.needed)
         lo = min(lo, hi - WINDOWS.needed)
-        window = bars[lo:hi]
         if kind == "revise":  # the newest bar: the next window has it as it was
+            window = bars[lo:hi]
             window[-1] = dataclasses.replace(window[-1], close=window[-1].close + a)
-        out.append(window)
+            out.append((tuple(window), 0, len(window)))
+        else:
+            out.append((whole, lo, hi))
     return out
 
 
 @settings(max_examples=300, deadline=None)
-@given(bars=series(), steps=STEPS)
+@given(bars=series(), steps=STEPS, as_view=st.booleans())
 def test_gauges_when_read_through_a_kept_cache_then_the_floats_of_a_fresh_reading(
-    bars, steps
+    bars, steps, as_view
 ) -> None:
     kept = GaugeCache()
-    for window in windows_of(bars, steps):
+    for base, lo, hi in windows_of(bars, steps):
+        window = BarWindow(base, lo, hi) if as_view else list(base[lo:hi])
         warm = read_gauge(kept.series("X", window, WINDOWS), WINDOWS)
         cold = read_gauge(GaugeCache().series("X", window, WINDOWS), WINDOWS)
         assert warm == cold

@@ -2,22 +2,25 @@
 
 Random bar series (highs and volumes with ties written with different digits, 100.0 against
 100.00; zero and, rarely, negative volumes) are read through one `TriggerWindows` as a
-sequence of windows that move on by one bar, repeat, jump, skip bars (a gap), come back as
-equal bars that are other objects (a restart, another source), with one bar revised, or
-shrink; each reading is compared with `max`/`sum` over the window and each trigger's signal
-with the one read without the cache (Signal equality compares the message text, which
-prints the high's digits).
+sequence of windows (lists, tuples, `BarWindow`s over one tuple, or each by turns) that move
+on by one bar, repeat, go back by one, jump, skip bars (a gap), come back as equal bars that
+are other objects (a restart, another source), with one bar revised, or shrink; each reading
+is compared with `max`/`sum` over the window and each trigger's signal with the one read
+without the cache (Signal equality compares the message text, which prints the high's
+digits).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipeline_builders import FIVE_MINUTES, T0, moved_window
 
+from trader.domain.bar_window import BarWindow
 from trader.domain.config import Breakout, VolumeSpike
 from trader.domain.models import Candle
 from trader.pipeline.trigger_windows import TriggerWindows
@@ -42,12 +45,14 @@ def series(draw) -> list[Candle]:
     return bars
 
 
-# a step: (kind, a, b): the window moves on by one, stays, jumps to [a, b), skips a bars,
-# comes back as copies (equal bars, other objects), or with one bar's high raised by b (a
-# revised bar, the others the same objects)
+# a step: (kind, a, b): the window moves on by one, stays, goes back by one, jumps to
+# [a, b), skips a bars, comes back as copies (equal bars, other objects), or with one bar's
+# high raised by b (a revised bar, the others the same objects)
 STEPS = st.lists(
     st.tuples(
-        st.sampled_from(["next", "next", "next", "same", "jump", "gap", "copies", "revise"]),
+        st.sampled_from(
+            ["next", "next", "next", "same", "back", "jump", "gap", "copies", "revise"]
+        ),
         st.integers(0, 40),
         st.integers(0, 40),
     ),
@@ -55,11 +60,15 @@ STEPS = st.lists(
 )
 
 
-def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
-    """The windows a caller hands over, step by step, starting with the first 8 bars."""
-    lo, hi, out = 0, min(8, len(bars)), []
+def windows_of(bars: list[Candle], steps) -> list[tuple[tuple[Candle, ...], int, int]]:
+    """The windows a caller hands over, step by step, starting with the first 8 bars, as
+    (a tuple, lo, hi): the window is tuple[lo:hi]; the same tuple (all the bars) unless the
+    step made copies or revised a bar, as a replay's market hands them."""
+    lo, hi, out, whole = 0, min(8, len(bars)), [], tuple(bars)
     for kind, a, b in steps:
         lo, hi = moved_window(kind, a, b, lo, hi)
+        if kind == "back":
+            lo, hi = max(lo - 1, 0), max(hi - 1, 0)
         hi = min(hi, len(bars))
         lo = min(lo, hi)
         window = bars[lo:hi]
@@ -68,8 +77,20 @@ def windows_of(bars: list[Candle], steps) -> list[list[Candle]]:
         if kind == "revise" and window:
             at = a % len(window)
             window[at] = dataclasses.replace(window[at], high=window[at].high + b)
-        out.append(window)
+        out.append(
+            (tuple(window), 0, len(window)) if kind in ("copies", "revise") else (whole, lo, hi)
+        )
     return out
+
+
+def handed(kind: str, step: int, base: tuple[Candle, ...], lo: int, hi: int) -> Sequence[Candle]:
+    """The window as a list, a tuple (as a live snapshot keeps it), a `BarWindow` (as a
+    replay's market hands it), or, `mixed`, one of the three by turns."""
+    if kind == "mixed":
+        kind = ("list", "tuple", "window")[step % 3]
+    if kind == "window":
+        return BarWindow(base, lo, hi)
+    return list(base[lo:hi]) if kind == "list" else base[lo:hi]
 
 
 def outcome(trigger, window, cfg, kept):
@@ -97,7 +118,7 @@ def test_prior_high_when_same_objects_move_on_then_equal_to_max_with_its_digits(
     steps=STEPS,
     n=st.integers(1, 6),
     precision=st.sampled_from([28, 4]),
-    kind=st.sampled_from([list, tuple]),  # a snapshot hands tuples (kept as they are)
+    kind=st.sampled_from(["list", "tuple", "window", "mixed"]),
     volume_from=st.integers(0, 10),  # volumes asked for from this window on (the sum is lazy)
 )
 def test_trigger_windows_when_read_step_by_step_then_equal_the_whole_window_reading(
@@ -108,7 +129,8 @@ def test_trigger_windows_when_read_step_by_step_then_equal_the_whole_window_read
     up = Breakout(lookback_bars=n, min_margin_pct=D(0))
     with localcontext() as ctx:
         ctx.prec = precision  # 4: sums that round, where the exact running sum must not be used
-        for step, window in enumerate(map(kind, windows_of(bars, steps))):
+        for step, (base, lo, hi) in enumerate(windows_of(bars, steps)):
+            window = handed(kind, step, base, lo, hi)
             if len(window) < n + 1:
                 continue
             prior = window[-n - 1 : -1]

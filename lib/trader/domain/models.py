@@ -370,7 +370,9 @@ class MarketSnapshot:
     as_of: datetime
     products: dict[str, Product]
     quotes: dict[str, Quote]
-    candles: dict[str, tuple[Candle, ...]]  # ascending by start, closed bars only
+    # ascending by start, closed bars only; a replay's market hands BarWindows (views of its
+    # history that read as these tuples: domain/bar_window.py)
+    candles: dict[str, tuple[Candle, ...]]
     balances: dict[str, Balance]
     fees: FeeRates
     account_fills: AccountFills | None = None  # read with the balances, for reconciliation

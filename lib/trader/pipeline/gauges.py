@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from trader.domain.bar_window import span
 from trader.domain.copying import quick_init
 from trader.domain.models import Candle
 
@@ -134,36 +135,37 @@ class GaugeCache:
 
     def series(self, product_id: str, window: Sequence[Candle], windows: Windows) -> _Series:
         """The floats of (at least) the last min(len(window), windows.needed) bars of
-        `window`."""
+        `window` (read off the tuple under it when it is a `BarWindow`: no copy)."""
+        bars, lo, hi = span(window)
         keep = windows.needed
-        used = min(len(window), keep)
+        used = min(hi - lo, keep)
         series = self._series.get(product_id)
-        if series is None or series.window != windows.crash or not _extend(series, window):
+        if series is None or series.window != windows.crash or not _extend(series, bars, lo, hi):
             series = _Series(windows.crash)
-            for bar in window[-used:]:
+            for bar in bars[hi - used : hi]:
                 series.append(bar)
             self._series[product_id] = series
         series.keep_last(keep)
-        series.join = window[-1].close
-        if len(series.starts) < used or series.starts[-used] != window[-used].start:
+        series.join = bars[hi - 1].close
+        if len(series.starts) < used or series.starts[-used] != bars[hi - used].start:
             self._series.pop(product_id)  # the window has bars the copy lacks: read it whole
             return self.series(product_id, window, windows)
         return series
 
 
-def _extend(series: _Series, window: Sequence[Candle]) -> bool:
-    """Append the bars of `window` newer than the copy; False when the window does not
-    continue it (its bar at the copy's newest start is missing or has another close)."""
+def _extend(series: _Series, bars: Sequence[Candle], lo: int, hi: int) -> bool:
+    """Append the bars of the window `bars[lo:hi]` newer than the copy; False when the window
+    does not continue it (its bar at the copy's newest start is missing or has another close)."""
     join = series.join
     if not series.starts or join is None:
         return False
     newest = series.starts[-1]
-    at = len(window) - 1
-    while at >= 0 and window[at].start > newest:
+    at = hi - 1
+    while at >= lo and bars[at].start > newest:
         at -= 1
-    if at < 0 or window[at].start != newest or window[at].close != join:
+    if at < lo or bars[at].start != newest or bars[at].close != join:
         return False
-    for bar in window[at + 1 :]:
+    for bar in bars[at + 1 : hi]:
         series.append(bar)
     return True
 

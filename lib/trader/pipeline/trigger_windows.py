@@ -8,8 +8,9 @@ asked for, an exact running sum of their volumes: when the new window is the las
 on by one bar (checked by comparing the bars, which costs pointer comparisons when they are
 the same objects, as in a replay or a warm Lambda's candle cache), the new bar costs one
 push; any other window (a first read, a restart, a gap filled, bars revised, a jump) is read
-whole. Either way the answer is the value
-a reading of the whole window gives, to the last digit:
+whole. A `BarWindow` (a replay's market) needs no comparing: along one tuple, where the new
+window ends tells whether it moved on by one. Either way the answer is the value a reading
+of the whole window gives, to the last digit:
 
 - the maximum is the high `max` returns: the first of equal highs, read from the bars given
   (so a message that prints it shows the same digits);
@@ -24,6 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from decimal import Context, Decimal, Inexact, getcontext
 
+from trader.domain.bar_window import BarWindow
 from trader.domain.models import Candle
 
 _EXACT = Context(prec=2000, traps=[Inexact])
@@ -41,20 +43,26 @@ def prior_volume(bars: Sequence[Candle], n: int) -> Decimal:
 
 
 class _Window:
-    """The last n + 1 bars read (oldest first) and, over the first n of them, the highs as a
-    deque of (index, high) with highs non-increasing; once a volume was asked for, also the
-    exact volume sum and the number of negative volumes (a breakout alone never sums)."""
+    """The last n + 1 bars read (oldest first), as `source[stop - n - 1 : stop]` (a tuple of
+    just those bars, or the longer tuple a `BarWindow` reads), and, over the first n of them,
+    the highs as a deque of (index, high) with highs non-increasing; once a volume was asked
+    for, also the exact volume sum and the number of negative volumes (a breakout alone never
+    sums)."""
 
-    __slots__ = ("bars", "count", "negatives", "peaks", "total")
+    __slots__ = ("count", "n", "negatives", "peaks", "source", "stop", "total")
 
-    def __init__(self, bars: tuple[Candle, ...]) -> None:
-        self.bars = bars
+    def __init__(self, source: tuple[Candle, ...], stop: int, n: int) -> None:
+        self.source, self.stop, self.n = source, stop, n
         self.count = 0  # bars ever pushed into the prior part: the index of the next one
         self.peaks: deque[tuple[int, Decimal]] = deque()
         self.total: Decimal | None = None  # None: no volume asked for yet
         self.negatives = 0
-        for bar in bars[:-1]:
+        for bar in source[stop - n - 1 : stop - 1]:
             self._push(bar)
+
+    def bars(self) -> tuple[Candle, ...]:
+        """The n + 1 bars read (the very tuple when the source holds just those)."""
+        return self.source[self.stop - self.n - 1 : self.stop]
 
     def _push(self, bar: Candle) -> None:
         peaks, high = self.peaks, bar.high
@@ -63,13 +71,13 @@ class _Window:
         peaks.append((self.count, high))
         self.count += 1
 
-    def advance(self, bars: tuple[Candle, ...]) -> None:
-        """Move on by one bar to `bars` (the bars read less the oldest, and a newest): the
-        oldest prior bar leaves, the last newest joins the prior."""
-        oldest, joining = self.bars[0], self.bars[-1]
-        self.bars = bars
+    def advance(self, source: tuple[Candle, ...], stop: int) -> None:
+        """Move on by one bar to `source[stop - n - 1 : stop]` (the bars read less the oldest,
+        and a newest): the oldest prior bar leaves, the last newest joins the prior."""
+        n = self.n
+        oldest, joining = self.source[self.stop - n - 1], self.source[self.stop - 1]
+        self.source, self.stop = source, stop
         self._push(joining)
-        n = len(bars) - 1
         while self.peaks[0][0] < self.count - n:
             self.peaks.popleft()
         if self.total is not None:
@@ -80,7 +88,7 @@ class _Window:
     def volume(self) -> Decimal | None:
         """The exact sum when summing the prior bars in the current context would not round."""
         if self.total is None:
-            prior = self.bars[:-1]
+            prior = self.source[self.stop - self.n - 1 : self.stop - 1]
             self.total = ZERO
             for bar in prior:
                 self.total = _EXACT.add(self.total, bar.volume)
@@ -100,18 +108,36 @@ class TriggerWindows:
         self._windows: dict[tuple[str, int], _Window] = {}
 
     def _window(self, product_id: str, bars: Sequence[Candle], n: int) -> _Window:
-        if not isinstance(bars, tuple):
-            bars = tuple(bars[-n - 2 :])  # the bars compared below, as a snapshot hands them
         key = (product_id, n)
         window = self._windows.get(key)
+        if type(bars) is BarWindow:
+            return self._along(key, window, bars, n)
+        if not isinstance(bars, tuple):
+            bars = tuple(bars[-n - 2 :])  # the bars compared below, as a snapshot hands them
         if window is not None:
-            kept = window.bars
+            kept = window.bars()
             if kept[-1] is bars[-1] and kept == bars[-n - 1 :]:
                 return window  # read already (another trigger, a retried cycle)
             if len(bars) > n + 1 and bars[-n - 2 : -1] == kept:
-                window.advance(bars[-n - 1 :])  # moved on by one bar
+                tail = bars[-n - 1 :]
+                window.advance(tail, len(tail))  # moved on by one bar
                 return window
-        window = self._windows[key] = _Window(bars[-n - 1 :])
+        tail = bars[-n - 1 :]
+        window = self._windows[key] = _Window(tail, len(tail), n)
+        return window
+
+    def _along(
+        self, key: tuple[str, int], window: _Window | None, bars: BarWindow, n: int
+    ) -> _Window:
+        """`_window` for a window over a tuple: the kept bars are the same bars when read
+        along the same tuple, so comparing where they end tells what comparing them would."""
+        if window is not None and window.source is bars.bars:
+            if bars.hi == window.stop:
+                return window  # read already (another trigger, a retried cycle)
+            if bars.hi == window.stop + 1 and bars.hi - bars.lo > n + 1:
+                window.advance(bars.bars, bars.hi)  # moved on by one bar
+                return window
+        window = self._windows[key] = _Window(bars.bars, bars.hi, n)
         return window
 
     def prior_high(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:
@@ -119,6 +145,8 @@ class TriggerWindows:
         `bars` at the kept maximum's place (bars compare equal by value: 100.0 == 100.00)."""
         window = self._window(product_id, bars, n)
         place = window.peaks[0][0] - (window.count - n)  # 0 .. n - 1 in the prior bars
+        if type(bars) is BarWindow:  # the kept source is the window's own tuple
+            return bars.bars[bars.hi - n - 1 + place].high
         return bars[len(bars) - n - 1 + place].high
 
     def prior_volume(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
+from trader.domain.bar_window import as_bars
 from trader.domain.config import Config, regime_bars_to_fetch
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import (
     AccountFills,
     Balance,
-    Candle,
     FeeRates,
     MarketSnapshot,
     Product,
@@ -96,9 +96,7 @@ def _second_round(
         pid: pool.submit(get, pid, granularity, starts.get(pid, since), now) for pid in charted
     }
     quotes: Mapping[str, Quote] = quotes_f.result()
-    candles: dict[str, tuple[Candle, ...]] = {
-        pid: tuple(f.result()) for pid, f in candle_fs.items()
-    }
+    candles = {pid: as_bars(f.result()) for pid, f in candle_fs.items()}
     return MarketSnapshot(
         as_of=now,
         products=products,

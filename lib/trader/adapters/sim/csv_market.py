@@ -29,6 +29,7 @@ from pathlib import Path
 from trader.adapters.sim.bars import merged_bars
 from trader.adapters.sim.making import maker
 from trader.adapters.sim.matching import ALIAS_QUOTE
+from trader.domain.bar_window import BarWindow
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
 from trader.domain.models import ZERO, Candle, Product, Quote
@@ -71,7 +72,7 @@ class CandleDataError(ExchangeError):
 class _Series:
     granularity_s: int
     times: list[int]
-    candles: tuple[Candle, ...]  # a window is a slice of it: a tuple, as the snapshot keeps it
+    candles: tuple[Candle, ...]  # a window is a view of it (a BarWindow), not a copy
 
 
 def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
@@ -315,7 +316,7 @@ class CsvMarket:
         hi = bisect_right(times, now_s - granularity_s)  # the bars closed by now
         if end is not self._moment:  # (those closed by now all start before now)
             hi = min(bisect_left(times, _ceil_ts(end)), hi)
-        return series.candles[lo:hi] if hi > lo else ()
+        return BarWindow(series.candles, lo, hi) if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
 
