@@ -545,9 +545,19 @@ class _WatchingExecutor(InlineExecutor):
         self.calls = 0
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._note()
+        return super().submit(fn, *args, **kwargs)
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def]
+        def watched(*args):  # type: ignore[no-untyped-def]
+            self._note()
+            return fn(*args)
+
+        return super().map(watched, *iterables, timeout=timeout, chunksize=chunksize)
+
+    def _note(self) -> None:
         self.calls += 1
         self.threads_seen.update(t.name for t in threading.enumerate())
-        return super().submit(fn, *args, **kwargs)
 
 
 def test_run_cycle_when_an_executor_is_given_then_the_calls_run_on_it_and_no_pool_starts() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -279,6 +281,38 @@ def test_inline_executor_when_calls_are_submitted_then_each_runs_at_once_in_the_
     assert first.done() and first.exception() is None and not first.cancelled()
     assert pool.submit(job, n=5).result() == 10  # keyword arguments passed on
     assert list(pool.map(job, [2, 3])) == [4, 6]
+
+
+@pytest.mark.parametrize("failing", [None, 0, 2, 4])
+def test_inline_executor_map_when_compared_with_a_pool_then_the_same_results_and_error(failing):
+    """Results in order, over several iterables (the shortest bounds them); each call made
+    before the first result is read; a call's error raised where its result is read."""
+
+    def job(ran: list[int], n: int, k: int) -> int:
+        ran.append(n)
+        if n == failing:
+            raise ValueError(f"no bars for {n}")
+        return n * 10 + k
+
+    def read(pool: Executor) -> tuple[list[object], list[int]]:
+        ran: list[int] = []
+        results = pool.map(partial(job, ran), [0, 1, 2, 3, 4], [7, 8, 9, 6])
+        ran_before_reading = sorted(ran)
+        got: list[object] = []
+        try:
+            got.extend(results)
+        except ValueError as exc:
+            got.append(str(exc))
+        return got, ran_before_reading
+
+    inline, ran_inline = read(InlineExecutor())
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        pooled, _ = read(threads)
+    assert inline == pooled
+    expected = {None: [7, 18, 29, 36], 0: ["no bars for 0"], 2: [7, 18, "no bars for 2"]}
+    assert inline == expected.get(failing, [7, 18, 29, 36])  # 4 has no partner: never called
+    called = [0, 1, 2, 3] if failing is None or failing == 4 else list(range(failing + 1))
+    assert ran_inline == called
 
 
 def test_inline_executor_when_the_call_raises_then_the_future_holds_the_error():

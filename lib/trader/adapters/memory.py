@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -148,6 +148,29 @@ class InlineExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
             return SettledFuture(error=exc)
         return SettledFuture.of(value)
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator[T]:
+        """The calls made at once, in order (a pool submits them all before the first result
+        is read); a call's error is raised where its result is read, as a pool's map raises
+        it. The calls after a failed one are not made: nothing can read their results."""
+        del timeout, chunksize  # nothing to wait for, nothing to batch
+        made: list[T] = []
+        try:
+            made.extend(map(fn, *iterables))  # the loop in C: no frame per call
+        except BaseException as exc:  # noqa: BLE001 (raised where it is read, as a pool does)
+            return _then_raise(made, exc)
+        return iter(made)
+
+
+def _then_raise(made: list[T], error: BaseException) -> Iterator[T]:
+    yield from made
+    raise error
 
 
 class InMemoryCycleLock:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
+from itertools import repeat
 
 from trader.domain.bar_window import as_bars
 from trader.domain.config import Config, regime_bars_to_fetch
@@ -91,12 +92,11 @@ def _second_round(
     since = now - timedelta(seconds=granularity * (lookback + 1))
     regime_since = now - timedelta(seconds=granularity * (longer + 1))
     starts = dict.fromkeys(request.regime, regime_since)
-    get = market.get_candles
-    candle_fs = {
-        pid: pool.submit(get, pid, granularity, starts.get(pid, since), now) for pid in charted
-    }
+    windows = [starts.get(pid, since) for pid in charted]
+    # map, as the pool's own: submitted at once, read in order; a call's error raised here
+    fetched = pool.map(market.get_candles, charted, repeat(granularity), windows, repeat(now))
     quotes: Mapping[str, Quote] = quotes_f.result()
-    candles = {pid: as_bars(f.result()) for pid, f in candle_fs.items()}
+    candles = dict(zip(charted, map(as_bars, fetched), strict=True))
     return MarketSnapshot(
         as_of=now,
         products=products,
