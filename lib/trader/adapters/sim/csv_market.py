@@ -62,6 +62,8 @@ _MAKE_QUOTE = maker(Quote)
 _AHEAD = 512  # bars whose products and quotes are made at once, from the one asked for
 _Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
 _Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
+_Touches = tuple[int, list[Decimal], list[Decimal]]  # first bar, bids and asks from it on
+_NONE_MADE: _Touches = (0, [], [])
 
 
 class CandleDataError(ExchangeError):
@@ -250,13 +252,13 @@ class CsvMarket:
         self._series: dict[tuple[str, int], _Series] = {}  # (product, grain) -> coarser bars
         self._increments: dict[str, Decimal] = {}
         # product -> (first, bids, asks): the quote's bid and ask at bar first, first + 1, ...
-        self._touches: dict[str, tuple[int, list[Decimal], list[Decimal]]] = {}
+        self._touches: dict[str, _Touches] = {}
         self._templates: dict[str, Product] = {}  # product -> the fields no bar changes
         # What one clock reading gives (a replay's cycle asks several times at one moment):
-        # the moment, its unix seconds, each product's newest closed bar, the product list.
+        # the moment, its unix seconds, each product's bars and newest closed bar, the list.
         self._moment: datetime | None = None
         self._moment_s = 0
-        self._closed: dict[str, int] = {}
+        self._closed: dict[str, tuple[_Series, int]] = {}
         self._listed: tuple[Product, ...] | None = None
         # The last window start asked for and its unix seconds (a snapshot asks every product's
         # bars from the same moment): one tuple, replaced whole
@@ -296,13 +298,16 @@ class CsvMarket:
         for pid in product_ids:
             if pid not in self._paths:
                 continue
-            series = self._native(pid)
-            idx = self._closed_index(pid, series)
+            series, idx = self._closed_bar(pid)
             if idx < 0:
                 continue
-            bid, ask = self._touch(pid, series, idx)
+            first, bids, asks = self._touches.get(pid, _NONE_MADE)
+            if not 0 <= idx - first < len(bids):  # past the bars made ahead: make more
+                first, bids, asks = self._touches_from(pid, series, idx)
             observed = self._observed_at(series.granularity_s, series.times[idx])
-            quotes[pid] = _MAKE_QUOTE(pid, bid, ask, observed, None, None)
+            quotes[pid] = _MAKE_QUOTE(
+                pid, bids[idx - first], asks[idx - first], observed, None, None
+            )
         return quotes
 
     def get_candles(
@@ -389,13 +394,15 @@ class CsvMarket:
             self._window_start = (start, seconds)
         return seconds
 
-    def _closed_index(self, product_id: str, series: _Series) -> int:
-        """Index of the product's newest native bar closed at the moment (-1: none yet)."""
-        idx = self._closed.get(product_id)
-        if idx is None:
+    def _closed_bar(self, product_id: str) -> tuple[_Series, int]:
+        """The product's native bars and the index of its newest bar closed at the moment
+        (-1: none yet), kept for the moment."""
+        known = self._closed.get(product_id)
+        if known is None:
+            series = self._native(product_id)
             idx = bisect_right(series.times, self._moment_s - series.granularity_s) - 1
-            self._closed[product_id] = idx
-        return idx
+            known = self._closed[product_id] = (series, idx)
+        return known
 
     def _observed_at(self, grain: int, last_start_s: int) -> datetime:
         """Now while the data is current; the last bar's end in a gap or past the file's end."""
@@ -405,8 +412,7 @@ class CsvMarket:
         return _utc(closed_at)
 
     def _product(self, product_id: str) -> Product:
-        series = self._native(product_id)
-        idx = self._closed_index(product_id, series)
+        series, idx = self._closed_bar(product_id)
         first, products = self._products.get(product_id, (0, ()))
         if not 0 <= idx - first < len(products):
             first, products = idx, self._products_from(product_id, series, idx)
@@ -435,15 +441,12 @@ class CsvMarket:
         )
         return list(map(_MAKE_PRODUCT, *columns))
 
-    def _touch(self, product_id: str, series: _Series, idx: int) -> tuple[Decimal, Decimal]:
-        """The quote's bid and ask at the bar `idx` (made ahead for `_AHEAD` bars from it)."""
-        first, bids, asks = self._touches.get(product_id, (0, [], []))
-        if not 0 <= idx - first < len(bids):
-            closes = list(map(_CLOSE, series.candles[idx : idx + _AHEAD]))
-            first = idx
-            bids, asks = _touches(closes, self._spread, self._increment(product_id, series))
-            self._touches[product_id] = (first, bids, asks)
-        return bids[idx - first], asks[idx - first]
+    def _touches_from(self, product_id: str, series: _Series, idx: int) -> _Touches:
+        """The quote's bid and ask at the bars from `idx` on, for up to `_AHEAD` bars (kept)."""
+        closes = list(map(_CLOSE, series.candles[idx : idx + _AHEAD]))
+        bids, asks = _touches(closes, self._spread, self._increment(product_id, series))
+        made = self._touches[product_id] = (idx, bids, asks)
+        return made
 
     def _template(self, product_id: str, series: _Series) -> Product:
         """The product's fields that no bar changes (its bar's fields set by `_product`)."""
