@@ -51,6 +51,10 @@ _DEFAULTS: Mapping[str, Decimal] = {
 CENT = Decimal("0.01")
 _TWICE_BPS = Decimal(20_000)  # half the spread in bps, as a fraction of the price
 _EXACT = Context(prec=80)  # sliding sums of quote volume, without rounding
+# Prices made whole on the grid: to_integral_value reads only a context's rounding (it never
+# rounds to a precision nor signals Inexact), so these give what `rounding=` gives, quicker
+_FLOORED = Context(rounding=ROUND_FLOOR)
+_CEILED = Context(rounding=ROUND_CEILING)
 _PRICES = attrgetter("open", "high", "low", "close", "volume")
 _PRODUCT_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Product))  # in __init__'s order
 _PRODUCT_FIELDS = frozenset(_PRODUCT_FIELD_NAMES) - {"product_id"}
@@ -491,18 +495,18 @@ def _touches(
     """Bid and ask for each close: close -/+ close x spread / 20,000, floored and ceiled to the
     increment, the bid at least one increment, the ask at least one above the bid."""
     halves = list(map(truediv, map(mul, closes, repeat(spread_bps)), repeat(_TWICE_BPS)))
-    floors = _on_grid(map(sub, closes, halves), increment, ROUND_FLOOR)
+    floors = _on_grid(map(sub, closes, halves), increment, _FLOORED)
     bids = list(map(max, floors, repeat(increment)))
-    ceilings = _on_grid(map(add, closes, halves), increment, ROUND_CEILING)
+    ceilings = _on_grid(map(add, closes, halves), increment, _CEILED)
     asks = list(map(max, ceilings, map(add, bids, repeat(increment))))
     return bids, asks
 
 
-def _on_grid(values: Iterable[Decimal], increment: Decimal, rounding: str) -> Iterable[Decimal]:
-    """`round_to_increment` of each value, in one loop (value / increment made whole, x it)."""
+def _on_grid(values: Iterable[Decimal], increment: Decimal, whole_by: Context) -> Iterable[Decimal]:
+    """`round_to_increment` of each value (as `whole_by` rounds), in one loop (value /
+    increment made whole, x it)."""
     steps = map(truediv, values, repeat(increment))
-    whole = map(Decimal.to_integral_value, steps, repeat(rounding))
-    return map(mul, whole, repeat(increment))
+    return map(mul, map(whole_by.to_integral_value, steps), repeat(increment))
 
 
 def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
