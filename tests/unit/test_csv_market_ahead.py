@@ -130,6 +130,19 @@ def test_products_when_flags_override_a_bars_fields_then_the_flags_win(tmp_path:
     assert product.volume_24h_quote == D("160.00")  # 8 bars of 2 x 10
 
 
+def test_products_when_quote_volumes_need_over_28_digits_then_summed_exactly(
+    tmp_path: Path,
+) -> None:
+    # 12345678901234567890123456789 x 1.01 = 12469135690246913569024691356.89 (31 digits: a
+    # 28-digit context would round it, then refuse the quantize); + 2 x 1.01 = ...358.91
+    big = D("12345678901234567890123456789")
+    write_file(tmp_path, bar_rows([(1, D("1.01"), big), (1, D("1.01"), D(2))]))
+    clock = SetClock()
+    clock.moment = datetime.fromtimestamp(T0 + 2 * GRAIN, UTC)  # both bars closed
+    (product,) = CsvMarket(tmp_path, clock, GRAIN).list_products()
+    assert str(product.volume_24h_quote) == "12469135690246913569024691358.91"
+
+
 # A window: its start (hours before now, or the same start object as the last window), and its
 # end: the clock's own moment, an equal datetime that is another object, or hours before/after.
 WINDOWS = st.lists(
