@@ -25,7 +25,13 @@ from hypothesis import strategies as st
 from test_codec import DOMAIN_TYPES, strategy_for
 
 from trader.domain import models
-from trader.domain.codec import decimal_jsonable, decimals_jsonable, time_jsonable, to_jsonable
+from trader.domain.codec import (
+    amounts_jsonable,
+    decimal_jsonable,
+    decimals_jsonable,
+    time_jsonable,
+    to_jsonable,
+)
 from trader.domain.copying import replaced
 from trader.domain.ids import cycle_time
 from trader.domain.state import PortfolioState, RegimeMemory
@@ -240,10 +246,25 @@ def test_time_jsonable_when_times_again_and_again_then_each_its_own_text(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.text(max_size=3) | st.sampled_from(list(models.Side)), nested) | nested)
+@given(
+    st.dictionaries(st.text(max_size=3) | st.sampled_from(list(models.Side)), nested | any_exponent)
+    | nested
+)
 def test_decimals_jsonable_when_any_dict_or_value_then_same_json_or_error_as_the_reference(
     value: Any,
 ) -> None:
     assert encoded_outcome(decimals_jsonable, value) == encoded_outcome(
         reference_to_jsonable, value
     )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(leaves | any_exponent, max_size=6))
+def test_amounts_jsonable_when_any_values_then_same_json_or_error_as_the_reference(
+    values: list[Any],
+) -> None:
+    expected = encoded_outcome(reference_to_jsonable, values)
+    assert encoded_outcome(lambda v: amounts_jsonable(*v), values) == expected
+    with localcontext() as lower:  # exponents written "e": still found and formatted
+        lower.capitals = 0
+        assert encoded_outcome(lambda v: amounts_jsonable(*v), values) == expected

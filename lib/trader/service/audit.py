@@ -4,6 +4,10 @@ Field order is part of the contract (DESIGN.md): `schema_version` first, then th
 Each value is made JSON-ready where the record takes it (what `to_jsonable` gives for it:
 amounts through `decimal_jsonable`, times through `time_jsonable`), so the finished record
 needs no second walk, and orjson writes its line (an `AuditRecord`: see there).
+
+A value that is most often plain JSON (str, int, bool, None) is taken as
+`x if type(x) in PLAIN else to_jsonable(x)`: to_jsonable's own first test, without the call
+(a record takes some fifty such values a cycle, and the calls cost more than the rest).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any, TypeVar
 import orjson
 
 from trader.domain.codec import (
+    PLAIN,
+    amounts_jsonable,
     decimal_jsonable,
     decimals_jsonable,
     parse_utc,
@@ -33,6 +39,7 @@ from trader.domain.models import (
     Mode,
     NoTradeReason,
     Order,
+    Position,
     RiskDecision,
 )
 from trader.domain.state import PortfolioState
@@ -106,43 +113,79 @@ class AuditRecord(dict[str, Any]):
 
 
 def build_record(trace: CycleTrace, finished_at: datetime) -> AuditRecord:
-    duration_ms = int((finished_at - trace.started_at).total_seconds() * 1000)
-    decision = trace.decision
+    started_at, decision = trace.started_at, trace.decision
+    duration_ms = int((finished_at - started_at).total_seconds() * 1000)
+    seen = decision.assessment if decision is not None else None
     return AuditRecord(
         {
             "schema_version": AUDIT_SCHEMA_VERSION,
-            "cycle_id": to_jsonable(trace.cycle_id),
+            "cycle_id": c if type(c := trace.cycle_id) in PLAIN else to_jsonable(c),
             "mode": to_jsonable(trace.mode.value),
-            "started_at": time_jsonable(trace.started_at),
+            "started_at": time_jsonable(started_at),
             "finished_at": time_jsonable(finished_at),
             "duration_ms": duration_ms,
-            "regime": _regime(decision.assessment) if decision else None,
-            "universe": _universe(decision.assessment.universe, trace.charted)
-            if decision
-            else None,
-            "triggers": to_jsonable(list(decision.assessment.signals)) if decision else [],
-            "proposals": {
-                "proposed": to_jsonable(list(decision.proposals)) if decision else [],
-                "skipped": to_jsonable(decision.skipped_entries) if decision else {},
-                "exits_blocked": to_jsonable(decision.exits_blocked) if decision else {},
-            },
-            "risk": _rows(_decision, decision.decisions) if decision else [],
-            "orders": {
-                **_orders(decision, trace.placed, trace.reconciled),
-                "exit_cancels": _rows(_exit_cancel, trace.exit_cancels),
-                "conversions": _conversions(decision, trace.conversions),
-            },
+            "regime": _regime(seen) if seen else None,
+            "universe": _universe(seen.universe, trace.charted) if seen else None,
+            "triggers": _listed(seen.signals) if seen else [],
+            **_proposals_and_orders(decision, trace),
             "reconciliation": _reconciliation(trace.reconciliation),
-            "no_trade_reason": to_jsonable(trace.no_trade_reason),
-            "no_trade_detail": to_jsonable(trace.no_trade_detail),
+            "no_trade_reason": r if type(r := trace.no_trade_reason) in PLAIN else to_jsonable(r),
+            "no_trade_detail": d if type(d := trace.no_trade_detail) in PLAIN else to_jsonable(d),
             "exception": _exception(trace.exception),
-            "state": _state(trace.state, trace.valuation),
-            "dust": _dust(decision, trace.state),
+            "state": _state(trace.state, seen.valuation if seen else None),
+            "dust": _dust(seen, trace.state),
             "api_calls": to_jsonable(trace.api_calls),
-            "protections": _protections(trace.protections),
+            "protections": _protections(seen.protections) if seen else None,
             # for reports: the market each cycle saw (mid of bid and ask)
             "prices": decimals_jsonable(trace.prices),
         }
+    )
+
+
+def _listed(items: Sequence[Any]) -> list[Any]:
+    """to_jsonable of the items as a list; an empty one without the codec."""
+    return to_jsonable(list(items)) if items else []
+
+
+def _proposals_and_orders(decision: Decision | None, trace: CycleTrace) -> dict[str, Any]:
+    """The record's `proposals`, `risk` and `orders`."""
+    if _nothing_to_show(decision, trace):  # most cycles: all empty
+        return {
+            "proposals": {"proposed": [], "skipped": {}, "exits_blocked": {}},
+            "risk": [],
+            "orders": {
+                **{"planned": [], "dropped": [], "placed": [], "reconciled": []},
+                **{"exit_cancels": [], "conversions": []},
+            },
+        }
+    return {
+        "proposals": {
+            "proposed": _listed(decision.proposals) if decision else [],
+            "skipped": to_jsonable(decision.skipped_entries) if decision else {},
+            "exits_blocked": to_jsonable(decision.exits_blocked) if decision else {},
+        },
+        "risk": _rows(_decision, decision.decisions) if decision else [],
+        "orders": {
+            **_orders(decision, trace.placed, trace.reconciled),
+            "exit_cancels": _rows(_exit_cancel, trace.exit_cancels),
+            "conversions": _conversions(decision, trace.conversions),
+        },
+    }
+
+
+def _nothing_to_show(decision: Decision | None, trace: CycleTrace) -> bool:
+    """Nothing proposed, skipped, blocked, decided, planned, dropped or converted, and no order
+    placed, reconciled or cancelled: the sections `_proposals_and_orders` writes all empty."""
+    if trace.placed or trace.reconciled or trace.exit_cancels:
+        return False
+    return decision is None or not (
+        decision.proposals
+        or decision.skipped_entries
+        or decision.exits_blocked
+        or decision.decisions
+        or decision.planned
+        or decision.dropped
+        or decision.conversions
     )
 
 
@@ -152,13 +195,13 @@ def _regime(seen: Assessment) -> dict[str, Any]:
     regime, policy = seen.regime, seen.policy
     age = regime.age
     return {
-        "name": to_jsonable(regime.name),
-        "candidate": to_jsonable(regime.candidate),
+        "name": n if type(n := regime.name) in PLAIN else to_jsonable(n),
+        "candidate": c if type(c := regime.candidate) in PLAIN else to_jsonable(c),
         "since": time_jsonable(regime.since),
         "as_of": time_jsonable(regime.as_of),
         "age_hours": None if age is None else _shown(age.total_seconds() / 3600),
         "breadth": to_jsonable(regime.breadth),
-        "gauges": {str(pid): _gauge(g) for pid, g in regime.gauges.items()},
+        "gauges": _gauges(regime.gauges) if regime.gauges else {},
         "entries": {
             "size_multiplier": decimal_jsonable(policy.size_multiplier),
             "tiers": None if policy.tiers is None else to_jsonable(list(policy.tiers)),
@@ -168,12 +211,17 @@ def _regime(seen: Assessment) -> dict[str, Any]:
     }
 
 
-def _gauge(g: Gauge) -> dict[str, str | None]:
+def _gauges(gauges: Mapping[str, Gauge]) -> dict[str, dict[str, str | None]]:
+    """Each product's gauges shown to 4 places (`_shown`, written out for each)."""
+    finite = math.isfinite
     return {
-        "trend_pct": _shown(g.trend_pct),
-        "volatility_pct": _shown(g.volatility_pct),
-        "drawdown_pct": _shown(g.drawdown_pct),
-        "calm_pct": _shown(g.calm_pct),
+        str(pid): {
+            "trend_pct": f"{v:.4f}" if finite(v := g.trend_pct) else None,
+            "volatility_pct": f"{v:.4f}" if finite(v := g.volatility_pct) else None,
+            "drawdown_pct": f"{v:.4f}" if finite(v := g.drawdown_pct) else None,
+            "calm_pct": f"{v:.4f}" if finite(v := g.calm_pct) else None,
+        }
+        for pid, g in gauges.items()
     }
 
 
@@ -183,16 +231,14 @@ def _shown(value: float) -> str | None:
     return f"{value:.4f}" if math.isfinite(value) else None
 
 
-def _protections(seen: Protections | None) -> dict[str, Any] | None:
-    if seen is None:
-        return None
+def _protections(seen: Protections) -> dict[str, Any]:
     return {
         "peak_equity": decimal_jsonable(seen.peak_equity),
         # rounded down, so a drawdown just short of the limit never reads as the limit
         "drawdown_pct": decimal_jsonable(seen.drawdown_pct.quantize(PCT_SHOWN, ROUND_DOWN)),
         "max_drawdown_pct": decimal_jsonable(seen.max_drawdown_pct),
-        "tripped": to_jsonable(seen.tripped),
-        "released": to_jsonable(seen.released),
+        "tripped": t if type(t := seen.tripped) in PLAIN else to_jsonable(t),
+        "released": r if type(r := seen.released) in PLAIN else to_jsonable(r),
         "held_since": time_jsonable(seen.held_since),
     }
 
@@ -202,7 +248,7 @@ def _orders(
 ) -> dict[str, Any]:
     dropped = decision.dropped if decision else ()
     return {
-        "planned": to_jsonable(list(decision.planned)) if decision else [],
+        "planned": _listed(decision.planned) if decision else [],
         "dropped": _rows(_dropped, dropped),
         "placed": _rows(_order, placed),
         "reconciled": _rows(_order, reconciled),
@@ -216,12 +262,13 @@ def _dropped(d: Dropped) -> dict[str, Any]:
 def _reconciliation(recon: Reconciliation | None) -> dict[str, Any] | None:
     if recon is None:
         return None
+    drift, external, fills = recon.drift, recon.external, recon.external_fills
     return {
-        "checked": to_jsonable(list(recon.checked)),
-        "drift": _rows(_drift, recon.drift),
-        "adopted": to_jsonable(list(recon.adopted)),
-        "external": _rows(_external, recon.external),
-        "external_fills": _rows(_external_fill, recon.external_fills),
+        "checked": _listed(recon.checked),
+        "drift": [_drift(d) for d in drift] if drift else [],
+        "adopted": _listed(recon.adopted),
+        "external": [_external(c) for c in external] if external else [],
+        "external_fills": [_external_fill(f) for f in fills] if fills else [],
     }
 
 
@@ -291,11 +338,14 @@ def _exit_cancel(c: ExitCancel) -> dict[str, Any]:
 def _universe(universe: Universe, charted: tuple[str, ...]) -> dict[str, Any]:
     return {
         "eligible": [
-            {"product_id": to_jsonable(m.product_id), "tier": to_jsonable(m.tier.name)}
+            {
+                "product_id": p if type(p := m.product.product_id) in PLAIN else to_jsonable(p),
+                "tier": t if type(t := m.tier.name) in PLAIN else to_jsonable(t),
+            }
             for m in universe.members
         ],
-        "excluded": to_jsonable(universe.excluded),
-        "charted": to_jsonable(list(charted)),
+        "excluded": to_jsonable(universe.excluded) if universe.excluded else {},
+        "charted": _listed(charted),
     }
 
 
@@ -340,48 +390,55 @@ def _exception(exc: BaseException | None) -> dict[str, str] | None:
 def _state(state: PortfolioState | None, valuation: Valuation | None) -> dict[str, Any] | None:
     if state is None:
         return None
+    today, total, fees, unrealized, external = amounts_jsonable(
+        state.realized_pnl_today,
+        state.realized_pnl_total,
+        state.fees_total,
+        valuation.unrealized_pnl if valuation else None,
+        state.external_pnl_total,
+    )
     summary: dict[str, Any] = {
-        "version": to_jsonable(state.version),
+        "version": v if type(v := state.version) in PLAIN else to_jsonable(v),
         "trading_state": to_jsonable(state.trading_state),
-        "trades_today": to_jsonable(state.trades_today),
-        "trades_this_hour": to_jsonable(state.trades_this_hour),
-        "positions": {
-            str(pid): {
-                "size": decimal_jsonable(p.size),
-                "avg_entry_price": decimal_jsonable(p.avg_entry_price),
-            }
-            for pid, p in state.positions.items()
-        }
-        if state.positions
-        else {},
+        "trades_today": n if type(n := state.trades_today) in PLAIN else to_jsonable(n),
+        "trades_this_hour": h if type(h := state.trades_this_hour) in PLAIN else to_jsonable(h),
+        "positions": _positions(state.positions) if state.positions else {},
         "open_orders": len(state.open_orders),
         "pnl": {
-            "realized_today": decimal_jsonable(state.realized_pnl_today),
-            "realized_total": decimal_jsonable(state.realized_pnl_total),
-            "fees_total": decimal_jsonable(state.fees_total),
-            "unrealized": decimal_jsonable(valuation.unrealized_pnl) if valuation else None,
-            "external_total": decimal_jsonable(state.external_pnl_total),
+            "realized_today": today,
+            "realized_total": total,
+            "fees_total": fees,
+            "unrealized": unrealized,
+            "external_total": external,
         },
-        "unbooked": to_jsonable(state.unbooked),
+        "unbooked": to_jsonable(state.unbooked) if state.unbooked else {},
     }
-    if valuation is not None:
-        summary["exposure"] = {
-            "total": decimal_jsonable(valuation.total_exposure),
-            "by_product": decimals_jsonable(valuation.exposure),
-        }
-        summary["equity"] = decimal_jsonable(valuation.equity)
-        summary["cash"] = decimal_jsonable(valuation.cash)
-        summary["other_holdings"] = decimal_jsonable(valuation.other_holdings)
-    else:
+    if valuation is None:
         summary["exposure"] = None
+        return summary
+    exposure, equity, cash, other = amounts_jsonable(
+        valuation.total_exposure, valuation.equity, valuation.cash, valuation.other_holdings
+    )
+    summary["exposure"] = {"total": exposure, "by_product": decimals_jsonable(valuation.exposure)}
+    summary["equity"], summary["cash"], summary["other_holdings"] = equity, cash, other
     return summary
 
 
-def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, Any] | None:
+def _positions(positions: Mapping[str, Position]) -> dict[str, dict[str, Any]]:
+    return {
+        str(pid): {
+            "size": decimal_jsonable(p.size),
+            "avg_entry_price": decimal_jsonable(p.avg_entry_price),
+        }
+        for pid, p in positions.items()
+    }
+
+
+def _dust(seen: Assessment | None, state: PortfolioState | None) -> dict[str, Any] | None:
     """Positions closed as dust this cycle, and all dust held, valued at the bid (null when the
     product has no quote; a cycle that stopped before deciding has none)."""
-    if decision is not None:
-        closed, held = decision.assessment.dust_closed, decision.assessment.dust
+    if seen is not None:
+        closed, held = seen.dust_closed, seen.dust
     elif state is not None:
         closed, held = (), value_dust(state.dust, {})
     else:
@@ -397,11 +454,12 @@ def _dust(decision: Decision | None, state: PortfolioState | None) -> dict[str, 
 
 
 def _lot(lot: DustLot, value: Decimal | None) -> dict[str, Any]:
+    size, bid, value_text = amounts_jsonable(lot.size, lot.bid, value)
     return {
-        "product_id": to_jsonable(lot.product_id),
-        "size": decimal_jsonable(lot.size),
-        "bid": decimal_jsonable(lot.bid),
-        "value": decimal_jsonable(value),
+        "product_id": p if type(p := lot.product_id) in PLAIN else to_jsonable(p),
+        "size": size,
+        "bid": bid,
+        "value": value_text,
     }
 
 
