@@ -28,7 +28,7 @@ def cycle_id_for(scheduled: datetime, interval_seconds: int) -> str:
     The year is zero-padded to four digits (strftime's %Y is not, below 1000), so ids sort as
     their times do; ValueError or OverflowError when the floored time leaves years 1-9999."""
     start = floor_time(scheduled, interval_seconds)
-    return f"{start.year:04d}{start:%m%dT%H%MZ}"
+    return f"{start.year:04d}{start.month:02d}{start.day:02d}T{start.hour:02d}{start.minute:02d}Z"
 
 
 @lru_cache(maxsize=8)  # each cycle reads its own id and the last one (the previous cycle's own)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from trader.domain.codec import to_jsonable
+from trader.domain.copying import quick_init
 from trader.domain.errors import ConfigError, LockHeld, LockLost, StateConflict
 from trader.domain.state import PortfolioState
 
@@ -21,6 +22,7 @@ from trader.domain.state import PortfolioState
 LEASE_MARGIN_SECONDS = 30
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LockLease:
     owner: str
