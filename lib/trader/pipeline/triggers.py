@@ -27,9 +27,10 @@ def volume_spike(
 ) -> Signal | None:
     """Last bar's volume at least `min_ratio` times the mean of the prior bars, on an up bar.
     `windows`: the prior bars' sums kept between cycles (the same answer, cheaper)."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+    n = cfg.lookback_bars
+    if not cfg.enabled or len(bars) < n + 1:
         return None
-    last, n = bars[-1], cfg.lookback_bars
+    last = bars[-1]
     total = prior_volume(bars, n) if windows is None else windows.prior_volume(product_id, bars, n)
     mean = total / n
     if mean <= 0 or last.open <= 0:
@@ -43,7 +44,7 @@ def volume_spike(
         product_id,
         "volume_spike",
         strength,
-        f"volume {ratio:.2f}x the {cfg.lookback_bars}-bar mean, bar {bar_return:+.2f}%",
+        f"volume {ratio:.2f}x the {n}-bar mean, bar {bar_return:+.2f}%",
     )
 
 
@@ -55,9 +56,9 @@ def breakout(
 ) -> Signal | None:
     """Last close above the highest high of the prior N bars by at least the margin.
     `windows`: the prior bars' maxima kept between cycles (the same answer, cheaper)."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
-        return None
     n = cfg.lookback_bars
+    if not cfg.enabled or len(bars) < n + 1:
+        return None
     high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
     if high <= 0:
         return None  # no range to break out of (and no division by zero)
@@ -69,22 +70,23 @@ def breakout(
         product_id,
         "breakout",
         strength,
-        f"close {bars[-1].close} is {excess:.2f}% above the {cfg.lookback_bars}-bar high {high}",
+        f"close {bars[-1].close} is {excess:.2f}% above the {n}-bar high {high}",
     )
 
 
 def momentum(product_id: str, bars: Sequence[Candle], cfg: Momentum) -> Signal | None:
     """Close-to-close return over N bars at least `min_return_pct`."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+    n = cfg.lookback_bars
+    if not cfg.enabled or len(bars) < n + 1:
         return None
-    base = bars[-cfg.lookback_bars - 1].close
+    base = bars[-n - 1].close
     if base <= 0:
         return None
     ret = (bars[-1].close / base - 1) * HUNDRED
     if ret < cfg.min_return_pct:
         return None
     strength = _strength(ret / cfg.full_strength_return_pct)
-    return Signal(product_id, "momentum", strength, f"{ret:+.2f}% over {cfg.lookback_bars} bars")
+    return Signal(product_id, "momentum", strength, f"{ret:+.2f}% over {n} bars")
 
 
 def run_triggers(
@@ -96,12 +98,14 @@ def run_triggers(
     """Every signal for every product, in product order then trigger order. `windows`: kept
     between cycles by the caller (a replay, a warm Lambda); None reads each window whole."""
     signals: list[Signal] = []
+    spike, high, move = cfg.volume_spike, cfg.breakout, cfg.momentum  # read once, not per product
+    spikes = spike.enabled  # off by default: not asked at all then
     for pid in product_ids:
         bars = candles.get(pid, ())
         for fired in (
-            volume_spike(pid, bars, cfg.volume_spike, windows),
-            breakout(pid, bars, cfg.breakout, windows),
-            momentum(pid, bars, cfg.momentum),
+            volume_spike(pid, bars, spike, windows) if spikes else None,
+            breakout(pid, bars, high, windows),
+            momentum(pid, bars, move),
         ):
             if fired is not None:
                 signals.append(fired)
