@@ -20,7 +20,6 @@ _COPIERS: dict[type, _Copier] = {}
 # The __init__ dataclasses wrote for each class given a quick one (the tests compare them)
 PLAIN_INITS: dict[type, Callable[..., None]] = {}
 _new = object.__new__
-_set = object.__setattr__
 
 
 def replaced(value: T, **changes: Any) -> T:
@@ -101,26 +100,31 @@ def _learn(cls: type) -> _Copier:
 def _copier_for(cls: type) -> _Copier:
     """Fields copied one by one when that is all __init__ would do (`_simple`); else
     dataclasses.replace itself."""
-    if not _simple(cls):
+    if not _simple(cls) or cls.__bases__ != (object,):  # (a base's slots: another layout)
         return lambda value, changes: dataclasses.replace(value, **changes)
     return _generated_copier(cls, tuple(f.name for f in dataclasses.fields(cls)))
 
 
 def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
     """A function written for `cls` (as dataclasses writes __init__): one line per field,
-    each read from the value and stored through the field's slot, then the changes."""
-    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
+    each read from the value and stored, then the changes.
+
+    The copy is made as an instance of an unfrozen twin of `cls` (the same slots, so the same
+    memory layout), whose plain assignments store straight into the slots (a frozen class's
+    go through its refusing __setattr__, a descriptor's __set__ call each costs some eight
+    times more); it becomes a `cls` when complete, before anyone sees it."""
+    twin = type(f"_Unfrozen{cls.__name__}", cls.__bases__, {"__slots__": cls.__dict__["__slots__"]})
     lines = [
         "def copy(value, changes):",
-        "    out = _new(cls)",
-        *(f"    _set_{name}(out, value.{name})" for name in names),
+        "    out = _new(twin)",
+        *(f"    out.{name} = value.{name}" for name in names),
         "    for name, item in changes.items():",
         "        if name not in known:",
         "            raise TypeError(f'{cls.__name__} has no field {name!r}')",
-        "        _set(out, name, item)",
+        "        setattr(out, name, item)",
+        "    out.__class__ = cls",
         "    return out",
     ]
-    scope: dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "known": frozenset(names)}
-    scope.update(setters)
+    scope: dict[str, Any] = {"_new": _new, "twin": twin, "cls": cls, "known": frozenset(names)}
     exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
     return scope["copy"]  # type: ignore[no-any-return]
