@@ -363,27 +363,42 @@ def reference_rank(listed: tuple[Product, ...], cfg: UniverseConfig, currency: s
     return [(p.product_id, t.name) for p, t in members[: cfg.max_products]], excluded
 
 
+RANKED = ["BTC-USD", "SOL-USD", "DOGE-USD", "ADA-USD"]
+OFFERED = [
+    *(product(pid, volume_24h_quote=D(v)) for pid in RANKED for v in VOLUMES),
+    product("ETH-USD", status="offline"),
+    product("ETH-EUR"),
+]
+FLOORS = [D(0), D(4_000_000), D("2.0E+7"), D(25_000_000)]
+
+
 @st.composite
-def filtered_configs(draw: st.DrawFn) -> UniverseConfig:
-    """tier_configs with their floors, exclusions and product limit varied."""
-    cfg = draw(tier_configs())
-    floors = st.one_of(st.none(), st.sampled_from([D(0), D(4_000_000), D("2.0E+7")]))
-    tiers = tuple(t.model_copy(update={"min_volume_24h_quote": draw(floors)}) for t in cfg.tiers)
-    filters = cfg.filters.model_copy(
-        update={
-            "exclude": tuple(draw(st.lists(st.sampled_from(PIDS), max_size=2))),
-            "min_volume_24h_quote": draw(st.sampled_from([D(0), D(5_000_000), D(20_000_000)])),
+def ranking_configs(draw: st.DrawFn) -> UniverseConfig:
+    """One to three tiers over RANKED, the last maybe match_all, each with its own volume
+    floor or none; the filters' floor, exclusions and product limit varied."""
+    count = draw(st.integers(1, 3))
+    owner = draw(st.lists(st.integers(-1, count - 1), min_size=len(RANKED), max_size=len(RANKED)))
+    tiers = [
+        {
+            "name": f"t{i}",
+            "products": [p for p, o in zip(RANKED, owner, strict=True) if o == i],
+            "match_all": i == count - 1 and draw(st.booleans()),
+            "position_size_pct": 1,
+            "min_volume_24h_quote": draw(st.none() | st.sampled_from(FLOORS)),
         }
-    )
-    return cfg.model_copy(
-        update={"tiers": tiers, "filters": filters, "max_products": draw(st.integers(1, 5))}
-    )
+        for i in range(count)
+    ]
+    filters = {
+        "min_volume_24h_quote": draw(st.sampled_from(FLOORS)),
+        "exclude": draw(st.lists(st.sampled_from(RANKED), max_size=1)),
+    }
+    return universe_config(tiers=tiers, filters=filters, max_products=draw(st.integers(1, 4)))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
-    cfg=filtered_configs(),
-    listed=st.lists(st.sampled_from(LISTED), max_size=6),
+    cfg=ranking_configs(),
+    listed=st.lists(st.sampled_from(OFFERED), max_size=6),
     currency=st.sampled_from(["USD", "EUR"]),
 )
 def test_rank_when_any_config_and_products_then_what_reading_the_config_each_time_gives(
