@@ -157,6 +157,19 @@ class Checked:
             raise ValueError("size must not be negative")
 
 
+def test_replaced_when_copied_then_a_frozen_value_of_the_class_refusing_unknown_fields() -> None:
+    # the copy is made as an unfrozen twin and becomes the class itself when complete
+    state = PortfolioState(version=3, positions={})
+    copy = replaced(state, version=4)
+    assert type(copy) is PortfolioState and copy == PortfolioState(version=4, positions={})
+    assert repr(copy) == repr(PortfolioState(version=4))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.version = 5  # type: ignore[misc]
+    with pytest.raises(TypeError, match="PortfolioState has no field 'nope'"):
+        replaced(state, nope=1)
+    assert state.version == 3
+
+
 def test_replaced_when_the_class_checks_itself_then_its_post_init_still_runs() -> None:
     assert replaced(Checked(1), size=2) == Checked(2)
     with pytest.raises(ValueError, match="must not be negative"):

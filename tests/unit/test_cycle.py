@@ -571,3 +571,29 @@ def test_run_cycle_when_an_executor_is_given_then_the_calls_run_on_it_and_no_poo
     # products, balances, fees, fills; then quotes and candles of BTC, ETH and SOL
     assert watching.calls == 8
     assert not any(name.startswith("cycle") for name in watching.threads_seen)
+
+
+def test_cycle_shortcut_when_nothing_is_in_flight_then_what_reconcile_and_exit_blockers_give() -> (
+    None
+):
+    # _reconcile and _free_exits skip both calls when no order is in flight: what they give then
+    from pipeline_builders import T0, position, quote
+
+    from trader.domain.config import ExitsConfig
+    from trader.pipeline.exits import orders_blocking_exits
+    from trader.pipeline.portfolio import Cooldowns
+    from trader.service.orders import reconcile
+
+    state = PortfolioState(positions={"BTC-USD": position("BTC-USD", 1, 100)})  # far below entry
+    crashed = {"BTC-USD": quote("BTC-USD", "50", "51")}
+    never_asked = None  # no order to ask the account about
+    assert reconcile(state, never_asked, T0, Cooldowns(), timedelta(0)) == (state, ())
+    assert orders_blocking_exits(state, crashed, T0, ExitsConfig(), Decimal("0.006")) == ()
+
+
+def test_fill_ids_when_the_state_carries_the_same_or_another_tuple_then_its_set() -> None:
+    from trader.service.cycle import _fill_ids
+
+    seen = ("a", "b")
+    for ids in (seen, seen, ("a", "b", "c"), seen, tuple(["a", "b"]), ()):
+        assert _fill_ids(ids) == frozenset(ids)

@@ -182,3 +182,17 @@ def test_cycle_time_when_ids_read_again_then_what_reading_each_afresh_gives(ids)
         assert read_or_error(cycle_time, cycle_id) == read_or_error(
             cycle_time.__wrapped__, cycle_id
         )
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    st.sampled_from([60, 300, 900, 3600, 86_400]),
+)
+def test_cycle_id_for_when_any_time_then_the_id_strftime_writes(moment: datetime, interval) -> None:
+    # cycle_id_for formats each field as an integer (strftime costs twice that)
+    start = floor_time(moment, interval)
+    assert cycle_id_for(moment, interval) == f"{start.year:04d}{start:%m%dT%H%MZ}"

@@ -4,11 +4,15 @@ cycles than it must. Bounds worked out by hand from timeout, interval and the 30
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trader.domain.config import parse_config
-from trader.domain.errors import ConfigError
-from trader.domain.lease import check_lease_fits, check_lease_outlives
+from trader.domain.errors import ConfigError, LockLost
+from trader.domain.lease import check_lease, check_lease_fits, check_lease_outlives, grant_lease
 
 UNIVERSE = {"tiers": [{"name": "all", "match_all": True, "position_size_pct": 2}]}
 
@@ -70,3 +74,16 @@ def test_config_when_the_lease_would_hold_back_the_next_cycle_then_refused_namin
         parse_config(raw)
 
     assert "lock_lease_seconds 600 must be at most 270 (interval_seconds 300" in str(refused.value)
+
+
+@given(st.lists(st.tuples(st.integers(1, 86_400), st.integers(0, 900)), min_size=1, max_size=8))
+def test_lease_when_lengths_and_margins_vary_then_each_counts_its_own_seconds(asked) -> None:
+    # the lengths are made once per count: each lease and check still uses its own
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    for token, (seconds, margin) in enumerate(asked):
+        lease = grant_lease("lock", None, token, owner="me", now=now, lease_seconds=seconds)
+        assert lease.expires_at == now + timedelta(seconds=seconds)
+        lapses = now + timedelta(seconds=seconds - margin)
+        check_lease(lease, lapses - timedelta(microseconds=1), margin)  # still runs long enough
+        with pytest.raises(LockLost):
+            check_lease(lease, lapses, margin)

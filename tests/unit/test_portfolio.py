@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
 from pipeline_builders import T0, fill, position, quote
 
 from trader.domain.models import Position, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 from trader.pipeline.portfolio import (
     Cooldowns,
+    Valuation,
     apply_fill,
     count_trade,
     in_cooldown,
@@ -202,3 +205,27 @@ def test_in_cooldown_when_until_after_now_then_until_else_none() -> None:
     assert in_cooldown(state, "BTC-USD", T0) == LATER
     assert in_cooldown(state, "BTC-USD", LATER) is None  # ends at `until`
     assert in_cooldown(state, "ETH-USD", T0) is None
+
+
+# 28 digits each (as size x bid may have): their sums round, so the order of adding shows
+amounts = st.builds(
+    lambda whole, part: D(f"{whole}.{part:016d}"),
+    st.integers(10**11, 10**12 - 1),
+    st.integers(10**15, 10**16 - 1),
+)
+
+
+@given(
+    cash=amounts,
+    exposure=st.dictionaries(st.sampled_from(["BTC-USD", "ETH-USD", "SOL-USD"]), amounts),
+    other=amounts,
+)
+def test_valuation_when_made_then_its_totals_are_the_sums_read_in_order(
+    cash: Decimal, exposure: dict[str, Decimal], other: Decimal
+) -> None:
+    # summed once when made: the very digits summing on every read gave (28-digit rounding)
+    valuation = Valuation(cash, dict(exposure), D(0), other)
+    total = sum(exposure.values(), D(0))
+    assert str(valuation.total_exposure) == str(total)
+    assert str(valuation.equity) == str(cash + total + other)
+    assert valuation == Valuation(cash, dict(exposure), D(0), other)

@@ -127,6 +127,7 @@ def test_quick_init_when_arguments_missing_unknown_or_too_many_then_refused_alik
 
 def test_quick_init_when_a_field_is_assigned_then_frozen_as_before() -> None:
     quote = models.Quote("BTC-USD", Decimal(1), Decimal(2), None)  # type: ignore[arg-type]
+    assert type(quote) is models.Quote  # made as the unfrozen twin, then the class itself
     with pytest.raises(FrozenInstanceError):
         quote.bid = Decimal(3)  # type: ignore[misc]
     assert hash(quote) == hash(models.Quote("BTC-USD", Decimal(1), Decimal(2), None))  # type: ignore[arg-type]
@@ -167,7 +168,16 @@ class _Mutable:
     size: int
 
 
-@pytest.mark.parametrize("cls", [_Checked, _Derived, _Unslotted, _Mutable, int])
+class _Base:
+    __slots__ = ("note",)
+
+
+@dataclass(frozen=True, slots=True)
+class _OnABase(_Base):  # its twin would have another memory layout
+    size: int
+
+
+@pytest.mark.parametrize("cls", [_Checked, _Derived, _Unslotted, _Mutable, _OnABase, int])
 def test_quick_init_when_init_does_more_than_store_then_refused(cls: type) -> None:
     with pytest.raises(TypeError, match="not a plain frozen slotted dataclass"):
         quick_init(cls)

@@ -21,7 +21,10 @@ from trader.domain.models import (
 )
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState
 from trader.pipeline.reconciliation import (
+    DEFAULT_TOLERANCE,
     Book,
+    _finest_increments,
+    _tolerance,
     base_of,
     booked_size,
     reconcile_balances,
@@ -299,3 +302,27 @@ def test_booked_size_when_summed_in_one_pass_then_the_digits_of_a_sum_per_curren
         ctx.prec = precision  # 4: sums that round, so the order of the additions shows
         for currency in ("BTC", "ETH", "SOL", "ADA", "XRP"):
             assert str(booked_size(currency, state, LISTED)) == str(plain_booked(currency, state))
+
+
+increments = st.sampled_from(["0.01", "0.010", "0.001", "1", "0.00000001", "0.1"]).map(D)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["BTC", "ETH", "USDC"]), st.sampled_from(["USD", "EUR"]), increments
+        ),
+        max_size=6,
+    )
+)
+def test_finest_increments_when_any_products_then_each_currencys_tolerance(listed) -> None:
+    # the one pass reconcile_balances makes gives what _tolerance works out per currency
+    products = {}
+    for base, quote_currency, step in listed:
+        made = product(f"{base}-{quote_currency}", base_increment=step)
+        products[made.product_id] = made
+    finest = _finest_increments(products)
+    held = Book({}, products, {}, None, CASH, T0)
+    for currency in ("BTC", "ETH", "USDC", "SOL"):
+        tolerance = finest.get(currency, DEFAULT_TOLERANCE)
+        assert str(tolerance) == str(_tolerance(currency, held))  # the same value, as written

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from trader.domain.state import (
     PortfolioState,
     expire_cooldowns,
     hour_start,
+    in_hour,
     roll_counters,
 )
 
@@ -104,3 +108,23 @@ def test_expire_cooldowns_when_nothing_expired_then_same_state() -> None:
 def test_hour_start_when_last_microsecond_of_year_then_start_of_that_hour() -> None:
     now = at("2026-12-31T23:59:59.999999")
     assert hour_start(now) == at("2026-12-31T23:00:00")
+
+
+moments = st.datetimes(
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+)
+offsets = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(0)), None])
+
+
+@given(
+    now=moments.map(lambda m: m.replace(tzinfo=UTC)),
+    hour=st.none() | st.builds(lambda m, tz: m.replace(tzinfo=tz), moments, offsets),
+    shift=st.none() | st.sampled_from([-60, -30, 0, 30, 59, 60]),
+)
+def test_in_hour_when_any_hour_and_now_then_whether_it_equals_the_hour_start(
+    now: datetime, hour: datetime | None, shift: int | None
+) -> None:
+    if shift is not None:  # near now: a UTC hour's start (as saved states hold) or not
+        hour = hour_start(now) + timedelta(minutes=shift)
+    assert in_hour(hour, now) == (hour == hour_start(now))

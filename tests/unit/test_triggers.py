@@ -11,6 +11,7 @@ from pipeline_builders import FIVE_MINUTES, T0, bars, candle
 
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
+from trader.pipeline.trigger_windows import TriggerWindows
 from trader.pipeline.triggers import breakout, momentum, run_triggers, volume_spike
 
 D = Decimal
@@ -218,3 +219,42 @@ def test_run_triggers_when_any_bars_then_strengths_in_unit_interval(
     cfg = TriggersConfig(volume_spike=SPIKE, breakout=BREAK, momentum=MOMO)
     for fired in run_triggers(["X-USD"], {"X-USD": window}, cfg):
         assert D(0) <= fired.strength <= D(1)
+
+
+def each_trigger_alone(product_ids, candles, cfg: TriggersConfig) -> tuple[Signal, ...]:
+    """run_triggers as it read the settings: each trigger asked with its config, per product."""
+    asked = (
+        (volume_spike, cfg.volume_spike),
+        (breakout, cfg.breakout),
+        (momentum, cfg.momentum),
+    )
+    signals = (ask(pid, candles.get(pid, ()), part) for pid in product_ids for ask, part in asked)
+    return tuple(s for s in signals if s is not None)
+
+
+near = st.decimals(min_value=D(97), max_value=D(106), places=2)  # moves below full strength
+
+
+@given(
+    st.lists(st.tuples(near | prices, near, volumes), min_size=0, max_size=12),
+    st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    st.integers(1, 4),
+    st.booleans(),
+)
+def test_run_triggers_when_any_settings_then_what_asking_each_trigger_gives(
+    rows, enabled, lookback: int, kept_windows: bool
+) -> None:
+    window = tuple(
+        candle(T0 + i * FIVE_MINUTES, o, max(o, c), min(o, c), c, v)
+        for i, (o, c, v) in enumerate(rows)
+    )
+    settings = {"enabled": enabled[0], "lookback_bars": lookback}
+    cfg = TriggersConfig(
+        volume_spike=SPIKE.model_copy(update=settings),
+        breakout=BREAK.model_copy(update={**settings, "enabled": enabled[1]}),
+        momentum=MOMO.model_copy(update={**settings, "enabled": enabled[2]}),
+    )
+    candles = {"X-USD": window, "Y-USD": window[1:]}
+    windows = TriggerWindows() if kept_windows else None
+    fired = run_triggers(["X-USD", "Y-USD", "Z-USD"], candles, cfg, windows)
+    assert fired == each_trigger_alone(["X-USD", "Y-USD", "Z-USD"], candles, cfg)

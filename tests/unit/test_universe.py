@@ -11,7 +11,7 @@ from pipeline_builders import product, quote, universe_config, universe_of
 
 from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
-from trader.pipeline.universe import _rank, build_universe, candidates, tier_for
+from trader.pipeline.universe import _rank, build_universe, candidates, status_problem, tier_for
 
 D = Decimal
 TIERS = [
@@ -332,3 +332,79 @@ def test_universe_when_several_members_then_ids_in_order_and_each_found_by_its_i
         assert member is not None and member.product_id == pid
     assert universe.get("BTC-USD").tier is core
     assert universe.get("DOGE-USD") is None
+
+
+def reference_rank(listed: tuple[Product, ...], cfg: UniverseConfig, currency: str):
+    """_rank as it was before it read the config's values once per config (e3a407a)."""
+    members, excluded = [], {}
+    for p in listed:
+        tier = reference_tier_for(p.product_id, cfg)
+        if p.product_id in cfg.filters.exclude:
+            reason = "excluded_by_config"
+        elif p.quote_currency != currency:
+            reason = f"quote_currency_{p.quote_currency}"
+        elif status_problem(p, cfg):
+            reason = status_problem(p, cfg)
+        elif tier is None:
+            reason = "no_tier"
+        else:
+            floor = tier.min_volume_24h_quote
+            floor = floor if floor is not None else cfg.filters.min_volume_24h_quote
+            below = p.volume_24h_quote < floor
+            reason = f"volume_24h {p.volume_24h_quote:.0f} < {floor:.0f}" if below else None
+        if reason:
+            excluded[p.product_id] = reason
+        else:
+            members.append((p, tier))
+    place = {t.name: i for i, t in enumerate(cfg.tiers)}
+    members.sort(key=lambda m: (place[m[1].name], -m[0].volume_24h_quote, m[0].product_id))
+    for p, _ in members[cfg.max_products :]:
+        excluded[p.product_id] = f"beyond_max_products {cfg.max_products}"
+    return [(p.product_id, t.name) for p, t in members[: cfg.max_products]], excluded
+
+
+RANKED = ["BTC-USD", "SOL-USD", "DOGE-USD", "ADA-USD"]
+OFFERED = [
+    *(product(pid, volume_24h_quote=D(v)) for pid in RANKED for v in VOLUMES),
+    product("ETH-USD", status="offline"),
+    product("ETH-EUR"),
+]
+FLOORS = [D(0), D(4_000_000), D("2.0E+7"), D(25_000_000)]
+
+
+@st.composite
+def ranking_configs(draw: st.DrawFn) -> UniverseConfig:
+    """One to three tiers over RANKED, the last maybe match_all, each with its own volume
+    floor or none; the filters' floor, exclusions and product limit varied."""
+    count = draw(st.integers(1, 3))
+    owner = draw(st.lists(st.integers(-1, count - 1), min_size=len(RANKED), max_size=len(RANKED)))
+    tiers = [
+        {
+            "name": f"t{i}",
+            "products": [p for p, o in zip(RANKED, owner, strict=True) if o == i],
+            "match_all": i == count - 1 and draw(st.booleans()),
+            "position_size_pct": 1,
+            "min_volume_24h_quote": draw(st.none() | st.sampled_from(FLOORS)),
+        }
+        for i in range(count)
+    ]
+    filters = {
+        "min_volume_24h_quote": draw(st.sampled_from(FLOORS)),
+        "exclude": draw(st.lists(st.sampled_from(RANKED), max_size=1)),
+    }
+    return universe_config(tiers=tiers, filters=filters, max_products=draw(st.integers(1, 4)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cfg=ranking_configs(),
+    listed=st.lists(st.sampled_from(OFFERED), max_size=6),
+    currency=st.sampled_from(["USD", "EUR"]),
+)
+def test_rank_when_any_config_and_products_then_what_reading_the_config_each_time_gives(
+    cfg: UniverseConfig, listed: list[Product], currency: str
+) -> None:
+    products = by_id(*listed)
+    ranked, excluded = _rank(tuple(products.values()), cfg, currency)
+    expected = reference_rank(tuple(products.values()), cfg, currency)
+    assert ([(m.product_id, m.tier.name) for m in ranked], excluded) == expected

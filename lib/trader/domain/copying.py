@@ -1,17 +1,25 @@
 """Making and copying the frozen, slotted domain values without dataclasses' per-field detours.
 
-`quick_init` gives such a class an __init__ that stores each argument through its field's
-slot, where the one dataclasses writes for a frozen class calls object.__setattr__ by name
-for every field (about twice the time; a replay's cycle makes some hundred values).
-`replaced` is dataclasses.replace without its per-field checks, by a copier written once per
-class (one line per field). Both store exactly the values dataclasses' own code would store;
-equality, hashing, repr and the frozen refusal of assignments are the dataclass's own.
+`quick_init` gives such a class an __init__ that stores each argument straight into its
+field's slot, where the one dataclasses writes for a frozen class calls object.__setattr__
+by name for every field (about four times the instructions; a replay's cycle makes some
+hundred values). `replaced` is dataclasses.replace without its per-field checks, by a copier
+written once per class (one line per field). Both store exactly the values dataclasses' own
+code would store; equality, hashing, repr and the frozen refusal of assignments are the
+dataclass's own.
+
+Both store through an unfrozen twin of the class: the same slots, so the same memory layout,
+without the __setattr__ that refuses assignments, so a plain `value.field = x` stores into
+the slot (the frozen class's refuses it, and a slot descriptor's __set__ called by hand costs
+about six times the store). The value under construction is a twin until its last field is
+stored, then becomes the class itself, before anyone else sees it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,20 +62,35 @@ def _simple(cls: type) -> bool:
     return bool(
         cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
         and "__slots__" in cls.__dict__
+        and cls.__bases__ == (object,)  # (a base's slots would make the twin another layout)
         and not hasattr(cls, "__post_init__")
         and all(f.init and not f.kw_only for f in fields)
         and len(fields) == len(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     )
 
 
+@cache  # one twin per class, for its __init__ and its copier
+def _unfrozen_twin(cls: type) -> type:
+    """A class with `cls`'s slots and nothing else (see the module's docstring)."""
+    return type(f"_Unfrozen{cls.__name__}", (object,), {"__slots__": cls.__dict__["__slots__"]})
+
+
 def _generated_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
     """An __init__ written for `cls` as dataclasses writes one: the same parameters and
-    defaults (a default_factory called when its argument is left out), one slot store each."""
-    scope: dict[str, Any] = {"_FACTORY": _FACTORY}
-    params, lines = ["__quick_self__"], []
+    defaults (a default_factory called when its argument is left out), one slot store each,
+    made as the twin."""
+    scope: dict[str, Any] = {
+        "_FACTORY": _FACTORY,
+        "__quick_set__": _set,
+        "__quick_cls__": cls,
+        "__quick_twin__": _unfrozen_twin(cls),
+    }
+    params, lines = (
+        ["__quick_self__"],
+        ["    __quick_set__(__quick_self__, '__class__', __quick_twin__)"],
+    )
     for f in fields:
-        setter, value = f"_set_{f.name}", f.name
-        scope[setter] = cls.__dict__[f.name].__set__
+        value = f.name
         if f.default is not dataclasses.MISSING:
             scope[f"_default_{f.name}"] = f.default
             params.append(f"{f.name}=_default_{f.name}")
@@ -77,7 +100,8 @@ def _generated_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Ca
             value = f"_factory_{f.name}() if {f.name} is _FACTORY else {f.name}"
         else:
             params.append(f.name)
-        lines.append(f"    {setter}(__quick_self__, {value})")
+        lines.append(f"    __quick_self__.{f.name} = {value}")
+    lines.append("    __quick_self__.__class__ = __quick_cls__")
     text = "\n".join([f"def __init__({', '.join(params)}):", *lines, "    return None"])
     exec(text, scope)  # noqa: S102 (the text is made of the class's field names)
     return scope["__init__"]  # type: ignore[no-any-return]
@@ -108,19 +132,19 @@ def _copier_for(cls: type) -> _Copier:
 
 def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
     """A function written for `cls` (as dataclasses writes __init__): one line per field,
-    each read from the value and stored through the field's slot, then the changes."""
-    setters = {f"_set_{name}": cls.__dict__[name].__set__ for name in names}
+    each read from the value and stored into the twin, then the changes."""
+    twin = _unfrozen_twin(cls)
     lines = [
         "def copy(value, changes):",
-        "    out = _new(cls)",
-        *(f"    _set_{name}(out, value.{name})" for name in names),
+        "    out = _new(twin)",
+        *(f"    out.{name} = value.{name}" for name in names),
         "    for name, item in changes.items():",
         "        if name not in known:",
         "            raise TypeError(f'{cls.__name__} has no field {name!r}')",
-        "        _set(out, name, item)",
+        "        setattr(out, name, item)",
+        "    out.__class__ = cls",
         "    return out",
     ]
-    scope: dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "known": frozenset(names)}
-    scope.update(setters)
+    scope: dict[str, Any] = {"_new": _new, "twin": twin, "cls": cls, "known": frozenset(names)}
     exec("\n".join(lines), scope)  # noqa: S102 (the text is made of the class's field names)
     return scope["copy"]  # type: ignore[no-any-return]

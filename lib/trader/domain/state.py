@@ -82,13 +82,25 @@ def roll_counters(state: PortfolioState, now: datetime) -> PortfolioState:
     """Reset the daily counters at 00:00 UTC and the hourly counter at the top of each hour."""
     now = now.astimezone(UTC)
     today = now.date()
-    this_hour = hour_start(now)
     changes: dict[str, Any] = {}
     if state.day != today:
         changes.update(day=today, trades_today=0, realized_pnl_today=ZERO)
-    if state.hour != this_hour:
-        changes.update(hour=this_hour, trades_this_hour=0)
+    if not in_hour(state.hour, now):
+        changes.update(hour=hour_start(now), trades_this_hour=0)
     return state.replace(**changes) if changes else state
+
+
+_HOUR = timedelta(hours=1)
+_NO_TIME = timedelta(0)
+
+
+def in_hour(hour: datetime | None, now: datetime) -> bool:
+    """`hour == hour_start(now)` for a UTC `now`, without making the hour's start (the
+    datetime costs some 10,000 instructions, every cycle) when `hour` is a UTC hour's start,
+    as every saved state's is: then it is whether `now` falls in the hour it starts."""
+    if hour is None or hour.tzinfo is not UTC or hour.minute or hour.second or hour.microsecond:
+        return hour == hour_start(now)
+    return _NO_TIME <= now - hour < _HOUR
 
 
 def expire_cooldowns(state: PortfolioState, now: datetime) -> PortfolioState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -14,21 +14,20 @@ from trader.domain.models import ZERO, Balance, Fill, Position, Quote, Side
 from trader.domain.state import SEEN_FILL_IDS_KEPT, PortfolioState, hour_start
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Valuation:
     cash: Decimal  # quote currency, available + hold
     exposure: dict[str, Decimal]  # product -> position size x bid
     unrealized_pnl: Decimal
     other_holdings: Decimal = ZERO  # what the account holds outside the positions, at the bid
+    # Summed once when made (a cycle reads them some ten times); `exposure` is never changed
+    total_exposure: Decimal = field(init=False, repr=False, compare=False)
+    equity: Decimal = field(init=False, repr=False, compare=False)  # cash + exposure + other
 
-    @property
-    def total_exposure(self) -> Decimal:
-        return sum(self.exposure.values(), ZERO)
-
-    @property
-    def equity(self) -> Decimal:
-        return self.cash + self.total_exposure + self.other_holdings
+    def __post_init__(self) -> None:
+        total = sum(self.exposure.values(), ZERO)
+        object.__setattr__(self, "total_exposure", total)
+        object.__setattr__(self, "equity", self.cash + total + self.other_holdings)
 
 
 def value_book(

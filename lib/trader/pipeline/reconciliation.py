@@ -105,6 +105,8 @@ def base_of(product_id: str, products: Mapping[str, Product]) -> str:
 
 def external_fills(state: PortfolioState, fills: Collection[Fill]) -> tuple[Fill, ...]:
     """Fills that are not of an order we know and were never booked: trades by someone else."""
+    if not fills:
+        return ()  # most cycles: no set of the seen ids to make
     ours = {o.order_id for o in state.open_orders.values() if o.order_id}
     ours |= {o.client_order_id for o in state.open_orders.values()}
     seen = set(state.seen_fill_ids)
@@ -142,9 +144,11 @@ def reconcile_balances(
     changes: list[ExternalChange] = []
     adopted: list[str] = []
     booked: _Booked | None = None  # summed at the first currency checked
+    finest = _finest_increments(book.products) if checked else {}
     for currency in checked:
         booked = booked or _Booked.of(state, book.products)
-        drift = _drift(currency, booked.size(currency), state, book, outside)
+        tolerance = finest.get(currency, DEFAULT_TOLERANCE)
+        drift = _drift(currency, booked.size(currency), tolerance, state, book, outside)
         if drift is None:
             continue
         drifts.append(drift)
@@ -283,13 +287,29 @@ def _tolerance(currency: str, book: Book) -> Decimal:
     return min(steps) if steps else DEFAULT_TOLERANCE
 
 
+def _finest_increments(products: Mapping[str, Product]) -> dict[str, Decimal]:
+    """Each base currency's _tolerance, in one pass over the products (the first of equal
+    increments kept, as min keeps it)."""
+    finest: dict[str, Decimal] = {}
+    for product in products.values():
+        known = finest.get(product.base_currency)
+        if known is None or product.base_increment < known:
+            finest[product.base_currency] = product.base_increment
+    return finest
+
+
 def _drift(
-    currency: str, booked: Decimal, state: PortfolioState, book: Book, outside: tuple[Fill, ...]
+    currency: str,
+    booked: Decimal,
+    tolerance: Decimal,
+    state: PortfolioState,
+    book: Book,
+    outside: tuple[Fill, ...],
 ) -> Drift | None:
-    """`booked`: booked_size of `currency`."""
+    """`booked`: booked_size of `currency`; `tolerance`: its _tolerance."""
     balance = book.balances.get(currency)
     exchange = balance.total if balance is not None else ZERO
-    if abs(exchange - booked) <= _tolerance(currency, book):
+    if abs(exchange - booked) <= tolerance:
         return None
     in_flight = any(
         base_of(o.product_id, book.products) == currency for o in state.open_orders.values()

@@ -27,9 +27,10 @@ def volume_spike(
 ) -> Signal | None:
     """Last bar's volume at least `min_ratio` times the mean of the prior bars, on an up bar.
     `windows`: the prior bars' sums kept between cycles (the same answer, cheaper)."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+    n = cfg.lookback_bars
+    if not cfg.enabled or len(bars) < n + 1:
         return None
-    last, n = bars[-1], cfg.lookback_bars
+    last = bars[-1]
     total = prior_volume(bars, n) if windows is None else windows.prior_volume(product_id, bars, n)
     mean = total / n
     if mean <= 0 or last.open <= 0:
@@ -43,7 +44,7 @@ def volume_spike(
         product_id,
         "volume_spike",
         strength,
-        f"volume {ratio:.2f}x the {cfg.lookback_bars}-bar mean, bar {bar_return:+.2f}%",
+        f"volume {ratio:.2f}x the {n}-bar mean, bar {bar_return:+.2f}%",
     )
 
 
@@ -55,36 +56,62 @@ def breakout(
 ) -> Signal | None:
     """Last close above the highest high of the prior N bars by at least the margin.
     `windows`: the prior bars' maxima kept between cycles (the same answer, cheaper)."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+    if not cfg.enabled:
         return None
-    n = cfg.lookback_bars
+    return _breakout(product_id, bars, cfg.lookback_bars, cfg.min_margin_pct, windows)
+
+
+def _breakout(
+    product_id: str,
+    bars: Sequence[Candle],
+    n: int,
+    min_margin_pct: Decimal,
+    windows: TriggerWindows | None,
+) -> Signal | None:
+    """breakout, its settings read (run_triggers reads them once, not for every product)."""
+    if len(bars) < n + 1:
+        return None
     high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
     if high <= 0:
         return None  # no range to break out of (and no division by zero)
     excess = (bars[-1].close / high - 1) * HUNDRED
-    if excess < cfg.min_margin_pct or excess <= 0:
+    if excess < min_margin_pct or excess <= 0:
         return None
     strength = _strength(excess)  # a close 1 % above the range is full strength
     return Signal(
         product_id,
         "breakout",
         strength,
-        f"close {bars[-1].close} is {excess:.2f}% above the {cfg.lookback_bars}-bar high {high}",
+        f"close {bars[-1].close} is {excess:.2f}% above the {n}-bar high {high}",
     )
 
 
 def momentum(product_id: str, bars: Sequence[Candle], cfg: Momentum) -> Signal | None:
     """Close-to-close return over N bars at least `min_return_pct`."""
-    if not cfg.enabled or len(bars) < cfg.lookback_bars + 1:
+    if not cfg.enabled:
         return None
-    base = bars[-cfg.lookback_bars - 1].close
+    least, full = cfg.min_return_pct, cfg.full_strength_return_pct
+    return _momentum(product_id, bars, cfg.lookback_bars, least, full)
+
+
+def _momentum(
+    product_id: str,
+    bars: Sequence[Candle],
+    n: int,
+    min_return_pct: Decimal,
+    full_strength_return_pct: Decimal,
+) -> Signal | None:
+    """momentum, its settings read (run_triggers reads them once, not for every product)."""
+    if len(bars) < n + 1:
+        return None
+    base = bars[-n - 1].close
     if base <= 0:
         return None
     ret = (bars[-1].close / base - 1) * HUNDRED
-    if ret < cfg.min_return_pct:
+    if ret < min_return_pct:
         return None
-    strength = _strength(ret / cfg.full_strength_return_pct)
-    return Signal(product_id, "momentum", strength, f"{ret:+.2f}% over {cfg.lookback_bars} bars")
+    strength = _strength(ret / full_strength_return_pct)
+    return Signal(product_id, "momentum", strength, f"{ret:+.2f}% over {n} bars")
 
 
 def run_triggers(
@@ -96,12 +123,17 @@ def run_triggers(
     """Every signal for every product, in product order then trigger order. `windows`: kept
     between cycles by the caller (a replay, a warm Lambda); None reads each window whole."""
     signals: list[Signal] = []
+    # The settings read once here, not for every product (a config read costs ~6 slot reads)
+    spike, high, move = cfg.volume_spike, cfg.breakout, cfg.momentum
+    spikes, highs, moves = spike.enabled, high.enabled, move.enabled  # off: not asked at all
+    high_n, margin = high.lookback_bars, high.min_margin_pct
+    move_n, least, full = move.lookback_bars, move.min_return_pct, move.full_strength_return_pct
     for pid in product_ids:
         bars = candles.get(pid, ())
         for fired in (
-            volume_spike(pid, bars, cfg.volume_spike, windows),
-            breakout(pid, bars, cfg.breakout, windows),
-            momentum(pid, bars, cfg.momentum),
+            volume_spike(pid, bars, spike, windows) if spikes else None,
+            _breakout(pid, bars, high_n, margin, windows) if highs else None,
+            _momentum(pid, bars, move_n, least, full) if moves else None,
         ):
             if fired is not None:
                 signals.append(fired)

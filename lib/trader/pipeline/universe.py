@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from trader.domain.config import Tier, UniverseConfig
 from trader.domain.copying import quick_init
@@ -43,12 +44,23 @@ class Universe:
 
 
 @dataclass(frozen=True, slots=True)
+class _Place:
+    """A tier as the ranking reads it for every product (config values read once)."""
+
+    tier: Tier
+    rank: int  # the tier's place in the config
+    min_volume: Decimal  # the tier's 24h volume floor, else the filters'
+
+
+@dataclass(frozen=True, slots=True)
 class _Tiers:
     """The config's tiers as lookups, worked out once per config."""
 
     by_product: dict[str, Tier]  # each product to the first tier naming it
     catch_all: Tier | None  # the first `match_all` tier
-    rank: dict[str, int]  # tier name -> its place in the config
+    places: dict[str, _Place]  # by_product's tiers, placed
+    catch_all_place: _Place | None
+    exclude: frozenset[str]  # filters.exclude
 
 
 def _index(cfg: UniverseConfig) -> _Tiers:
@@ -57,7 +69,17 @@ def _index(cfg: UniverseConfig) -> _Tiers:
         for product_id in tier.products:
             by_product.setdefault(product_id, tier)
     catch_all = next((t for t in cfg.tiers if t.match_all), None)
-    return _Tiers(by_product, catch_all, {t.name: i for i, t in enumerate(cfg.tiers)})
+    floor = cfg.filters.min_volume_24h_quote
+    placed = {
+        t.name: _Place(
+            t, i, t.min_volume_24h_quote if t.min_volume_24h_quote is not None else floor
+        )
+        for i, t in enumerate(cfg.tiers)
+    }
+    places = {pid: placed[tier.name] for pid, tier in by_product.items()}
+    catch_all_place = placed[catch_all.name] if catch_all is not None else None
+    exclude = frozenset(cfg.filters.exclude)
+    return _Tiers(by_product, catch_all, places, catch_all_place, exclude)
 
 
 _tiers = PerObject(_index)
@@ -100,23 +122,19 @@ def _any_flag(product: Product) -> bool:
 
 
 def _exclusion(
-    product: Product, cfg: UniverseConfig, quote_currency: str, tier: Tier | None
+    product: Product, cfg: UniverseConfig, quote_currency: str, tiers: _Tiers, place: _Place | None
 ) -> str | None:
-    """Why the product is no candidate, or None; `tier`: its tier (tier_for)."""
-    if product.product_id in cfg.filters.exclude:
+    """Why the product is no candidate, or None; `place`: its tier's (tier_for)."""
+    if product.product_id in tiers.exclude:
         return "excluded_by_config"
     if product.quote_currency != quote_currency:
         return f"quote_currency_{product.quote_currency}"
     problem = status_problem(product, cfg)
     if problem:
         return problem
-    if tier is None:
+    if place is None:
         return "no_tier"
-    min_volume = (
-        tier.min_volume_24h_quote
-        if tier.min_volume_24h_quote is not None
-        else cfg.filters.min_volume_24h_quote
-    )
+    min_volume = place.min_volume
     if product.volume_24h_quote < min_volume:
         return f"volume_24h {product.volume_24h_quote:.0f} < {min_volume:.0f}"
     return None
@@ -166,19 +184,21 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
     tiers = _tiers(cfg)
     members: list[Member] = []
     excluded: dict[str, str] = {}
+    order: dict[str, int] = {}  # product id -> its tier's place in the config
     for product in listed:
-        tier = tiers.by_product.get(product.product_id, tiers.catch_all)
-        reason = _exclusion(product, cfg, quote_currency, tier)
+        place = tiers.places.get(product.product_id, tiers.catch_all_place)
+        reason = _exclusion(product, cfg, quote_currency, tiers, place)
         if reason:
             excluded[product.product_id] = reason
             continue
-        assert tier is not None  # _exclusion returned no_tier otherwise
-        members.append(Member(product, tier))
-    order = tiers.rank
-    members.sort(key=lambda m: (order[m.tier.name], -m.product.volume_24h_quote, m.product_id))
-    for dropped in members[cfg.max_products :]:
-        excluded[dropped.product_id] = f"beyond_max_products {cfg.max_products}"
-    return tuple(members[: cfg.max_products]), excluded
+        assert place is not None  # _exclusion returned no_tier otherwise
+        members.append(Member(product, place.tier))
+        order[product.product_id] = place.rank
+    members.sort(key=lambda m: (order[m.product_id], -m.product.volume_24h_quote, m.product_id))
+    most = cfg.max_products
+    for dropped in members[most:]:
+        excluded[dropped.product_id] = f"beyond_max_products {most}"
+    return tuple(members[:most]), excluded
 
 
 def build_universe(
@@ -191,8 +211,9 @@ def build_universe(
     ranked, excluded = candidates(products, cfg, quote_currency)
     members: list[Member] = []
     momentary: set[str] = set()
+    max_spread_bps = cfg.filters.max_spread_bps  # read once, not for every member
     for member in ranked:
-        reason = _quote_exclusion(quotes.get(member.product_id), cfg)
+        reason = _quote_exclusion(quotes.get(member.product_id), max_spread_bps)
         if reason is None:
             members.append(member)
         else:
@@ -201,10 +222,10 @@ def build_universe(
     return Universe(tuple(members), excluded, frozenset(momentary))
 
 
-def _quote_exclusion(quote: Quote | None, cfg: UniverseConfig) -> str | None:
+def _quote_exclusion(quote: Quote | None, max_spread_bps: Decimal) -> str | None:
     """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
     if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
         return "no_valid_quote"
-    if quote.spread_bps > cfg.filters.max_spread_bps:
-        return f"spread {quote.spread_bps:.2f}bps > {cfg.filters.max_spread_bps}bps"
+    if quote.spread_bps > max_spread_bps:
+        return f"spread {quote.spread_bps:.2f}bps > {max_spread_bps}bps"
     return None

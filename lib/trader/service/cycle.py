@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -24,6 +23,7 @@ from trader.domain.copying import quick_init
 from trader.domain.errors import LockHeld, StateCorrupt
 from trader.domain.ids import cycle_time
 from trader.domain.lease import LockLease, check_lease
+from trader.domain.memo import PerObject
 from trader.domain.models import (
     Conversion,
     CycleResult,
@@ -141,19 +141,29 @@ class _Session:
     lease: LockLease
     pool: Executor
     now: datetime
-    cooldown: Cooldowns  # the config's, read once a cycle (every booking of a fill needs it)
-
-    @property
-    def cfg(self) -> Config:
-        return self.deps.config
-
-    @property
-    def rules(self) -> ModeRules:
-        return MODE_RULES[self.request.mode]
+    cooldown: Cooldowns  # the config's (every booking of a fill needs it)
+    cfg: Config  # deps.config
+    rules: ModeRules  # the request's mode's
 
     @property
     def parallel(self) -> Executor | None:
         return self.pool if self.rules.parallel else None
+
+
+def _session(
+    deps: CycleDeps,
+    request: CycleRequest,
+    exchange: CountingExchange,
+    lease: LockLease,
+    pool: Executor,
+    now: datetime,
+) -> _Session:
+    cfg = deps.config
+    cooldown, rules = _cooldowns(cfg.risk), MODE_RULES[request.mode]
+    return _Session(deps, request, exchange, lease, pool, now, cooldown, cfg, rules)
+
+
+_cooldowns = PerObject(Cooldowns.of)  # a frozen value per risk config, not one per cycle
 
 
 def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
@@ -165,10 +175,7 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
         lease = deps.lock.acquire(
             request.owner, trace.started_at, deps.config.cycle.lock_lease_seconds
         )
-        with _executor(deps) as pool:
-            cooldown = Cooldowns.of(deps.config.risk)
-            session = _Session(deps, request, exchange, lease, pool, trace.started_at, cooldown)
-            orders = _trade(session, trace)
+        orders = _trade_on_pool(deps, request, exchange, lease, trace)
         if deps.candle_cache is not None:
             deps.candle_cache.flush()  # after the orders: never on the trading path
     except LockHeld as exc:
@@ -187,17 +194,26 @@ def run_cycle(deps: CycleDeps, request: CycleRequest) -> CycleResult:
     return _result(trace, finished, orders, record)
 
 
-def _executor(deps: CycleDeps) -> AbstractContextManager[Executor]:
-    """The injected executor (kept open after the cycle), else a pool for this cycle only."""
+def _trade_on_pool(
+    deps: CycleDeps,
+    request: CycleRequest,
+    exchange: CountingExchange,
+    lease: LockLease,
+    trace: CycleTrace,
+) -> tuple[Order, ...]:
+    """The cycle's steps on the injected executor (kept open after the cycle), else on a pool
+    for this cycle only."""
+    now = trace.started_at
     if deps.executor is not None:
-        return nullcontext(deps.executor)
-    return ThreadPoolExecutor(deps.config.cycle.request_threads, thread_name_prefix="cycle")
+        return _trade(_session(deps, request, exchange, lease, deps.executor, now), trace)
+    with ThreadPoolExecutor(deps.config.cycle.request_threads, thread_name_prefix="cycle") as pool:
+        return _trade(_session(deps, request, exchange, lease, pool, now), trace)
 
 
 def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     """The steps in order; the one place their results are recorded for the audit."""
     state = trace.state = s.deps.store.load()
-    trace.loaded_fill_ids = frozenset(state.seen_fill_ids)
+    trace.loaded_fill_ids = _fill_ids(state.seen_fill_ids)
     if _already_done(s.request.cycle_id, state.last_cycle_id):
         detail = f"cycle {s.request.cycle_id} is not after {state.last_cycle_id}"
         trace.stop(NoTradeReason.DUPLICATE_INVOCATION, detail)
@@ -237,6 +253,11 @@ def _trade(s: _Session, trace: CycleTrace) -> tuple[Order, ...]:
     return orders
 
 
+# The seen fill ids as a set, made once per tuple: the state carries the same tuple from
+# cycle to cycle until a fill is booked (up to SEEN_FILL_IDS_KEPT ids to hash otherwise).
+_fill_ids = PerObject(frozenset, size=2)
+
+
 def _already_done(cycle_id: str, last_cycle_id: str | None) -> bool:
     """True when the state already holds this cycle or a later one (compared as times: the
     strings of years below 1000 sort wrong)."""
@@ -259,7 +280,7 @@ def _open_account(s: _Session, state: PortfolioState) -> Exchange:
 def _reconcile(
     s: _Session, account: Exchange, state: PortfolioState
 ) -> tuple[PortfolioState, tuple[Order, ...]]:
-    if not s.rules.reconciles:
+    if not s.rules.reconciles or not state.open_orders:  # nothing in flight: nothing to ask
         return state, ()
     cancel_after = timedelta(seconds=s.cfg.execution.cancel_resting_after_seconds)
     return reconcile(state, account, s.now, s.cooldown, cancel_after, s.parallel)
@@ -269,7 +290,7 @@ def _free_exits(
     s: _Session, account: Exchange, state: PortfolioState, snap: MarketSnapshot, regime: str
 ) -> tuple[PortfolioState, tuple[ExitCancel, ...]]:
     """Cancel the orders in flight that hold back an exit rule that fires, before deciding."""
-    if not s.rules.reconciles:
+    if not s.rules.reconciles or not state.open_orders:  # nothing in flight holds an exit back
         return state, ()
     blocking = orders_blocking_exits(
         state, snap.quotes, s.now, s.cfg.exits, snap.fees.taker, regime
@@ -318,6 +339,8 @@ def _follow_the_exchange(
 
 def _drifted(recon: Reconciliation, snap: MarketSnapshot) -> dict[str, str]:
     """No entry this cycle on a product whose coin drifted (exits still run)."""
+    if not recon.drift:
+        return {}  # most cycles
     why = {d.currency: f"balance_drift ({d.cause})" for d in recon.drift}
     return {pid: why[p.base_currency] for pid, p in snap.products.items() if p.base_currency in why}
 

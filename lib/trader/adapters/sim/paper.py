@@ -21,6 +21,11 @@ class SimulatedPaperAccounts:
     def __init__(self, config: Config, clock: Clock) -> None:
         self._config = config
         self._clock = clock
+        # Read once (a replay opens the account every cycle; the config is frozen)
+        self._slippage_bps = config.paper.slippage_bps
+        # A resting order fills on the bars the bot trades on (a 15-minute replay has no
+        # 5-minute bars to ask for).
+        self._granularity_s = config.cycle.candle_granularity_seconds
 
     def open(self, market: Exchange, state: PortfolioState) -> MatchingExchange:
         config = self._config
@@ -31,13 +36,11 @@ class SimulatedPaperAccounts:
             market=market,
             clock=self._clock,
             fees=paper_fees(market, config),
-            slippage_bps=config.paper.slippage_bps,
+            slippage_bps=self._slippage_bps,
             balances=balances,
             # Only orders the paper account had acknowledged: a PENDING one was never placed there.
             orders={k: o for k, o in state.open_orders.items() if o.status is OrderStatus.OPEN},
-            # A resting order fills on the bars the bot trades on (a 15-minute replay has no
-            # 5-minute bars to ask for).
-            candle_granularity_s=config.cycle.candle_granularity_seconds,
+            candle_granularity_s=self._granularity_s,
         )
 
 
