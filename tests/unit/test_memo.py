@@ -3,13 +3,14 @@ per object and per extra argument, and anew for a config read again."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trader.domain.config import RegimeConfig, regime_bars_needed, regime_bars_to_fetch
-from trader.domain.memo import PerObject
+from trader.domain.memo import PerObject, seconds
 from trader.pipeline.regime import _limits, _work_out
 
 
@@ -62,3 +63,11 @@ def test_regime_windows_when_any_config_then_what_working_them_out_afresh_gives(
     assert regime_bars_to_fetch(cfg, 2 * granularity) == (
         regime_bars_needed(cfg, 2 * granularity) + regime_bars_needed(cfg, 2 * granularity) // 4
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-(10**9), max_value=10**9), min_size=1, max_size=60))
+def test_seconds_when_lengths_come_and_go_then_each_is_its_own_timedelta(counts) -> None:
+    # more lengths than the memo keeps (32): a forgotten one is made again, never mixed up
+    for count in counts:
+        assert seconds(count) == timedelta(seconds=count)

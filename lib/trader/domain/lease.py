@@ -10,12 +10,12 @@ and end soon after it (a run that timed out holds no cycle back): `check_lease_f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime
 
 from trader.domain.codec import to_jsonable
 from trader.domain.copying import quick_init
 from trader.domain.errors import ConfigError, LockHeld, LockLost, StateConflict
+from trader.domain.memo import seconds
 from trader.domain.state import PortfolioState
 
 # Between a Lambda's end and its lease's: clock skew between hosts, the lock's own round
@@ -69,15 +69,8 @@ def grant_lease(
             f"{where} is held by {holder.owner!r} until {to_jsonable(holder.expires_at)} "
             f"(token {holder.token})"
         )
-    expires_at = now.astimezone(UTC) + _seconds(lease_seconds)
+    expires_at = now.astimezone(UTC) + seconds(lease_seconds)
     return LockLease(owner, last_token + 1, expires_at)
-
-
-@lru_cache(maxsize=16)
-def _seconds(count: int) -> timedelta:
-    """timedelta(seconds=count), made once per count: every cycle takes a lease of the same
-    length, and making a timedelta costs more than the rest of the lease together."""
-    return timedelta(seconds=count)
 
 
 def holds(holder: LockLease | None, lease: LockLease) -> bool:
@@ -88,7 +81,7 @@ def holds(holder: LockLease | None, lease: LockLease) -> bool:
 def check_lease(lease: LockLease, now: datetime, margin_seconds: int) -> None:
     """LockLost unless `lease` runs at least `margin_seconds` past `now`: asked before the
     write-ahead save and before each create, so no order is sent on a lease about to lapse."""
-    if lease.expires_at - _seconds(margin_seconds) <= now:
+    if lease.expires_at - seconds(margin_seconds) <= now:
         raise LockLost(
             f"the lease of {lease.owner!r} (token {lease.token}) expires at "
             f"{to_jsonable(lease.expires_at)}, less than {margin_seconds} s after "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
@@ -30,3 +32,11 @@ class PerObject(Generic[K, V]):
         value = self._compute(key, *extra)
         self._known[slot] = (key, value)
         return value
+
+
+@lru_cache(maxsize=32)
+def seconds(count: int) -> timedelta:
+    """timedelta(seconds=count), made once per count: each cycle asks for the same few lengths
+    (a lease, the bars to fetch, a quote's age), and making a timedelta costs ~4 k
+    instructions, more than the lease or the window bounds it serves."""
+    return timedelta(seconds=count)

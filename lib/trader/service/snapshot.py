@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import repeat
 
 from trader.domain.bar_window import as_bars
 from trader.domain.config import Config, regime_bars_to_fetch
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
+from trader.domain.memo import seconds
 from trader.domain.models import (
     AccountFills,
     Balance,
@@ -89,8 +90,8 @@ def _second_round(
     quoted = [pid for pid in dict.fromkeys(request.quoted) if pid in products]
     charted = [pid for pid in dict.fromkeys(request.candles) if pid in products]
     quotes_f = pool.submit(market.get_quotes, quoted)
-    since = now - timedelta(seconds=granularity * (lookback + 1))
-    regime_since = now - timedelta(seconds=granularity * (longer + 1))
+    since = now - seconds(granularity * (lookback + 1))
+    regime_since = now - seconds(granularity * (longer + 1))
     starts = dict.fromkeys(request.regime, regime_since)
     windows = [starts.get(pid, since) for pid in charted]
     # map, as the pool's own: submitted at once, read in order; a call's error raised here
@@ -109,7 +110,7 @@ def _second_round(
 
 def drop_stale_quotes(snapshot: MarketSnapshot, max_age_s: int) -> MarketSnapshot:
     """Only quotes younger than `max_age_s`: an old quote is treated as no quote at all."""
-    limit = timedelta(seconds=max_age_s)
+    limit = seconds(max_age_s)
     fresh = {pid: q for pid, q in snapshot.quotes.items() if snapshot.as_of - q.time <= limit}
     return replaced(snapshot, quotes=fresh) if len(fresh) < len(snapshot.quotes) else snapshot
 
@@ -128,6 +129,6 @@ def staleness(
     if not bars:
         return f"no closed bars for the reference product {reference}"
     lag = snapshot.as_of - bars[-1].start
-    if lag > timedelta(seconds=3 * granularity_s):
+    if lag > seconds(3 * granularity_s):
         return f"newest {reference} bar started {lag} ago"
     return None
