@@ -70,7 +70,7 @@ def _simple(cls: type) -> bool:
 
 
 @cache  # one twin per class, for its __init__ and its copier
-def _unfrozen_twin(cls: type) -> type:
+def unfrozen_twin(cls: type) -> type:
     """A class with `cls`'s slots and nothing else (see the module's docstring)."""
     return type(f"_Unfrozen{cls.__name__}", (object,), {"__slots__": cls.__dict__["__slots__"]})
 
@@ -83,7 +83,7 @@ def _generated_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Ca
         "_FACTORY": _FACTORY,
         "__quick_set__": _set,
         "__quick_cls__": cls,
-        "__quick_twin__": _unfrozen_twin(cls),
+        "__quick_twin__": unfrozen_twin(cls),
     }
     params, lines = (
         ["__quick_self__"],
@@ -133,7 +133,7 @@ def _copier_for(cls: type) -> _Copier:
 def _generated_copier(cls: type, names: tuple[str, ...]) -> _Copier:
     """A function written for `cls` (as dataclasses writes __init__): one line per field,
     each read from the value and stored into the twin, then the changes."""
-    twin = _unfrozen_twin(cls)
+    twin = unfrozen_twin(cls)
     lines = [
         "def copy(value, changes):",
         "    out = _new(twin)",
