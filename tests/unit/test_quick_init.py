@@ -181,3 +181,13 @@ class _OnABase(_Base):  # its twin would have another memory layout
 def test_quick_init_when_init_does_more_than_store_then_refused(cls: type) -> None:
     with pytest.raises(TypeError, match="not a plain frozen slotted dataclass"):
         quick_init(cls)
+
+
+@pytest.mark.parametrize("cls", QUICK, ids=lambda c: c.__qualname__)
+def test_quick_init_when_subclassed_then_refused_where_the_subclass_is_defined(cls) -> None:
+    # the inherited __init__ would end by making each value a `cls`, not the subclass
+    with pytest.raises(TypeError, match=cls.__name__):
+
+        @dataclass(frozen=True, slots=True)
+        class Sub(cls):  # type: ignore[misc, valid-type]
+            pass

@@ -50,7 +50,14 @@ def quick_init(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     cls.__init__ = init  # type: ignore[misc]
+    cls.__init_subclass__ = classmethod(_refuse_subclass)  # type: ignore[assignment]
     return cls
+
+
+def _refuse_subclass(sub: type, **_: Any) -> None:
+    """A subclass would inherit an __init__ that ends by setting the value's class to the
+    base: its values would silently be the base's. Refused where the subclass is defined."""
+    raise TypeError(f"{sub.__name__}: {sub.__mro__[1].__name__} has a quick_init __init__")
 
 
 def _simple(cls: type) -> bool:
