@@ -85,7 +85,7 @@ json_values = st.recursive(
 def test_audit_line_when_any_json_record_then_what_json_dumps_writes(
     record: dict[str, Any],
 ) -> None:
-    expected = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    expected = dumped(record)
     assert audit_line(record) == expected
     assert audit_jsonl(record) == (expected + "\n").encode("utf-8")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
-from trader.domain.config import Config, ExecutionConfig, TriggersConfig
+from trader.domain.config import Config, TriggersConfig
 from trader.domain.copying import quick_init
-from trader.domain.memo import PerObject
+from trader.domain.memo import PerObject, seconds
 from trader.domain.models import (
     ZERO,
     Candle,
@@ -185,19 +184,13 @@ def _propose(
     entries = propose_entries(
         seen.signals, seen.universe, seen.policy, seen.valuation.equity, busy, cfg.rules
     )
-    unfilled = unfilled_entries(reconciled, snap.as_of, _cancel_after(cfg.execution))
+    unfilled = unfilled_entries(
+        reconciled, snap.as_of, seconds(cfg.execution.cancel_resting_after_seconds)
+    )
     entries = after_unfilled(
         _without(entries, no_entry), unfilled, cfg.execution.unfilled_entry_fallback
     )
     return exit_plan, screen_entries(entries, snap, cfg.edge, cfg.exits, cfg.execution)
-
-
-def _resting_limit(cfg: ExecutionConfig) -> timedelta:
-    return timedelta(seconds=cfg.cancel_resting_after_seconds)
-
-
-# Once per config, not every cycle (making a timedelta costs some 5,000 instructions)
-_cancel_after = PerObject(_resting_limit)
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
