@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trader.adapters.sim import csv_market
@@ -90,15 +90,50 @@ def expected_touch(rows: list, now_s: int, spread_bps: Decimal, inc: Decimal) ->
     return bid, ask
 
 
+# The clock's reading past the whole hour: on a bar's boundary (0), within the bar (seconds),
+# a microsecond past, or the boundary read in another time zone
+OFFSETS = (0, 0, 0, 1, 1799, 3599, "microsecond", "+02:00")
+
+
+def moment_at(now_s: int, offset: int | str) -> datetime:
+    on_the_hour = datetime.fromtimestamp(now_s, UTC)
+    if offset == "microsecond":
+        return on_the_hour + timedelta(microseconds=1)
+    if offset == "+02:00":
+        return on_the_hour.astimezone(timezone(timedelta(hours=2)))
+    assert isinstance(offset, int)
+    return on_the_hour + timedelta(seconds=offset)
+
+
+def expected_time(rows: list, moment: datetime) -> datetime:
+    """The quote's time: the moment while its bar is the newest that could have closed, the
+    bar's end once a later one should have (a gap, or past the file's end)."""
+    now_s = int(moment.timestamp())
+    closed_at = [t for t, _, _ in rows if t + GRAIN <= now_s][-1] + GRAIN
+    return moment if now_s - closed_at < GRAIN else datetime.fromtimestamp(closed_at, UTC)
+
+
 @pytest.fixture(autouse=True)
 def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_market, "_AHEAD", 3)  # the runs' edges within a small file
 
 
 @settings(max_examples=200, deadline=None)
-@given(bars=BARS, moves=MOVES, spread=st.sampled_from([D(0), D(5), D("12.5"), D(400)]))
+@given(
+    bars=BARS,
+    moves=MOVES,
+    spread=st.sampled_from([D(0), D(5), D("12.5"), D(400)]),
+    offsets=st.lists(st.sampled_from(OFFSETS), min_size=1, max_size=5),
+)
+# closes of one increment: the bid floored to zero, raised to one increment
+@example(
+    bars=[(1, D("0.0001"), D(1)), (1, D("0.0003"), D(1))],
+    moves=[1, 1, 1],
+    spread=D(400),
+    offsets=[0],
+)
 def test_products_and_quotes_when_made_ahead_then_those_worked_out_bar_by_bar(
-    bars: list, moves: list[int], spread: Decimal
+    bars: list, moves: list[int], spread: Decimal, offsets: list
 ) -> None:
     rows = bar_rows(bars)
     with tempfile.TemporaryDirectory() as name:
@@ -106,16 +141,19 @@ def test_products_and_quotes_when_made_ahead_then_those_worked_out_bar_by_bar(
         clock = SetClock()
         market = CsvMarket(Path(name), clock, GRAIN, spread_bps=spread)
         now_s = T0 - GRAIN
-        for hours in moves:
+        for step, hours in enumerate(moves):
             now_s += hours * GRAIN
-            clock.moment = datetime.fromtimestamp(now_s, UTC)
+            clock.moment = moment_at(now_s, offsets[step % len(offsets)])
+            now_s_seen = int(clock.moment.timestamp())
             (product,) = market.list_products()
-            assert product == expected_product(product, rows, now_s)
-            touch = expected_touch(rows, now_s, spread, product.quote_increment)
+            assert product == expected_product(product, rows, now_s_seen)
+            touch = expected_touch(rows, now_s_seen, spread, product.quote_increment)
             quote = market.get_quotes(["SOL-USD"]).get("SOL-USD")
             assert (quote.bid, quote.ask) == touch if quote else touch is None
             if quote:  # to the digit, as the audit prints them (1E+1 is not 10)
                 assert (str(quote.bid), str(quote.ask)) == tuple(map(str, touch))
+                observed = expected_time(rows, clock.moment)
+                assert (quote.time, str(quote.time)) == (observed, str(observed))
 
 
 def test_products_when_flags_override_a_bars_fields_then_the_flags_win(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
 from itertools import accumulate, islice, repeat
-from operator import add, attrgetter, gt, le, lt, mod, mul, ne, sub, truediv
+from operator import add, attrgetter, ge, getitem, gt, le, lt, mod, mul, ne, sub, truediv
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
@@ -59,6 +59,7 @@ _PRICES = attrgetter("open", "high", "low", "close", "volume")
 _PRODUCT_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Product))  # in __init__'s order
 _PRODUCT_FIELDS = frozenset(_PRODUCT_FIELD_NAMES) - {"product_id"}
 _CLOSE = attrgetter("close")
+_START = attrgetter("start")
 _VOLUME = attrgetter("volume")
 _MAKE_CANDLE = maker(Candle)  # Candle(...), quicker: a million for a ten-product year
 _MAKE_PRODUCT = maker(Product)  # Product(...), quicker: some ten a cycle
@@ -66,8 +67,6 @@ _MAKE_QUOTE = maker(Quote)
 _AHEAD = 512  # bars whose products and quotes are made at once, from the one asked for
 _Columns = tuple[list[Decimal], list[Decimal], list[Decimal], list[Decimal], list[Decimal]]
 _Rows = tuple[int | None, list[int], _Columns]  # the grain, the rows' times, their prices
-_Touches = tuple[int, list[Decimal], list[Decimal]]  # first bar, bids and asks from it on
-_NONE_MADE: _Touches = (0, [], [])
 
 
 class CandleDataError(ExchangeError):
@@ -81,10 +80,72 @@ class _Series:
     candles: tuple[Candle, ...]  # a window is a view of it (a BarWindow), not a copy
 
 
+@dataclass(slots=True)
+class _Made:
+    """A product's products and quotes by its count of closed bars (the count: its newest
+    closed bar's index + 1; 0, none closed yet; no quote then), made for one run of counts
+    at a time, None elsewhere: a run made forgets the last (a year's would be gigabytes)."""
+
+    products: list[Product | None]
+    quotes: list[Quote | None]
+    run: tuple[int, int] = (0, 0)  # the counts [from, to) made
+
+    @classmethod
+    def empty(cls, bars: int) -> _Made:
+        return cls([None] * (bars + 1), [None] * (bars + 1))
+
+    def forget(self) -> None:
+        """None in place of the run made (the lists stay the same objects: `_All` holds them)."""
+        first, stop = self.run
+        self.products[first:stop] = self.quotes[first:stop] = [None] * (stop - first)
+        self.run = (0, 0)
+
+    def hold(self, count: int, products: Sequence[Product], quotes: Sequence[Quote | None]) -> None:
+        """The run of products and quotes made from `count` on, in place of the last run."""
+        self.forget()
+        stop = count + len(products)
+        self.products[count:stop] = products
+        self.quotes[count:stop] = quotes
+        self.run = (count, stop)
+
+
+@dataclass(frozen=True, slots=True)
+class _All:
+    """Every product's bar times, grain and made lists, in the market's order: each moment's
+    counts and answers are read off them in loops that run in C."""
+
+    times: list[list[int]]
+    grains: list[int]
+    products: list[list[Product | None]]
+    quotes: list[list[Quote | None]]
+    aligned: bool  # every file's bars start on multiples of its grain
+
+    @classmethod
+    def of(cls, order: Iterable[str], natives: Mapping[str, _Series], made: Mapping[str, _Made]):
+        series = [natives[pid] for pid in order]
+        made_in_order = [made[pid] for pid in order]
+        return cls(
+            times=[s.times for s in series],
+            grains=[s.granularity_s for s in series],
+            products=[m.products for m in made_in_order],
+            quotes=[m.quotes for m in made_in_order],
+            aligned=not any(s.times[0] % s.granularity_s for s in series),
+        )
+
+    def on_boundary(self, moment: datetime) -> bool:
+        """`moment` a whole UTC second on every product's bar boundary."""
+        if not self.aligned or moment.tzinfo is not UTC or moment.microsecond:
+            return False
+        seconds = int(moment.timestamp())
+        return not any(map(mod, repeat(seconds), self.grains))
+
+
 def _candles(times: list[int], *columns: list[Decimal]) -> list[Candle]:
-    """Bars from columns, each start one addition after the one before (no call per bar)."""
-    steps = map(timedelta, repeat(0), map(sub, islice(times, 1, None), times))
-    starts = accumulate(steps, add, initial=_utc(times[0]))
+    """Bars from columns, each start one addition after the one before (no call per bar):
+    of one of the few gaps between bars, each made once (a file has a handful)."""
+    gaps = list(map(sub, islice(times, 1, None), times))
+    made = {gap: timedelta(seconds=gap) for gap in set(gaps)}
+    starts = accumulate(map(made.__getitem__, gaps), add, initial=_utc(times[0]))
     return list(map(_MAKE_CANDLE, starts, *columns))
 
 
@@ -248,22 +309,23 @@ class CsvMarket:
         self._spread = Decimal(spread_bps)
         self._paths = _select(self._discover(Path(candles_dir)), only, Path(candles_dir))
         self._overrides: dict[str, dict[str, object]] = {pid: {} for pid in self._paths}
-        # product -> (first, [the product as bar first, first + 1, ... gives it]): made ahead
-        self._products: dict[str, tuple[int, Sequence[Product]]] = {}
+        # product -> its products and quotes by its count of closed bars, made a run ahead
+        self._made: dict[str, _Made] = {}
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
         self._natives: dict[str, _Series] = {}  # product -> its file's bars
         self._series: dict[tuple[str, int], _Series] = {}  # (product, grain) -> coarser bars
         self._increments: dict[str, Decimal] = {}
-        # product -> (first, bids, asks): the quote's bid and ask at bar first, first + 1, ...
-        self._touches: dict[str, _Touches] = {}
+        self._all: _All | None = None  # every product's bars and what is made, once all read
         self._templates: dict[str, Product] = {}  # product -> the fields no bar changes
         # What one clock reading gives (a replay's cycle asks several times at one moment):
-        # the moment, its unix seconds, each product's bars and newest closed bar, the list.
+        # the moment, its unix seconds, each product's count of closed bars, the list, the
+        # quotes (those of every product, when the moment is on the bars' boundaries).
         self._moment: datetime | None = None
         self._moment_s = 0
-        self._closed: dict[str, tuple[_Series, int]] = {}
+        self._counts: dict[str, int] | None = None
         self._listed: tuple[Product, ...] | None = None
+        self._quoted: dict[str, Quote | None] | None = None
         # The last window start asked for and its unix seconds (a snapshot asks every product's
         # bars from the same moment): one tuple, replaced whole
         self._window_start: tuple[datetime | None, int] = (None, 0)
@@ -292,36 +354,39 @@ class CsvMarket:
         listed = self._listed
         if listed is None or self._clock.now() is not self._moment:
             self._at_moment()
-            listed = self._listed = tuple(map(self._product, self._paths))
+            listed = self._listed = self._products_now()
         return list(listed)
 
     def get_quotes(self, product_ids: Sequence[str]) -> Mapping[str, Quote]:
         """Last closed close -/+ half the spread; products without a closed candle are absent."""
-        quotes: dict[str, Quote] = {}
         self._at_moment()
+        quoted = self._quoted
+        if quoted is None:
+            quoted = self._quoted = self._quotes_now()
+        if quoted:  # every product's, made ahead
+            return {pid: q for pid in product_ids if (q := quoted.get(pid)) is not None}
+        quotes: dict[str, Quote] = {}
         for pid in product_ids:
-            if pid not in self._paths:
-                continue
-            series, idx = self._closed_bar(pid)
-            if idx < 0:
-                continue
-            first, bids, asks = self._touches.get(pid, _NONE_MADE)
-            if not 0 <= idx - first < len(bids):  # past the bars made ahead: make more
-                first, bids, asks = self._touches_from(pid, series, idx)
-            observed = self._observed_at(series.granularity_s, series.times[idx])
-            quotes[pid] = _MAKE_QUOTE(
-                pid, bids[idx - first], asks[idx - first], observed, None, None
-            )
+            quote = self._quote(pid) if pid in self._paths else None
+            if quote is not None:
+                quotes[pid] = quote
         return quotes
 
     def get_candles(
         self, product_id: str, granularity_s: int, start: datetime, end: datetime
     ) -> Sequence[Candle]:
         """Closed candles with start in [start, end), ascending; gaps stay absent."""
-        series = self._resampled(product_id, granularity_s)
-        now_s = self._at_moment()
+        # (the common case in few steps: the file's own bars, the moment and start of the
+        # call before; else worked out, and kept, by the methods these steps stand for)
+        series = self._natives.get(product_id)
+        if series is None or series.granularity_s != granularity_s:
+            series = self._resampled(product_id, granularity_s)
+        now_s = self._moment_s if self._clock.now() is self._moment else self._at_moment()
+        seen, start_s = self._window_start
+        if start is not seen:
+            start_s = self._start_s(start)
         times = series.times
-        lo = bisect_left(times, self._start_s(start))
+        lo = bisect_left(times, start_s)
         hi = bisect_right(times, now_s - granularity_s)  # the bars closed by now
         if end is not self._moment:  # (those closed by now all start before now)
             hi = min(bisect_left(times, _ceil_ts(end)), hi)
@@ -353,7 +418,9 @@ class CsvMarket:
         if unknown:
             raise ValueError(f"unknown Product field(s) {sorted(unknown)} for {product_id}")
         self._overrides[product_id].update(fields)
-        self._products.pop(product_id, None)
+        made = self._made.get(product_id)
+        if made is not None:
+            made.forget()
         self._listed = None
 
     # --- series --------------------------------------------------------------------------
@@ -366,6 +433,9 @@ class CsvMarket:
                 known = ", ".join(self._paths)
                 raise ValueError(f"unknown product {product_id!r}; files give {known}")
             series = self._natives[product_id] = load_candle_file(path)
+            self._made[product_id] = _Made.empty(len(series.times))
+            if len(self._natives) == len(self._paths):
+                self._all = _All.of(self._paths, self._natives, self._made)
         return series
 
     def _resampled(self, product_id: str, granularity_s: int) -> _Series:
@@ -387,7 +457,7 @@ class CsvMarket:
         now = self._clock.now()
         if now is not self._moment:  # a stepping clock hands out the same value until it moves
             self._moment, self._moment_s = now, int(now.timestamp())
-            self._closed, self._listed = {}, None
+            self._counts = self._listed = self._quoted = None
         return self._moment_s
 
     def _start_s(self, start: datetime) -> int:
@@ -398,15 +468,66 @@ class CsvMarket:
             self._window_start = (start, seconds)
         return seconds
 
-    def _closed_bar(self, product_id: str) -> tuple[_Series, int]:
-        """The product's native bars and the index of its newest bar closed at the moment
-        (-1: none yet), kept for the moment."""
-        known = self._closed.get(product_id)
-        if known is None:
-            series = self._native(product_id)
-            idx = bisect_right(series.times, self._moment_s - series.granularity_s) - 1
-            known = self._closed[product_id] = (series, idx)
-        return known
+    def _count_closed(self, product_id: str) -> int:
+        """How many of the product's native bars have closed at the moment (its newest closed
+        bar's index + 1; 0: none yet)."""
+        counts = self._counts_now()
+        if counts is not None:
+            return counts[product_id]
+        series = self._native(product_id)
+        return bisect_right(series.times, self._moment_s - series.granularity_s)
+
+    def _counts_now(self) -> dict[str, int] | None:
+        """Every product's count of closed bars, kept for the moment (one loop in C); None
+        until every file is read (each is read when first asked for)."""
+        counts, every = self._counts, self._all
+        if counts is None and every is not None:
+            limits = map(sub, repeat(self._moment_s), every.grains)
+            closed = map(bisect_right, every.times, limits)
+            counts = self._counts = dict(zip(self._paths, closed, strict=True))
+        return counts
+
+    def _products_now(self) -> tuple[Product, ...]:
+        """Every product at the moment: those made ahead, read in one loop when all are."""
+        counts, every = self._counts_now(), self._all
+        if counts is not None and every is not None:
+            listed = tuple(map(getitem, every.products, counts.values()))
+            if all(listed):  # (a Product is never false; None is: not made yet)
+                return listed
+        return tuple(map(self._product, self._paths))
+
+    def _quotes_now(self) -> dict[str, Quote | None]:
+        """Every product's quote at the moment (None: no bar closed yet), those made ahead, when
+        the moment is on every product's bar boundary; empty otherwise. A quote's time is
+        the moment while its bar is the last one (closed at the moment), its bar's end later:
+        on a boundary, its bar's end either way, the time it was made with."""
+        counts, every, moment = self._counts_now(), self._all, self._moment
+        if counts is None or every is None or moment is None or not every.on_boundary(moment):
+            return {}
+        quotes = list(map(getitem, every.quotes, counts.values()))
+        if not all(quotes):  # (a Quote is never false; None is: not made, or no bar closed)
+            for k, (pid, count) in enumerate(counts.items()):
+                if quotes[k] is None and count:
+                    quotes[k] = self._made_at(pid, count).quotes[count]
+        return dict(zip(self._paths, quotes, strict=True))
+
+    def _product(self, product_id: str) -> Product:
+        count = self._count_closed(product_id)
+        product = self._made_at(product_id, count).products[count]
+        assert product is not None  # (made by _made_at)
+        return product
+
+    def _quote(self, product_id: str) -> Quote | None:
+        """The product's quote at the moment, timed as `_observed_at` says; None before its
+        first bar closes."""
+        count = self._count_closed(product_id)
+        if not count:
+            return None
+        made = self._made_at(product_id, count).quotes[count]
+        assert made is not None  # (made by _made_at)
+        series = self._natives[product_id]
+        observed = self._observed_at(series.granularity_s, series.times[count - 1])
+        return _MAKE_QUOTE(product_id, made.bid, made.ask, observed, None, None)
 
     def _observed_at(self, grain: int, last_start_s: int) -> datetime:
         """Now while the data is current; the last bar's end in a gap or past the file's end."""
@@ -415,13 +536,16 @@ class CsvMarket:
             return self._moment
         return _utc(closed_at)
 
-    def _product(self, product_id: str) -> Product:
-        series, idx = self._closed_bar(product_id)
-        first, products = self._products.get(product_id, (0, ()))
-        if not 0 <= idx - first < len(products):
-            first, products = idx, self._products_from(product_id, series, idx)
-            self._products[product_id] = (first, products)
-        return products[idx - first]
+    def _made_at(self, product_id: str, count: int) -> _Made:
+        """The product's made products and quotes, holding those at `count` closed bars (made
+        now for a run of `_AHEAD` from there, if not yet)."""
+        made = self._made[product_id]
+        if made.products[count] is None:
+            series = self._natives[product_id]
+            products = self._products_from(product_id, series, count - 1)
+            quotes = self._quotes_from(product_id, series, count - 1) if count else [None]
+            made.hold(count, products, quotes)
+        return made
 
     def _products_from(self, product_id: str, series: _Series, idx: int) -> Sequence[Product]:
         """The product as the bars from `idx` on give it (price, 24-hour volume), for up to
@@ -445,12 +569,15 @@ class CsvMarket:
         )
         return list(map(_MAKE_PRODUCT, *columns))
 
-    def _touches_from(self, product_id: str, series: _Series, idx: int) -> _Touches:
-        """The quote's bid and ask at the bars from `idx` on, for up to `_AHEAD` bars (kept)."""
+    def _quotes_from(self, product_id: str, series: _Series, idx: int) -> list[Quote | None]:
+        """The quote at the bars from `idx` on, for up to `_AHEAD` bars, timed at each bar's
+        end (its bid and ask from its close)."""
         closes = list(map(_CLOSE, series.candles[idx : idx + _AHEAD]))
         bids, asks = _touches(closes, self._spread, self._increment(product_id, series))
-        made = self._touches[product_id] = (idx, bids, asks)
-        return made
+        grain = timedelta(seconds=series.granularity_s)
+        ends = map(add, map(_START, series.candles[idx : idx + _AHEAD]), repeat(grain))
+        none = repeat(None)
+        return list(map(_MAKE_QUOTE, repeat(product_id), bids, asks, ends, none, none))
 
     def _template(self, product_id: str, series: _Series) -> Product:
         """The product's fields that no bar changes (its bar's fields set by `_product`)."""
@@ -497,11 +624,16 @@ def _touches(
     """Bid and ask for each close: close -/+ close x spread / 20,000, floored and ceiled to the
     increment, the bid at least one increment, the ask at least one above the bid."""
     halves = list(map(truediv, map(mul, closes, repeat(spread_bps)), repeat(_TWICE_BPS)))
-    floors = _on_grid(map(sub, closes, halves), increment, _FLOORED)
-    bids = list(map(max, floors, repeat(increment)))
-    ceilings = _on_grid(map(add, closes, halves), increment, _CEILED)
-    asks = list(map(max, ceilings, map(add, bids, repeat(increment))))
-    return bids, asks
+    bids = list(_on_grid(map(sub, closes, halves), increment, _FLOORED))
+    ceilings = list(_on_grid(map(add, closes, halves), increment, _CEILED))
+    # Most often no bar needs the floors below (a step for each bar): every bid is at least
+    # one increment, every ask above its bid, so a whole increment above (both are whole
+    # numbers of increments), and `max` keeps the first of equals: the price as rounded.
+    if not all(map(ge, bids, repeat(increment))):
+        bids = list(map(max, bids, repeat(increment)))
+    if all(map(gt, ceilings, bids)):
+        return bids, ceilings
+    return bids, list(map(max, ceilings, map(add, bids, repeat(increment))))
 
 
 def _on_grid(values: Iterable[Decimal], increment: Decimal, whole_by: Context) -> Iterable[Decimal]:
