@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trader.adapters.clock import SteppingClock
 from trader.adapters.sim.matching import MatchingExchange
 from trader.domain.codec import to_jsonable
 from trader.domain.errors import OrderRejected
 from trader.domain.models import (
+    AccountFills,
+    Balance,
     Candle,
     FeeRates,
     Intent,
@@ -422,3 +426,37 @@ def test_get_fills_since_when_cursors_alternate_then_each_reads_from_its_own_tim
     assert len(exchange.get_fills_since(first).fills) == 2
     with pytest.raises(ValueError):
         exchange.get_fills_since("not a time")
+
+
+# Amounts of any exponent (1E+3 - 0 is 1000: the subtraction sets the digits the audit prints)
+AMOUNTS = st.one_of(
+    st.builds(D, st.decimals(D("-1000"), D("100000"), places=8)),
+    st.sampled_from([D("1E+3"), D("0"), D("0E-8"), D("-0"), D("12.50")]),
+)
+
+
+def as_text(balances: Mapping[str, Balance]) -> list[tuple[str, str, str, str]]:
+    return [(k, b.currency, str(b.available), str(b.hold)) for k, b in balances.items()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(totals=st.dictionaries(st.sampled_from(["USD", "USDC", "BTC", "ETH", "A"]), AMOUNTS))
+def test_get_balances_when_no_orders_then_what_settling_and_holds_give(totals: dict) -> None:
+    """With no orders there is nothing to settle or hold: the short way must give the
+    balances the general one does, to the digit and in the same order."""
+    clock = SteppingClock(T0, 300)
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    exchange = MatchingExchange(FakeMarket(clock), clock, fees, D(10), totals)
+    assert as_text(exchange.get_balances()) == as_text(exchange._balances_with_holds())
+
+
+def test_get_fills_since_when_no_orders_then_what_an_order_without_fills_gives(
+    market: FakeMarket, clock: SteppingClock
+) -> None:
+    fees = FeeRates(maker=D("0.004"), taker=D("0.006"))
+    empty = MatchingExchange(market, clock, fees, D(10), {"USD": D(10_000)})
+    resting = MatchingExchange(market, clock, fees, D(10), {"USD": D(10_000)})
+    resting.place_order(limit(Side.BUY, "0.01", "40000.00"))  # rests: no fill
+    cursor = "2026-03-01T12:00:00+00:00"  # handed back as given, not respelled
+    assert empty.get_fills_since(cursor) == resting.get_fills_since(cursor)
+    assert empty.get_fills_since(cursor) == AccountFills((), cursor)

@@ -208,6 +208,8 @@ class MatchingExchange:
             return AccountFills((), to_jsonable(self._clock.now()))
         after = _cursor_time(cursor)
         with self._guard:
+            if not self._orders:  # (most cycles of a replay: nothing to settle, no fills)
+                return AccountFills((), cursor)
             self._settle()
             fills = [f for o in self._orders.values() for f in o.fills if f.time >= after]
         fills.sort(key=lambda f: (f.time, f.fill_id))
@@ -215,6 +217,14 @@ class MatchingExchange:
         return AccountFills(tuple(fills), newest)
 
     def _get_balances_unlocked(self) -> Mapping[str, Balance]:
+        if not self._orders:  # (most cycles of a replay): nothing to settle, nothing held
+            return {
+                cur: Balance(cur, total - ZERO, ZERO) for cur, total in sorted(self._totals.items())
+            }
+        return self._balances_with_holds()
+
+    def _balances_with_holds(self) -> Mapping[str, Balance]:
+        """Each currency's balance, resting orders settled and their holds taken off."""
         self._settle()
         holds = self._holds()
         currencies = sorted(set(self._totals) | set(holds))
