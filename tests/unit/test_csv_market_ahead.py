@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -223,3 +225,21 @@ def test_candles_when_windows_asked_then_the_files_bars_in_them_closed_by_now(
                     if start.timestamp() <= t < end.timestamp() and t + GRAIN <= moment.timestamp()
                 ]
                 assert [int(b.start.timestamp()) for b in bars_in] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    grain=st.sampled_from([60, 300, 900, 3600, 25_200, 86_400, 172_800]),
+    steps=st.lists(st.one_of(st.just(1), st.integers(1, 400)), min_size=1, max_size=400),
+    run=st.tuples(st.integers(0, 399), st.integers(1, 512)),
+)
+def test_day_starts_when_bars_with_or_without_gaps_then_where_a_search_finds_them(
+    grain: int, steps: list[int], run: tuple[int, int]
+) -> None:
+    """The first bar of each bar's 24 hours, worked out along a run without gaps, must be
+    the bar a search by time finds: the first started after its start + grain - 24 h - 1 s."""
+    times = [grain * k for k in accumulate(steps)]  # gaps where a step is over 1
+    first = min(run[0], len(times) - 1)
+    stop = min(first + run[1], len(times))
+    searched = [bisect_right(times, t + grain - 86_400 - 1) for t in times[first:stop]]
+    assert csv_market._day_starts(times, grain, first, stop) == searched

@@ -604,9 +604,7 @@ class CsvMarket:
 def _volumes_24h(series: _Series, first: int, stop: int) -> list[Decimal]:
     """Quote volume (volume x close) of the bars in the 24 hours up to each bar from `first` to
     `stop` (excluded), to the cent: differences of running sums kept exact (no rounding)."""
-    times = series.times
-    reach = series.granularity_s - _DAY - 1  # a window starts after its last bar's start + this
-    starts = list(map(bisect_right, repeat(times), map(add, times[first:stop], repeat(reach))))
+    starts = _day_starts(series.times, series.granularity_s, first, stop)
     low = starts[0]
     bars = series.candles[low:stop]
     # The operators in the exact context give what its methods give, for half the instructions
@@ -616,6 +614,21 @@ def _volumes_24h(series: _Series, first: int, stop: int) -> list[Decimal]:
         upto = islice(running, first + 1 - low, None)
         before = map(running.__getitem__, map(sub, starts, repeat(low)))
         return list(map(Decimal.quantize, map(sub, upto, before), repeat(CENT)))
+
+
+def _day_starts(times: list[int], grain: int, first: int, stop: int) -> list[int]:
+    """For each bar from `first` to `stop` (excluded), the index of the first bar in the 24
+    hours up to it (started after its start + grain - 24 h - 1 s). Without a missing bar
+    among them, that is a fixed number of bars back (or the file's first bar): worked out
+    so, not looked for (bars start on multiples of the grain, checked at load, so a span
+    of k grains over k + 1 bars has no gap)."""
+    back = (_DAY - grain) // grain  # the bars before a bar in its 24 hours, with no gap
+    low = max(first - back, 0)
+    if grain <= _DAY and times[stop - 1] - times[low] == (stop - 1 - low) * grain:
+        from_file_start = min(max(back - first, 0), stop - first)  # windows from bar 0
+        return [0] * from_file_start + list(range(first + from_file_start - back, stop - back))
+    reach = grain - _DAY - 1  # a window starts after its last bar's start + this
+    return list(map(bisect_right, repeat(times), map(add, times[first:stop], repeat(reach))))
 
 
 def _touches(
