@@ -574,9 +574,8 @@ class CsvMarket:
         end (its bid and ask from its close)."""
         closes = list(map(_CLOSE, series.candles[idx : idx + _AHEAD]))
         bids, asks = _touches(closes, self._spread, self._increment(product_id, series))
-        grain = timedelta(seconds=series.granularity_s)
-        ends = map(add, map(_START, series.candles[idx : idx + _AHEAD]), repeat(grain))
         none = repeat(None)
+        ends = _bar_ends(series, idx, len(closes))
         return list(map(_MAKE_QUOTE, repeat(product_id), bids, asks, ends, none, none))
 
     def _template(self, product_id: str, series: _Series) -> Product:
@@ -614,6 +613,21 @@ def _volumes_24h(series: _Series, first: int, stop: int) -> list[Decimal]:
         upto = islice(running, first + 1 - low, None)
         before = map(running.__getitem__, map(sub, starts, repeat(low)))
         return list(map(Decimal.quantize, map(sub, upto, before), repeat(CENT)))
+
+
+def _bar_ends(series: _Series, first: int, count: int) -> list[datetime]:
+    """The ends of `count` bars from `first`: the next bar's start where no bar is missing
+    (the same time, not made again; bars start on multiples of the grain, checked at load,
+    so a span of k grains over k + 1 bars has no gap), else the start + the grain."""
+    times, bars, grain = series.times, series.candles, series.granularity_s
+    last = min(first + count, len(times) - 1)  # the last bar whose start may serve as an end
+    if times[last] - times[first] == (last - first) * grain:
+        ends = list(map(_START, bars[first + 1 : last + 1]))
+        if len(ends) < count:  # the file's last bar: no next start
+            ends.append(bars[-1].start + timedelta(seconds=grain))
+        return ends
+    step = timedelta(seconds=grain)
+    return list(map(add, map(_START, bars[first : first + count]), repeat(step)))
 
 
 def _day_starts(times: list[int], grain: int, first: int, stop: int) -> list[int]:
