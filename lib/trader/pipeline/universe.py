@@ -184,7 +184,7 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
     tiers = _tiers(cfg)
     members: list[Member] = []
     excluded: dict[str, str] = {}
-    order: dict[str, int] = {}  # product id -> its tier's place in the config
+    ranks: list[tuple[int, Decimal, str]] = []  # each member's place: tier, volume, id
     for product in listed:
         place = tiers.places.get(product.product_id, tiers.catch_all_place)
         reason = _exclusion(product, cfg, quote_currency, tiers, place)
@@ -193,8 +193,9 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
             continue
         assert place is not None  # _exclusion returned no_tier otherwise
         members.append(Member(product, place.tier))
-        order[product.product_id] = place.rank
-    members.sort(key=lambda m: (order[m.product_id], -m.product.volume_24h_quote, m.product_id))
+        ranks.append((place.rank, -product.volume_24h_quote, product.product_id))
+    # Sorted by the places made above (stable, as sorting the members by them would be)
+    members = [members[i] for i in sorted(range(len(members)), key=ranks.__getitem__)]
     most = cfg.max_products
     for dropped in members[most:]:
         excluded[dropped.product_id] = f"beyond_max_products {most}"
