@@ -42,7 +42,7 @@ def market_request(
     ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
     regime = cfg.regime.products
     sources = (f"{c}-{cfg.cycle.quote_currency}" for c in cfg.funding.sources)
-    ranked_ids = [m.product_id for m in ranked]
+    ranked_ids = [m.product.product_id for m in ranked]
     quoted = (cfg.regime.reference_product, *ranked_ids, *sorted(held))
     # The regime's products are charted anyway; the scan's slots go to the others.
     others = [m for m, pid in zip(ranked, ranked_ids, strict=True) if pid not in regime]

@@ -129,9 +129,10 @@ def _exclusion(
         return "excluded_by_config"
     if product.quote_currency != quote_currency:
         return f"quote_currency_{product.quote_currency}"
-    problem = status_problem(product, cfg)
-    if problem:
-        return problem
+    if product.status != "online" or _any_flag(product):  # else status_problem says None
+        problem = status_problem(product, cfg)
+        if problem:
+            return problem
     if place is None:
         return "no_tier"
     min_volume = place.min_volume
@@ -214,12 +215,13 @@ def build_universe(
     momentary: set[str] = set()
     max_spread_bps = cfg.filters.max_spread_bps  # read once, not for every member
     for member in ranked:
-        reason = _quote_exclusion(quotes.get(member.product_id), max_spread_bps)
+        product_id = member.product.product_id
+        reason = _quote_exclusion(quotes.get(product_id), max_spread_bps)
         if reason is None:
             members.append(member)
         else:
-            excluded[member.product_id] = reason
-            momentary.add(member.product_id)
+            excluded[product_id] = reason
+            momentary.add(product_id)
     return Universe(tuple(members), excluded, frozenset(momentary))
 
 
