@@ -146,11 +146,10 @@ def run_triggers(
     for pid in product_ids:
         bars = candles.get(pid, ())
         read = span(bars)
-        for fired in (
-            volume_spike(pid, bars, spike, windows) if spikes else None,
-            _breakout(pid, bars, read, high_n, margin, windows) if highs else None,
-            _momentum(pid, read, move_n, least, full) if moves else None,
-        ):
-            if fired is not None:
-                signals.append(fired)
+        if spikes and (fired := volume_spike(pid, bars, spike, windows)) is not None:
+            signals.append(fired)
+        if highs and (fired := _breakout(pid, bars, read, high_n, margin, windows)) is not None:
+            signals.append(fired)
+        if moves and (fired := _momentum(pid, read, move_n, least, full)) is not None:
+            signals.append(fired)
     return tuple(signals)
