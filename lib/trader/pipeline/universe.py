@@ -11,6 +11,7 @@ from trader.domain.config import Tier, UniverseConfig
 from trader.domain.copying import quick_init
 from trader.domain.memo import PerObject
 from trader.domain.models import Product, Quote
+from trader.domain.money import BPS
 
 
 @quick_init
@@ -229,6 +230,8 @@ def _quote_exclusion(quote: Quote | None, max_spread_bps: Decimal) -> str | None
     """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
     if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
         return "no_valid_quote"
-    if quote.spread_bps > max_spread_bps:
-        return f"spread {quote.spread_bps:.2f}bps > {max_spread_bps}bps"
+    bid, ask = quote.bid, quote.ask
+    spread = (ask - bid) / ((bid + ask) / 2) * BPS  # quote.spread_bps (mid > 0 here), inline
+    if spread > max_spread_bps:
+        return f"spread {spread:.2f}bps > {max_spread_bps}bps"
     return None
