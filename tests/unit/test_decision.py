@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from pipeline_builders import config, position, product, quote, snapshot
 
-from trader.domain.models import Side, TradingState
+from trader.domain.models import Balance, Side, TradingState
 from trader.domain.state import PortfolioState
-from trader.pipeline.decision import _policy, decide
+from trader.pipeline.decision import _policy, _risk_context, assess, decide
+from trader.pipeline.portfolio import pooled
 from trader.pipeline.regime import policy_for
 
 D = Decimal
@@ -64,3 +66,17 @@ def test_regime_policy_when_read_again_then_the_policy_of_that_config_and_regime
         for name in ("trending_up", "trending_down", "choppy", "volatile", "crash", "unknown"):
             assert _policy(cfg, name) == policy_for(name, cfg.rules, cfg.exits)
     assert _policy(tight, "choppy") != _policy(plain, "choppy")
+
+
+def test_risk_context_when_cash_is_in_several_currencies_then_the_pooled_available() -> None:
+    """assess pools the cash once; risk reads that pool, as pooling the balances again would."""
+    snap = snapshot([product("BTC-USD")], [quote("BTC-USD")])
+    balances = {
+        "USD": Balance("USD", D("60.5"), D(40)),
+        "USDC": Balance("USDC", D("25.25"), D(3)),
+        "ETH": Balance("ETH", D(7)),
+    }
+    snap = dataclasses.replace(snap, balances=balances)
+    risk = _risk_context(CFG, assess(CFG, PortfolioState(), snap), snap)
+    assert risk.cash_available == pooled(balances, CFG.cycle.cash_currencies).available
+    assert risk.cash_available == D("85.75")  # USD and USDC available, not their holds

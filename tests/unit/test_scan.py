@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
 from pipeline_builders import config, product, tier
 
 from trader.pipeline.scan import charted, market_request
@@ -40,6 +42,24 @@ def test_charted_when_some_changes_are_unknown_then_they_follow_the_known_ones()
 
 def test_charted_when_there_are_no_candidates_then_nothing() -> None:
     assert charted([], 5) == ()
+
+
+# changes with ties, signs and equal values spelt otherwise, or unknown
+CHANGES = st.none() | st.sampled_from(["0", "-0", "1.5", "-1.5", "1.50", "3", "-7", "7.0"])
+
+
+@given(st.lists(CHANGES, max_size=8), st.integers(1, 9))
+def test_charted_when_any_changes_then_what_sorting_the_members_by_interest_gives(
+    changes: list[str | None], limit: int
+) -> None:
+    members = [member(f"P{i}-USD", change) for i, change in enumerate(changes)]
+
+    def interest(m: Member) -> Decimal:  # the ranking as the docstring says it
+        change = m.product.price_change_24h_pct
+        return -abs(change) if change is not None else Decimal(1)
+
+    expected = tuple(m.product_id for m in sorted(members, key=interest)[:limit])
+    assert charted(members, limit) == expected
 
 
 def test_market_request_when_regime_products_are_ranked_then_the_scan_slots_go_to_the_others():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pipeline_builders import FIVE_MINUTES, T0, bars, candle
 
+from trader.domain.bar_window import BarWindow
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
 from trader.pipeline.trigger_windows import TriggerWindows
@@ -258,3 +259,72 @@ def test_run_triggers_when_any_settings_then_what_asking_each_trigger_gives(
     windows = TriggerWindows() if kept_windows else None
     fired = run_triggers(["X-USD", "Y-USD", "Z-USD"], candles, cfg, windows)
     assert fired == each_trigger_alone(["X-USD", "Y-USD", "Z-USD"], candles, cfg)
+
+
+def read_out_breakout(pid: str, window, cfg: Breakout) -> Signal | None:
+    """breakout as its docstring says, straight off the bars: no early answer, no span."""
+    n = cfg.lookback_bars
+    if len(window) < n + 1:
+        return None
+    high = max(b.high for b in window[-n - 1 : -1])
+    if high <= 0:
+        return None
+    excess = (window[-1].close / high - 1) * 100
+    if excess < cfg.min_margin_pct or excess <= 0:
+        return None
+    strength = min(D(1), excess).quantize(D("0.0001"), rounding=ROUND_DOWN)
+    why = f"close {window[-1].close} is {excess:.2f}% above the {n}-bar high {high}"
+    return Signal(pid, "breakout", strength, why)
+
+
+def read_out_momentum(pid: str, window, cfg: Momentum) -> Signal | None:
+    """momentum as its docstring says, straight off the bars: no early answer, no span."""
+    n = cfg.lookback_bars
+    if len(window) < n + 1 or window[-n - 1].close <= 0:
+        return None
+    ret = (window[-1].close / window[-n - 1].close - 1) * 100
+    if ret < cfg.min_return_pct:
+        return None
+    strength = min(D(1), ret / cfg.full_strength_return_pct)
+    rounded = strength.quantize(D("0.0001"), rounding=ROUND_DOWN)
+    return Signal(pid, "momentum", rounded, f"{ret:+.2f}% over {n} bars")
+
+
+# closes and highs a hair apart, some equal values written with other digits
+ladder = st.sampled_from([D(x) for x in ["98", "99.9", "100", "100.00", "100.01", "100.3", "101"]])
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.tuples(ladder, ladder), min_size=0, max_size=10),
+    st.integers(1, 4),
+    st.sampled_from([D(0), D("0.01"), D("0.2"), D(2)]),
+    st.sampled_from([D("0.01"), D("0.5"), D(3)]),
+    st.sampled_from(["tuple", "list", "window", "kept window"]),
+)
+@example([(D(100), D(100)), (D("100.3"), D("100.3"))], 1, D(0), D("0.01"), "window")  # a hair up
+@example([(D("100.00"), D(100)), (D(100), D(100))], 1, D(0), D("0.01"), "tuple")  # level
+def test_run_triggers_when_any_bars_then_what_reading_the_bars_out_gives(
+    rows, lookback: int, margin: Decimal, least: Decimal, handed: str
+) -> None:
+    """The spanned bars and the answers without dividing (a close at or below the prior high
+    or the base) give the signals of the plain reading, on a tuple, a list or a window."""
+    written = tuple(
+        candle(T0 + i * FIVE_MINUTES, c, max(c, h), min(c, h), c) for i, (c, h) in enumerate(rows)
+    )
+    up = Breakout(lookback_bars=lookback, min_margin_pct=margin)
+    move = Momentum(lookback_bars=lookback, min_return_pct=least, full_strength_return_pct=D(4))
+    cfg = TriggersConfig(breakout=up, momentum=move)
+    around = (candle(T0, 1, 500, 1, 1), *written, candle(T0, 1, 500, 1, 1))  # bars beside it
+    window = {
+        "tuple": written,
+        "list": list(written),
+        "window": BarWindow(around, 1, len(around) - 1),
+        "kept window": BarWindow(around, 1, len(around) - 1),
+    }[handed]
+    kept = TriggerWindows() if handed == "kept window" else None
+    expected = (read_out_breakout("X", written, up), read_out_momentum("X", written, move))
+    assert run_triggers(["X"], {"X": window}, cfg, kept) == tuple(
+        s for s in expected if s is not None
+    )
+    assert (breakout("X", window, up), momentum("X", window, move)) == expected

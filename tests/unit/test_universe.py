@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +11,14 @@ from pipeline_builders import product, quote, universe_config, universe_of
 
 from trader.domain.config import Tier, UniverseConfig
 from trader.domain.models import Product
-from trader.pipeline.universe import _rank, build_universe, candidates, status_problem, tier_for
+from trader.pipeline.universe import (
+    _quote_exclusion,
+    _rank,
+    build_universe,
+    candidates,
+    status_problem,
+    tier_for,
+)
 
 D = Decimal
 TIERS = [
@@ -408,3 +415,26 @@ def test_rank_when_any_config_and_products_then_what_reading_the_config_each_tim
     ranked, excluded = _rank(tuple(products.values()), cfg, currency)
     expected = reference_rank(tuple(products.values()), cfg, currency)
     assert ([(m.product_id, m.tier.name) for m in ranked], excluded) == expected
+
+
+QUOTED = st.decimals(min_value=D("0.00000001"), max_value=D(100_000), places=8)
+
+
+@settings(max_examples=300)
+@given(
+    bid=QUOTED,
+    wider=QUOTED,
+    nudge=st.sampled_from(["-0.01", "0", "0", "0.01"]),
+    precision=st.sampled_from([28, 6]),  # 6: every step rounds, as a context may make it
+)
+def test_quote_exclusion_when_any_quote_then_what_the_quotes_own_spread_says(
+    bid: Decimal, wider: Decimal, nudge: str, precision: int
+) -> None:
+    """The spread worked out inline is the quote's spread_bps, at and around the limit."""
+    held = quote(bid=str(bid), ask=str(bid + wider))
+    with localcontext() as ctx:
+        ctx.prec = precision
+        limit = held.spread_bps + D(nudge)  # at the very spread, a hair under or over it
+        over = held.spread_bps > limit
+        expected = f"spread {held.spread_bps:.2f}bps > {limit}bps" if over else None
+        assert _quote_exclusion(held, limit) == expected

@@ -87,6 +87,7 @@ class Assessment:
     protections: Protections
     dust_closed: tuple[DustLot, ...] = ()  # positions closed as dust this cycle
     dust: tuple[DustLot, ...] = ()  # all dust held, valued at the bid
+    cash_available: Decimal = ZERO  # the cash currencies' pooled available (risk's cash)
 
 
 @quick_init
@@ -151,10 +152,9 @@ def assess(
     marked = mark_watermarks(state.positions, snap.quotes)
     state = state.replace(regime=regime.memory, positions=marked)
     state, closed = close_dust(state, snap.products, snap.quotes)
-    cash = pooled(snap.balances, cfg.cycle.cash_currencies)
-    other = other_holdings_value(
-        snap.balances, state.positions, snap.quotes, cfg.cycle.cash_currencies
-    )
+    currencies = cfg.cycle.cash_currencies  # a property making a set: read once
+    cash = pooled(snap.balances, currencies)
+    other = other_holdings_value(snap.balances, state.positions, snap.quotes, currencies)
     valuation = value_book(state.positions, snap.quotes, cash.total, other)
     state, protections = guard_drawdown(state, valuation.equity, snap.as_of, cfg.risk)
     signals = (
@@ -165,7 +165,16 @@ def assess(
     dust = value_dust(state.dust, snap.quotes)
     policy = _policy(cfg, regime.name)
     return Assessment(
-        state, regime, policy, universe, valuation, signals, protections, closed, dust
+        state,
+        regime,
+        policy,
+        universe,
+        valuation,
+        signals,
+        protections,
+        closed,
+        dust,
+        cash.available,
     )
 
 
@@ -194,7 +203,7 @@ def _propose(
 
 
 def _risk_context(cfg: Config, seen: Assessment, snap: MarketSnapshot) -> RiskContext:
-    available = pooled(snap.balances, cfg.cycle.cash_currencies).available
+    available = seen.cash_available  # pooled once, by assess
     fundable = funding_value(
         snap.balances, snap.quotes, cfg.funding.sources, cfg.cycle.quote_currency, snap.fees.taker
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,7 +23,6 @@ from trader.domain.copying import quick_init
 from trader.domain.models import Candle
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Windows:
     """The gauges' windows in bars; `bars_per_hour` scales a bar stdev to an hour's."""
@@ -32,11 +31,14 @@ class Windows:
     volatility: int
     crash: int
     bars_per_hour: float
+    # Bars a full reading takes (the calm before the crash window is the trend window): worked
+    # out once, as it is read for every product every cycle
+    needed: int = field(init=False, repr=False, compare=False)
+    hour_scale: float = field(init=False, repr=False, compare=False)  # sqrt(bars_per_hour)
 
-    @property
-    def needed(self) -> int:
-        """Bars a full reading takes: the calm before the crash window is the trend window."""
-        return max(self.trend + self.crash, self.volatility) + 1
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needed", max(self.trend + self.crash, self.volatility) + 1)
+        object.__setattr__(self, "hour_scale", math.sqrt(self.bars_per_hour))
 
 
 @quick_init
@@ -173,17 +175,17 @@ def _extend(series: _Series, bars: Sequence[Candle], lo: int, hi: int) -> bool:
 def read_gauge(series: _Series, windows: Windows) -> Gauge | None:
     """The gauges at the newest bar of `series`, or None when it holds too few bars for every
     window (or a price is not positive)."""
-    if len(series.closes) < windows.needed:
+    closes = series.closes
+    last = len(closes) - 1
+    if last < windows.needed - 1:
         return None
-    close, then, peak = series.closes[-1], series.closes[-1 - windows.trend], series.peak
+    close, then, peak = closes[last], closes[last - windows.trend], series.peaks[0][1]
     if then <= 0 or peak <= 0:
         return None
-    last = len(series.closes) - 1
     crash_start = last - windows.crash
-    return Gauge(
-        trend_pct=(close / then - 1) * 100,
-        volatility_pct=series.stdev(last - windows.volatility, last)
-        * math.sqrt(windows.bars_per_hour),
-        drawdown_pct=(1 - close / peak) * 100,
-        calm_pct=series.stdev(crash_start - windows.trend, crash_start),
+    return Gauge(  # trend, volatility, drawdown, calm (by place: a cycle makes three)
+        (close / then - 1) * 100,
+        series.stdev(last - windows.volatility, last) * windows.hour_scale,
+        (1 - close / peak) * 100,
+        series.stdev(crash_start - windows.trend, crash_start),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trader.domain.bar_window import span
 from trader.domain.config import ExitsConfig, RegimeConfig, RulesConfig, hours_to_bars
 from trader.domain.copying import quick_init
 from trader.domain.memo import PerObject
@@ -134,9 +135,13 @@ def _read(
     cache: GaugeCache,
 ) -> dict[str, Gauge]:
     gauges: dict[str, Gauge] = {}
+    needed = windows.needed
     for pid in products:
         window = candles.get(pid)
-        if not window or len(window) < windows.needed:
+        if window is None:
+            continue
+        _, lo, hi = span(window)  # its length, without a window's Python-level len
+        if hi - lo < needed:
             continue
         gauge = read_gauge(cache.series(pid, window, windows), windows)
         if gauge is not None:

@@ -17,13 +17,10 @@ NO_CHANGE_KNOWN = Decimal(-1)
 def charted(members: Sequence[Member], limit: int) -> tuple[str, ...]:
     """The `limit` biggest 24h movers (by absolute change); members without a 24h change keep
     their universe order (tier, then volume) after those with one."""
-
-    def interest(member: Member) -> Decimal:
-        change = member.product.price_change_24h_pct
-        return -abs(change) if change is not None else -NO_CHANGE_KNOWN
-
-    ranked = sorted(members, key=interest)  # stable: ties keep the universe order
-    return tuple(m.product_id for m in ranked[:limit])
+    changes = [m.product.price_change_24h_pct for m in members]
+    interest = [-abs(c) if c is not None else -NO_CHANGE_KNOWN for c in changes]
+    ranked = sorted(range(len(members)), key=interest.__getitem__)  # stable: ties keep order
+    return tuple([members[i].product.product_id for i in ranked[:limit]])
 
 
 @quick_init
@@ -45,7 +42,7 @@ def market_request(
     ranked, _ = candidates(products, cfg.universe, cfg.cycle.quote_currency)
     regime = cfg.regime.products
     sources = (f"{c}-{cfg.cycle.quote_currency}" for c in cfg.funding.sources)
-    ranked_ids = [m.product_id for m in ranked]
+    ranked_ids = [m.product.product_id for m in ranked]
     quoted = (cfg.regime.reference_product, *ranked_ids, *sorted(held))
     # The regime's products are charted anyway; the scan's slots go to the others.
     others = [m for m, pid in zip(ranked, ranked_ids, strict=True) if pid not in regime]

@@ -74,12 +74,16 @@ class _Window:
     def advance(self, source: tuple[Candle, ...], stop: int) -> None:
         """Move on by one bar to `source[stop - n - 1 : stop]` (the bars read less the oldest,
         and a newest): the oldest prior bar leaves, the last newest joins the prior."""
-        n = self.n
+        n, peaks = self.n, self.peaks
         oldest, joining = self.source[self.stop - n - 1], self.source[self.stop - 1]
         self.source, self.stop = source, stop
-        self._push(joining)
-        while self.peaks[0][0] < self.count - n:
-            self.peaks.popleft()
+        high = joining.high  # _push(joining), written out: this runs per product and cycle
+        while peaks and peaks[-1][1] < high:
+            peaks.pop()
+        peaks.append((self.count, high))
+        self.count += 1
+        while peaks[0][0] < self.count - n:
+            peaks.popleft()
         if self.total is not None:
             total = _EXACT.add(self.total, joining.volume)
             self.total = _EXACT.subtract(total, oldest.volume)
@@ -110,8 +114,15 @@ class TriggerWindows:
     def _window(self, product_id: str, bars: Sequence[Candle], n: int) -> _Window:
         key = (product_id, n)
         window = self._windows.get(key)
-        if type(bars) is BarWindow:
-            return self._along(key, window, bars, n)
+        if type(bars) is BarWindow:  # along one tuple, where the bars end tells the same
+            if window is not None and window.source is bars.bars:
+                if bars.hi == window.stop:
+                    return window  # read already (another trigger, a retried cycle)
+                if bars.hi == window.stop + 1 and bars.hi - bars.lo > n + 1:
+                    window.advance(bars.bars, bars.hi)  # moved on by one bar
+                    return window
+            window = self._windows[key] = _Window(bars.bars, bars.hi, n)
+            return window
         if not isinstance(bars, tuple):
             bars = tuple(bars[-n - 2 :])  # the bars compared below, as a snapshot hands them
         if window is not None:
@@ -124,20 +135,6 @@ class TriggerWindows:
                 return window
         tail = bars[-n - 1 :]
         window = self._windows[key] = _Window(tail, len(tail), n)
-        return window
-
-    def _along(
-        self, key: tuple[str, int], window: _Window | None, bars: BarWindow, n: int
-    ) -> _Window:
-        """`_window` for a window over a tuple: the kept bars are the same bars when read
-        along the same tuple, so comparing where they end tells what comparing them would."""
-        if window is not None and window.source is bars.bars:
-            if bars.hi == window.stop:
-                return window  # read already (another trigger, a retried cycle)
-            if bars.hi == window.stop + 1 and bars.hi - bars.lo > n + 1:
-                window.advance(bars.bars, bars.hi)  # moved on by one bar
-                return window
-        window = self._windows[key] = _Window(bars.bars, bars.hi, n)
         return window
 
     def prior_high(self, product_id: str, bars: Sequence[Candle], n: int) -> Decimal:

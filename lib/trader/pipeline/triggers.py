@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
 
+from trader.domain.bar_window import span
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
 from trader.domain.money import HUNDRED
@@ -58,23 +59,32 @@ def breakout(
     `windows`: the prior bars' maxima kept between cycles (the same answer, cheaper)."""
     if not cfg.enabled:
         return None
-    return _breakout(product_id, bars, cfg.lookback_bars, cfg.min_margin_pct, windows)
+    return _breakout(product_id, bars, span(bars), cfg.lookback_bars, cfg.min_margin_pct, windows)
+
+
+Span = tuple[Sequence[Candle], int, int]  # span(bars): the bars as bars[lo:hi] of a sequence
 
 
 def _breakout(
     product_id: str,
     bars: Sequence[Candle],
+    read: Span,
     n: int,
     min_margin_pct: Decimal,
     windows: TriggerWindows | None,
 ) -> Signal | None:
-    """breakout, its settings read (run_triggers reads them once, not for every product)."""
-    if len(bars) < n + 1:
+    """breakout, its settings read (run_triggers reads them once, not for every product) and
+    its bars spanned (`read`: indexed without a window's Python-level len and indexing)."""
+    source, lo, hi = read
+    if hi - lo < n + 1:
         return None
     high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
     if high <= 0:
         return None  # no range to break out of (and no division by zero)
-    excess = (bars[-1].close / high - 1) * HUNDRED
+    close = source[hi - 1].close
+    if close <= high:
+        return None  # the excess below would be <= 0: the usual answer, without dividing
+    excess = (close / high - 1) * HUNDRED
     if excess < min_margin_pct or excess <= 0:
         return None
     strength = _strength(excess)  # a close 1 % above the range is full strength
@@ -82,7 +92,7 @@ def _breakout(
         product_id,
         "breakout",
         strength,
-        f"close {bars[-1].close} is {excess:.2f}% above the {n}-bar high {high}",
+        f"close {close} is {excess:.2f}% above the {n}-bar high {high}",
     )
 
 
@@ -91,23 +101,28 @@ def momentum(product_id: str, bars: Sequence[Candle], cfg: Momentum) -> Signal |
     if not cfg.enabled:
         return None
     least, full = cfg.min_return_pct, cfg.full_strength_return_pct
-    return _momentum(product_id, bars, cfg.lookback_bars, least, full)
+    return _momentum(product_id, span(bars), cfg.lookback_bars, least, full)
 
 
 def _momentum(
     product_id: str,
-    bars: Sequence[Candle],
+    read: Span,
     n: int,
     min_return_pct: Decimal,
     full_strength_return_pct: Decimal,
 ) -> Signal | None:
-    """momentum, its settings read (run_triggers reads them once, not for every product)."""
-    if len(bars) < n + 1:
+    """momentum, its settings read (run_triggers reads them once, not for every product) and
+    its bars spanned (`read`, as for _breakout)."""
+    source, lo, hi = read
+    if hi - lo < n + 1:
         return None
-    base = bars[-n - 1].close
+    base = source[hi - n - 1].close
     if base <= 0:
         return None
-    ret = (bars[-1].close / base - 1) * HUNDRED
+    close = source[hi - 1].close
+    if close <= base and min_return_pct > 0:
+        return None  # the return below would be <= 0 < the minimum: without dividing
+    ret = (close / base - 1) * HUNDRED
     if ret < min_return_pct:
         return None
     strength = _strength(ret / full_strength_return_pct)
@@ -130,11 +145,11 @@ def run_triggers(
     move_n, least, full = move.lookback_bars, move.min_return_pct, move.full_strength_return_pct
     for pid in product_ids:
         bars = candles.get(pid, ())
-        for fired in (
-            volume_spike(pid, bars, spike, windows) if spikes else None,
-            _breakout(pid, bars, high_n, margin, windows) if highs else None,
-            _momentum(pid, bars, move_n, least, full) if moves else None,
-        ):
-            if fired is not None:
-                signals.append(fired)
+        read = span(bars)
+        if spikes and (fired := volume_spike(pid, bars, spike, windows)) is not None:
+            signals.append(fired)
+        if highs and (fired := _breakout(pid, bars, read, high_n, margin, windows)) is not None:
+            signals.append(fired)
+        if moves and (fired := _momentum(pid, read, move_n, least, full)) is not None:
+            signals.append(fired)
     return tuple(signals)

@@ -11,6 +11,7 @@ from trader.domain.config import Tier, UniverseConfig
 from trader.domain.copying import quick_init
 from trader.domain.memo import PerObject
 from trader.domain.models import Product, Quote
+from trader.domain.money import BPS
 
 
 @quick_init
@@ -129,9 +130,10 @@ def _exclusion(
         return "excluded_by_config"
     if product.quote_currency != quote_currency:
         return f"quote_currency_{product.quote_currency}"
-    problem = status_problem(product, cfg)
-    if problem:
-        return problem
+    if product.status != "online" or _any_flag(product):  # else status_problem says None
+        problem = status_problem(product, cfg)
+        if problem:
+            return problem
     if place is None:
         return "no_tier"
     min_volume = place.min_volume
@@ -184,7 +186,7 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
     tiers = _tiers(cfg)
     members: list[Member] = []
     excluded: dict[str, str] = {}
-    order: dict[str, int] = {}  # product id -> its tier's place in the config
+    ranks: list[tuple[int, Decimal, str]] = []  # each member's place: tier, volume, id
     for product in listed:
         place = tiers.places.get(product.product_id, tiers.catch_all_place)
         reason = _exclusion(product, cfg, quote_currency, tiers, place)
@@ -193,8 +195,9 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
             continue
         assert place is not None  # _exclusion returned no_tier otherwise
         members.append(Member(product, place.tier))
-        order[product.product_id] = place.rank
-    members.sort(key=lambda m: (order[m.product_id], -m.product.volume_24h_quote, m.product_id))
+        ranks.append((place.rank, -product.volume_24h_quote, product.product_id))
+    # Sorted by the places made above (stable, as sorting the members by them would be)
+    members = [members[i] for i in sorted(range(len(members)), key=ranks.__getitem__)]
     most = cfg.max_products
     for dropped in members[most:]:
         excluded[dropped.product_id] = f"beyond_max_products {most}"
@@ -213,12 +216,13 @@ def build_universe(
     momentary: set[str] = set()
     max_spread_bps = cfg.filters.max_spread_bps  # read once, not for every member
     for member in ranked:
-        reason = _quote_exclusion(quotes.get(member.product_id), max_spread_bps)
+        product_id = member.product.product_id
+        reason = _quote_exclusion(quotes.get(product_id), max_spread_bps)
         if reason is None:
             members.append(member)
         else:
-            excluded[member.product_id] = reason
-            momentary.add(member.product_id)
+            excluded[product_id] = reason
+            momentary.add(product_id)
     return Universe(tuple(members), excluded, frozenset(momentary))
 
 
@@ -226,6 +230,8 @@ def _quote_exclusion(quote: Quote | None, max_spread_bps: Decimal) -> str | None
     """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
     if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
         return "no_valid_quote"
-    if quote.spread_bps > max_spread_bps:
-        return f"spread {quote.spread_bps:.2f}bps > {max_spread_bps}bps"
+    bid, ask = quote.bid, quote.ask
+    spread = (ask - bid) / ((bid + ask) / 2) * BPS  # quote.spread_bps (mid > 0 here), inline
+    if spread > max_spread_bps:
+        return f"spread {spread:.2f}bps > {max_spread_bps}bps"
     return None
