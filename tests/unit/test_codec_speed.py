@@ -281,3 +281,20 @@ def test_amounts_jsonable_when_any_values_then_same_json_or_error_as_the_referen
     with localcontext() as lower:  # exponents written "e": still found and formatted
         lower.capitals = 0
         assert encoded_outcome(lambda v: amounts_jsonable(*v), values) == expected
+
+
+DOMAIN_ENUM_MEMBERS = [
+    member
+    for kind in vars(models).values()
+    if isinstance(kind, type) and issubclass(kind, Enum) and kind.__module__ == models.__name__
+    for member in kind
+]
+
+
+@pytest.mark.parametrize("member", [*DOMAIN_ENUM_MEMBERS, Plain.A, Level.LOW], ids=repr)
+def test_to_jsonable_when_any_domain_enum_member_then_its_value_as_the_reference_gives(
+    member: Enum,
+) -> None:
+    # an enum's value is read off the member (_value_), not through the .value descriptor
+    for value in (member, [member]):
+        assert encoded_outcome(to_jsonable, value) == encoded_outcome(reference_to_jsonable, value)

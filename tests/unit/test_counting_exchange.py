@@ -4,7 +4,11 @@ at once (the snapshot's requests run in a pool), without losing one."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trader.service.counting import CountingExchange
 
@@ -46,3 +50,24 @@ def test_calls_when_made_from_many_threads_then_each_counted_once_by_method() ->
 
 def test_calls_when_none_made_then_empty() -> None:
     assert CountingExchange(Answers()).calls() == {}  # type: ignore[arg-type]
+
+
+METHODS = ("list_products", "get_quotes", "get_candles")
+
+
+@given(st.lists(st.sampled_from(METHODS), max_size=40))
+def test_calls_when_any_calls_made_then_as_a_counter_of_them_sorted_by_name(
+    made: list[str],
+) -> None:
+    exchange = CountingExchange(Answers())  # type: ignore[arg-type]
+    for name in made:
+        method = getattr(exchange, name)
+        if name == "list_products":
+            method()
+        elif name == "get_quotes":
+            method(["BTC-USD"])
+        else:
+            method("BTC-USD", 300, NOW, NOW)
+    expected = dict(sorted(Counter(made).items()))
+    assert exchange.calls() == expected
+    assert list(exchange.calls()) == list(expected)

@@ -11,13 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trader.domain.ids import (
+    _read_cycle_id,
     client_order_id,
+    cycle_id_at,
     cycle_id_for,
     cycle_time,
     floor_time,
     liquidation_leg_id,
 )
 from trader.domain.models import Side
+from trader.entrypoints.replay import cycle_id as replay_cycle_id
 
 BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
 
@@ -179,9 +182,7 @@ def read_or_error(parse, text: str) -> datetime | str:
 )
 def test_cycle_time_when_ids_read_again_then_what_reading_each_afresh_gives(ids) -> None:
     for cycle_id in ids:  # repeats and alternations: the cycle's own id, then the last one
-        assert read_or_error(cycle_time, cycle_id) == read_or_error(
-            cycle_time.__wrapped__, cycle_id
-        )
+        assert read_or_error(cycle_time, cycle_id) == read_or_error(_read_cycle_id, cycle_id)
 
 
 @given(
@@ -196,3 +197,35 @@ def test_cycle_id_for_when_any_time_then_the_id_strftime_writes(moment: datetime
     # cycle_id_for formats each field as an integer (strftime costs twice that)
     start = floor_time(moment, interval)
     assert cycle_id_for(moment, interval) == f"{start.year:04d}{start:%m%dT%H%MZ}"
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    st.sampled_from([7, 45, 60, 90, 300, 3600, 86_400]),
+)
+def test_cycle_time_when_id_just_made_then_what_reading_it_afresh_gives(moment, interval) -> None:
+    # cycle_id_at keeps the time of each id it makes for cycle_time: the time the id reads
+    # back as (floored to the minute: an interval of 90 s starts cycles at :30 too)
+    made = cycle_id_for(moment, interval)
+    read = cycle_time(made)
+    assert (read, read.tzinfo) == (_read_cycle_id(made), UTC)
+    assert type(read) is datetime
+    on_it = cycle_id_at(moment)  # a start off the minute: kept as what it reads back as
+    assert cycle_time(on_it) == _read_cycle_id(on_it)
+
+
+@given(
+    st.integers(min_value=0, max_value=253_402_300_000 - 86_400),
+    st.sampled_from([7, 60, 90, 300, 900, 3600]),
+)
+def test_replay_cycle_id_when_any_unix_time_then_what_cycle_id_for_gives(at: int, interval) -> None:
+    # the replay names a planned time (on the interval) without flooring it again
+    now = datetime.fromtimestamp(at, UTC)
+    assert replay_cycle_id(at, now, interval) == cycle_id_for(now, interval)
+    on_it = at // interval * interval
+    now = datetime.fromtimestamp(on_it, UTC)
+    assert replay_cycle_id(on_it, now, interval) == cycle_id_for(now, interval)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from trader.adapters.memory import InlineExecutor
+from trader.domain.bar_window import BarWindow, as_bars
 from trader.domain.config import load_config, regime_bars_to_fetch
 from trader.domain.models import Candle, FeeRates, Product, Quote
 from trader.pipeline.scan import MarketRequest
@@ -95,3 +96,36 @@ def test_second_round_when_one_regime_config_at_two_granularities_then_each_its_
         )
         bars = regime_bars_to_fetch(regime, granularity)
         assert market.windows["BTC-USD"][0] == NOW - timedelta(seconds=granularity * (bars + 1))
+
+
+class AnsweringMarket(AskedMarket):
+    """Answers each product's candles with the sequence given for it."""
+
+    def __init__(self, answers: Mapping[str, Sequence[Candle]]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def get_candles(
+        self, product_id: str, granularity_s: int, start: datetime, end: datetime
+    ) -> Sequence[Candle]:
+        return self.answers[product_id]
+
+
+def test_second_round_when_candles_as_any_sequence_then_each_kept_as_as_bars_keeps_it() -> None:
+    bar = Candle(NOW, *(Decimal(n) for n in (1, 2, 0, 1, 5)))
+    answers: dict[str, Sequence[Candle]] = {
+        "BTC-USD": BarWindow((bar, bar, bar), 1, 3),  # a window stays itself
+        "ETH-USD": [bar, bar],  # a list becomes a tuple
+        "SOL-USD": (bar,),
+    }
+    products = {pid: product(pid) for pid in answers}
+    request = MarketRequest(("BTC-USD",), tuple(answers), (), ("BTC-USD",))
+    account = (products, {}, FeeRates(maker=Decimal(0), taker=Decimal(0)))
+    snap = _second_round(
+        AnsweringMarket(answers), load_config(), NOW, account, request, InlineExecutor()
+    )
+    for pid, given in answers.items():
+        expected = as_bars(given)
+        assert type(snap.candles[pid]) is type(expected)
+        assert list(snap.candles[pid]) == list(expected)
+    assert snap.candles["BTC-USD"] is answers["BTC-USD"]

@@ -104,14 +104,6 @@ class SettledFuture(Future[T]):
         self._value = result
         self._error = error
 
-    @classmethod
-    def of(cls, value: T) -> SettledFuture[T]:
-        """`SettledFuture(value)` without the call to __init__ (a replay settles some fifteen
-        calls a cycle): the same two fields, stored here."""
-        future = object.__new__(cls)
-        future._value, future._error = value, None
-        return future
-
     def result(self, timeout: float | None = None) -> T:
         del timeout  # settled when made: nothing to wait for
         if self._error is not None:
@@ -147,7 +139,11 @@ class InlineExecutor(Executor):
             value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 (handed to the caller in the future, as a pool does)
             return SettledFuture(error=exc)
-        return SettledFuture.of(value)
+        # SettledFuture(value) without the call to __init__ (a replay settles some fifteen calls
+        # a cycle, and a call costs more than the rest): the same two fields, stored here
+        future: SettledFuture[T] = object.__new__(SettledFuture)
+        future._value, future._error = value, None
+        return future
 
     def map(
         self,

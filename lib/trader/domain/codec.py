@@ -124,7 +124,7 @@ def _same(value: Any) -> Any:
 
 
 def _enum_value(value: Enum) -> Any:
-    item = value.value
+    item = value._value_  # what .value reads, without its descriptor (a Python call)
     return item if type(item) in PLAIN else to_jsonable(item)  # a float value refused too
 
 

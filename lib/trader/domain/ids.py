@@ -6,7 +6,6 @@ import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from trader.domain.models import Side
 
@@ -31,18 +30,43 @@ def cycle_id_for(scheduled: datetime, interval_seconds: int) -> str:
 
     The year is zero-padded to four digits (strftime's %Y is not, below 1000), so ids sort as
     their times do; ValueError or OverflowError when the floored time leaves years 1-9999."""
-    start = floor_time(scheduled, interval_seconds)
+    return cycle_id_at(floor_time(scheduled, interval_seconds))
+
+
+def cycle_id_at(start: datetime) -> str:
+    """The id of the cycle starting at `start`, a UTC time on its interval (what floor_time
+    gives: a replay steps its clock onto those, and need not floor them again). Its time is
+    kept for `cycle_time`, which reads each new id once or twice (its cycle and the next)."""
     year, two = start.year, _TWO_DIGITS
     padded = str(year) if year >= 1000 else f"{year:04d}"
-    return f"{padded}{two[start.month]}{two[start.day]}T{two[start.hour]}{two[start.minute]}Z"
+    cycle_id = f"{padded}{two[start.month]}{two[start.day]}T{two[start.hour]}{two[start.minute]}Z"
+    if start.second == 0 and start.microsecond == 0 and start.tzinfo is UTC:
+        _remember(cycle_id, start)  # the time the id reads back as (a minute, in UTC)
+    return cycle_id
 
 
-@lru_cache(maxsize=8)  # each cycle reads its own id and the last one (the previous cycle's own)
+# cycle_time's answers: each id made or read lately (a cycle reads its own id and the last)
+_TIMES: dict[str, datetime] = {}
+_TIMES_KEPT = 8
+
+
+def _remember(cycle_id: str, start: datetime) -> datetime:
+    if len(_TIMES) >= _TIMES_KEPT:
+        _TIMES.clear()
+    _TIMES[cycle_id] = start
+    return start
+
+
 def cycle_time(cycle_id: str) -> datetime:
     """The start of the cycle an id names: cycle_id_for's inverse. ValueError if not an id.
 
     Also reads the unpadded ids of years below 1000 that older versions wrote ('9990601T0000Z'
     is 0999-06-01), so a state holding one compares as the past it is, not the far future."""
+    known = _TIMES.get(cycle_id)
+    return known if known is not None else _remember(cycle_id, _read_cycle_id(cycle_id))
+
+
+def _read_cycle_id(cycle_id: str) -> datetime:
     match = _CYCLE_ID.fullmatch(cycle_id)
     if match is None:
         raise ValueError(f"{cycle_id!r} is not a cycle id (YYYYMMDDTHHMMZ)")

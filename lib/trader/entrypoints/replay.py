@@ -29,7 +29,7 @@ from trader.adapters.memory import ObjectStateStore
 from trader.adapters.sim.csv_market import CandleDataError, CsvMarket
 from trader.bootstrap import csv_market, replay_deps
 from trader.domain.config import Config
-from trader.domain.ids import cycle_id_for
+from trader.domain.ids import cycle_id_at, cycle_id_for
 from trader.domain.models import CycleResult, Mode
 from trader.domain.state import PortfolioState
 from trader.entrypoints.replay_plan import (
@@ -171,7 +171,7 @@ def run_replay(
                 run.stopped_by = stop.signal_name
                 break
             now = clock.move_to(datetime.fromtimestamp(at, UTC))
-            request = CycleRequest(cycle_id_for(now, plan.interval_s), Mode.PAPER, OWNER)
+            request = CycleRequest(cycle_id(at, now, plan.interval_s), Mode.PAPER, OWNER)
             _count(run, run_cycle(deps, request))
             if progress is not None:
                 progress.show(run.cycles_run, len(plan.cycles), now)
@@ -179,6 +179,12 @@ def run_replay(
         run.cpu_seconds = time.process_time() - began_cpu
     run.final_state = _save(options.state_file, store.load(), resumed)
     return run
+
+
+def cycle_id(at: int, now: datetime, interval_s: int) -> str:
+    """cycle_id_for(now, interval_s) of the time `now` of unix time `at`: a planned cycle's
+    time is on the interval, so it is not floored again (a round trip through a timestamp)."""
+    return cycle_id_at(now) if at % interval_s == 0 else cycle_id_for(now, interval_s)
 
 
 @contextmanager

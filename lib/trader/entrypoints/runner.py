@@ -32,13 +32,12 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.signal_name: str | None = None
+        # the event's own (a replay asks before each cycle: one call less than a method)
+        self.is_set: Callable[[], bool] = self._event.is_set
 
     def set(self, name: str = "stop") -> None:
         self.signal_name = name
         self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
 
     def wait(self, seconds: float) -> bool:
         return self._event.wait(seconds)

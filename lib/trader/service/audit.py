@@ -120,7 +120,7 @@ def build_record(trace: CycleTrace, finished_at: datetime) -> AuditRecord:
         {
             "schema_version": AUDIT_SCHEMA_VERSION,
             "cycle_id": c if type(c := trace.cycle_id) in PLAIN else to_jsonable(c),
-            "mode": to_jsonable(trace.mode.value),
+            "mode": to_jsonable(trace.mode._value_),  # .value without its descriptor
             "started_at": time_jsonable(started_at),
             "finished_at": time_jsonable(finished_at),
             "duration_ms": duration_ms,

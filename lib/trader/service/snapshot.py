@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from itertools import repeat
 
-from trader.domain.bar_window import as_bars
+from trader.domain.bar_window import BarWindow
 from trader.domain.config import Config, regime_bars_to_fetch
 from trader.domain.copying import replaced
 from trader.domain.errors import ExchangeError
@@ -97,7 +97,11 @@ def _second_round(
     # map, as the pool's own: submitted at once, read in order; a call's error raised here
     fetched = pool.map(market.get_candles, charted, repeat(granularity), windows, repeat(now))
     quotes: Mapping[str, Quote] = quotes_f.result()
-    candles = dict(zip(charted, map(as_bars, fetched), strict=True))
+    # as_bars of each, written out (a call per product costs more than the test)
+    candles = {
+        pid: bars if type(bars) is BarWindow else tuple(bars)
+        for pid, bars in zip(charted, fetched, strict=True)
+    }
     return MarketSnapshot(
         as_of=now,
         products=products,
