@@ -17,6 +17,7 @@ import dataclasses
 import gc
 import io
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -311,6 +312,10 @@ class CsvMarket:
         self._overrides: dict[str, dict[str, object]] = {pid: {} for pid in self._paths}
         # product -> its products and quotes by its count of closed bars, made a run ahead
         self._made: dict[str, _Made] = {}
+        # Making a run replaces the last in place: one maker at a time, and each answer read
+        # under the lock (`trader run` asks from a thread pool; readers without it see a
+        # product or None, never another bar's)
+        self._making = threading.Lock()
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
         self._natives: dict[str, _Series] = {}  # product -> its file's bars
@@ -420,7 +425,8 @@ class CsvMarket:
         self._overrides[product_id].update(fields)
         made = self._made.get(product_id)
         if made is not None:
-            made.forget()
+            with self._making:
+                made.forget()
         self._listed = None
 
     # --- series --------------------------------------------------------------------------
@@ -508,14 +514,12 @@ class CsvMarket:
         if not all(quotes):  # (a Quote is never false; None is: not made, or no bar closed)
             for k, (pid, count) in enumerate(counts.items()):
                 if quotes[k] is None and count:
-                    quotes[k] = self._made_at(pid, count).quotes[count]
+                    quotes[k] = self._made_at(pid, count)[1]
         return dict(zip(self._paths, quotes, strict=True))
 
     def _product(self, product_id: str) -> Product:
         count = self._count_closed(product_id)
-        product = self._made_at(product_id, count).products[count]
-        assert product is not None  # (made by _made_at)
-        return product
+        return self._made_at(product_id, count)[0]
 
     def _quote(self, product_id: str) -> Quote | None:
         """The product's quote at the moment, timed as `_observed_at` says; None before its
@@ -523,8 +527,8 @@ class CsvMarket:
         count = self._count_closed(product_id)
         if not count:
             return None
-        made = self._made_at(product_id, count).quotes[count]
-        assert made is not None  # (made by _made_at)
+        made = self._made_at(product_id, count)[1]
+        assert made is not None  # (made by _made_at: a quote at every count but 0)
         series = self._natives[product_id]
         observed = self._observed_at(series.granularity_s, series.times[count - 1])
         return _MAKE_QUOTE(product_id, made.bid, made.ask, observed, None, None)
@@ -536,16 +540,20 @@ class CsvMarket:
             return self._moment
         return _utc(closed_at)
 
-    def _made_at(self, product_id: str, count: int) -> _Made:
-        """The product's made products and quotes, holding those at `count` closed bars (made
-        now for a run of `_AHEAD` from there, if not yet)."""
-        made = self._made[product_id]
-        if made.products[count] is None:
-            series = self._natives[product_id]
-            products = self._products_from(product_id, series, count - 1)
-            quotes = self._quotes_from(product_id, series, count - 1) if count else [None]
-            made.hold(count, products, quotes)
-        return made
+    def _made_at(self, product_id: str, count: int) -> tuple[Product, Quote | None]:
+        """The product and its quote at `count` closed bars (made now for a run of `_AHEAD`
+        from there, if not yet), read under the lock: another thread's run may replace it."""
+        with self._making:
+            made = self._made[product_id]
+            product = made.products[count]
+            if product is None:
+                series = self._natives[product_id]
+                products = self._products_from(product_id, series, count - 1)
+                quotes = self._quotes_from(product_id, series, count - 1) if count else [None]
+                made.hold(count, products, quotes)
+                product = made.products[count]
+            assert product is not None  # (made just now, or found)
+            return product, made.quotes[count]
 
     def _products_from(self, product_id: str, series: _Series, idx: int) -> Sequence[Product]:
         """The product as the bars from `idx` on give it (price, 24-hour volume), for up to
