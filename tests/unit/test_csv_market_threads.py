@@ -157,3 +157,37 @@ def test_made_ahead_when_another_thread_makes_the_same_run_meanwhile_then_each_g
     b.join(timeout=10)
     listed, quoted = answers_alone(tmp_path, [clock.now()])[0]
     assert got == {"A": listed, "B": quoted}
+
+
+def test_file_when_two_threads_ask_for_it_at_once_then_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second read of a file would put new made lists beside those the market already reads
+    every product's answers from (and `set_product_flags` would clear the wrong ones)."""
+    write_files(tmp_path)
+    market = CsvMarket(tmp_path, SteppingClock(START + timedelta(hours=1), 300), 300)
+    reading, second_asks = threading.Event(), threading.Event()
+    reads: list[str] = []
+    load = csv_market.load_candle_file
+
+    def slow_load(path: Path):  # the first read waits for the second thread to ask
+        reads.append(threading.current_thread().name)
+        reading.set()
+        second_asks.wait(timeout=0.5)
+        return load(path)
+
+    monkeypatch.setattr(csv_market, "load_candle_file", slow_load)
+    first = threading.Thread(target=market.bar_starts, args=(PRODUCTS[0],), name="first")
+    first.start()
+    assert reading.wait(timeout=5)
+    second = threading.Thread(target=market.bar_starts, args=(PRODUCTS[0],), name="second")
+    second.start()
+    time.sleep(0.05)  # the second thread is asking now (it waits, or reads the file too)
+    second_asks.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert reads == ["first"]
+    market.list_products()  # every file read: the market's table holds each file's lists
+    every = market._all
+    assert every is not None
+    assert every.products[0] is market._made[PRODUCTS[0]].products

@@ -316,6 +316,7 @@ class CsvMarket:
         # under the lock (`trader run` asks from a thread pool; readers without it see a
         # product or None, never another bar's)
         self._making = threading.Lock()
+        self._loading = threading.Lock()  # a file read by one thread, not by two at once
         for pid, fields in (products or {}).items():
             self.set_product_flags(pid, **fields)
         self._natives: dict[str, _Series] = {}  # product -> its file's bars
@@ -434,14 +435,23 @@ class CsvMarket:
     def _native(self, product_id: str) -> _Series:
         series = self._natives.get(product_id)
         if series is None:
-            path = self._paths.get(product_id)
-            if path is None:
-                known = ", ".join(self._paths)
-                raise ValueError(f"unknown product {product_id!r}; files give {known}")
-            series = self._natives[product_id] = load_candle_file(path)
-            self._made[product_id] = _Made.empty(len(series.times))
-            if len(self._natives) == len(self._paths):
-                self._all = _All.of(self._paths, self._natives, self._made)
+            with self._loading:  # once per file, though threads ask for it at once
+                series = self._natives.get(product_id)
+                if series is None:
+                    series = self._read_file(product_id)
+        return series
+
+    def _read_file(self, product_id: str) -> _Series:
+        """Read the product's file; its made lists are in place before its bars are seen."""
+        path = self._paths.get(product_id)
+        if path is None:
+            known = ", ".join(self._paths)
+            raise ValueError(f"unknown product {product_id!r}; files give {known}")
+        series = load_candle_file(path)
+        self._made[product_id] = _Made.empty(len(series.times))
+        self._natives[product_id] = series
+        if len(self._natives) == len(self._paths):
+            self._all = _All.of(self._paths, self._natives, self._made)
         return series
 
     def _resampled(self, product_id: str, granularity_s: int) -> _Series:
