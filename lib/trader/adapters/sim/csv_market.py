@@ -9,6 +9,8 @@ In a replay a cycle asks several times at one clock reading: what a reading give
 product's newest closed bar, the product list) is kept until the clock moves. What each bar
 gives (the product with its price and 24-hour volume, the quote's bid and ask) is made for
 a run of bars at once, ahead of the clock, with loops that run in C rather than per call.
+`trader run --candles-dir` asks from a thread pool: a file is read, and a run made and read,
+by one thread at a time (locks); the lockless fast paths see a bar's answer or None.
 """
 
 from __future__ import annotations
