@@ -60,22 +60,24 @@ def answers_from_two_threads(folder: Path, moments: list[datetime]) -> list[tupl
     quoted: list[dict] = []
     errors: list[BaseException] = []
 
-    def ask(answers: list, question) -> None:
+    def ask(answers: list, question, moves_clock: bool) -> None:
         for moment in moments:
             try:
                 both.wait(timeout=10)
-                if question is None:  # the first thread moves the clock, the other waits
+                if moves_clock:  # one thread moves the clock while the other waits
                     clock.move_to(moment)
                 both.wait(timeout=10)
-                answers.append(question() if question else tuple(market.list_products()))
+                answers.append(question())
             except BaseException as exc:  # noqa: BLE001 (reported by the test below)
                 errors.append(exc)
                 both.abort()
                 return
 
     threads = [
-        threading.Thread(target=ask, args=(listed, None)),
-        threading.Thread(target=ask, args=(quoted, lambda: dict(market.get_quotes(PRODUCTS)))),
+        threading.Thread(target=ask, args=(listed, lambda: tuple(market.list_products()), True)),
+        threading.Thread(
+            target=ask, args=(quoted, lambda: dict(market.get_quotes(PRODUCTS)), False)
+        ),
     ]
     for thread in threads:
         thread.start()
