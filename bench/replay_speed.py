@@ -17,13 +17,15 @@ loading the candle files:
 backtesting.py runs a 10/30 SMA cross over the whole BTC-USD 15-minute file in the same
 process, and the ratio of its bars per second to the replay's cycles per second is printed.
 CPU seconds (time.process_time) are printed beside wall seconds: on a shared machine the
-wall clock also counts other sessions' work.
+wall clock also counts other sessions' work. The interpreter is printed too: how CPython was
+built moves these figures by a quarter (bench/README.md, "The interpreter").
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import platform
 import pstats
 import random
 import shutil
@@ -217,6 +219,19 @@ def _print(real: dict, synth: dict, bt: dict) -> None:
         f"ratio: backtesting.py's bars/s over the replay's cycles/s (cpu): "
         f"{bt_rate / (real['cycles'] / real['cpu']):,.0f}x on the 3-product replay"
     )
+    print(f"interpreter: {interpreter()}")
+
+
+def interpreter() -> str:
+    """Which Python ran this, and whether its core is a shared libpython (as a build without
+    PGO/LTO, pyenv's default, has it) or linked into the executable (Linux only: read from
+    the process's memory map)."""
+    described = f"{sys.executable} ({platform.python_implementation()} {platform.python_version()}"
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return described + ")"
+    shared = "libpython" in maps.read_text()
+    return described + f", libpython {'a shared library' if shared else 'in the executable'})"
 
 
 if __name__ == "__main__":
