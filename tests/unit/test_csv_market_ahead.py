@@ -201,28 +201,34 @@ WINDOWS = st.lists(
     moves=MOVES,
     windows=WINDOWS,
     offset=st.sampled_from([timedelta(0), timedelta(seconds=1, microseconds=500)]),
+    listed=st.lists(st.booleans(), min_size=1, max_size=3),
+    grain=st.sampled_from([GRAIN, 2 * GRAIN]),
 )
 def test_candles_when_windows_asked_then_the_files_bars_in_them_closed_by_now(
-    bars: list, moves: list[int], windows: list, offset: timedelta
+    bars: list, moves: list[int], windows: list, offset: timedelta, listed: list, grain: int
 ) -> None:
+    """Also when the moment's products were listed first (the window's end is then read off
+    the moment's count of closed bars, of the file's own grain), and for coarser bars."""
     rows = bar_rows(bars)
     with tempfile.TemporaryDirectory() as name:
         write_file(Path(name), rows)
         clock = SetClock()
         market = CsvMarket(Path(name), clock, GRAIN)
         moment, start = clock.moment - timedelta(hours=1), clock.moment
-        for hours in moves:
+        for step, hours in enumerate(moves):
             moment = clock.moment = moment + timedelta(hours=hours) + offset
+            if listed[step % len(listed)]:
+                market.list_products()
             for back, ahead in windows:
                 start = start if back == "same" else moment - timedelta(hours=back)
                 end = {"now": moment, "equal": moment + timedelta(0)}.get(ahead, moment)
                 if isinstance(ahead, int):
                     end = moment + timedelta(hours=ahead)
-                bars_in = market.get_candles("SOL-USD", GRAIN, start, end)
+                bars_in = market.get_candles("SOL-USD", grain, start, end)
                 expected = [
                     t
-                    for t, _, _ in rows
-                    if start.timestamp() <= t < end.timestamp() and t + GRAIN <= moment.timestamp()
+                    for t in sorted({t // grain * grain for t, _, _ in rows})
+                    if start.timestamp() <= t < end.timestamp() and t + grain <= moment.timestamp()
                 ]
                 assert [int(b.start.timestamp()) for b in bars_in] == expected
 
