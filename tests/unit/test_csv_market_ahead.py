@@ -249,3 +249,23 @@ def test_day_starts_when_bars_with_or_without_gaps_then_where_a_search_finds_the
     stop = min(first + run[1], len(times))
     searched = [bisect_right(times, t + grain - 86_400 - 1) for t in times[first:stop]]
     assert csv_market._day_starts(times, grain, first, stop) == searched
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.decimals(allow_nan=False, allow_infinity=False),
+    increment=st.one_of(
+        st.integers(-10, 3).map(lambda k: D(1).scaleb(k)),  # powers of ten, as files give them
+        st.sampled_from([D("0.25"), D("0.010"), D("5"), D("1E+1")]),
+    ),
+    rounding=st.sampled_from([ROUND_FLOOR, ROUND_CEILING]),
+)
+def test_on_grid_when_any_value_and_increment_then_round_to_increments_digits(
+    value: Decimal, increment: Decimal, rounding: str
+) -> None:
+    """A power-of-ten increment multiplies by its inverse in place of dividing: the same
+    number to the digit (exponent included) as round_to_increment gives."""
+    whole_by = Context(rounding=rounding)
+    (on_grid,) = csv_market._on_grid([value], increment, whole_by)
+    expected = round_to_increment(value, increment, rounding)
+    assert (on_grid, str(on_grid)) == (expected, str(expected))

@@ -725,8 +725,14 @@ def _touches(
 
 def _on_grid(values: Iterable[Decimal], increment: Decimal, whole_by: Context) -> Iterable[Decimal]:
     """`round_to_increment` of each value (as `whole_by` rounds), in one loop (value /
-    increment made whole, x it)."""
-    steps = map(truediv, values, repeat(increment))
+    increment made whole, x it). An increment of a power of ten (as files give them) divides
+    as its inverse multiplies: the same digits and exponent (exactly: value's coefficient,
+    its exponent less the increment's), for half the instructions."""
+    sign, digits, exponent = increment.as_tuple()
+    if sign or digits != (1,):
+        steps = map(truediv, values, repeat(increment))
+    else:
+        steps = map(mul, values, repeat(Decimal((0, (1,), -exponent))))
     return map(mul, map(whole_by.to_integral_value, steps), repeat(increment))
 
 
