@@ -201,28 +201,34 @@ WINDOWS = st.lists(
     moves=MOVES,
     windows=WINDOWS,
     offset=st.sampled_from([timedelta(0), timedelta(seconds=1, microseconds=500)]),
+    listed=st.lists(st.booleans(), min_size=1, max_size=3),
+    grain=st.sampled_from([GRAIN, 2 * GRAIN]),
 )
 def test_candles_when_windows_asked_then_the_files_bars_in_them_closed_by_now(
-    bars: list, moves: list[int], windows: list, offset: timedelta
+    bars: list, moves: list[int], windows: list, offset: timedelta, listed: list, grain: int
 ) -> None:
+    """Also when the moment's products were listed first (the window's end is then read off
+    the moment's count of closed bars, of the file's own grain), and for coarser bars."""
     rows = bar_rows(bars)
     with tempfile.TemporaryDirectory() as name:
         write_file(Path(name), rows)
         clock = SetClock()
         market = CsvMarket(Path(name), clock, GRAIN)
         moment, start = clock.moment - timedelta(hours=1), clock.moment
-        for hours in moves:
+        for step, hours in enumerate(moves):
             moment = clock.moment = moment + timedelta(hours=hours) + offset
+            if listed[step % len(listed)]:
+                market.list_products()
             for back, ahead in windows:
                 start = start if back == "same" else moment - timedelta(hours=back)
                 end = {"now": moment, "equal": moment + timedelta(0)}.get(ahead, moment)
                 if isinstance(ahead, int):
                     end = moment + timedelta(hours=ahead)
-                bars_in = market.get_candles("SOL-USD", GRAIN, start, end)
+                bars_in = market.get_candles("SOL-USD", grain, start, end)
                 expected = [
                     t
-                    for t, _, _ in rows
-                    if start.timestamp() <= t < end.timestamp() and t + GRAIN <= moment.timestamp()
+                    for t in sorted({t // grain * grain for t, _, _ in rows})
+                    if start.timestamp() <= t < end.timestamp() and t + grain <= moment.timestamp()
                 ]
                 assert [int(b.start.timestamp()) for b in bars_in] == expected
 
@@ -243,3 +249,23 @@ def test_day_starts_when_bars_with_or_without_gaps_then_where_a_search_finds_the
     stop = min(first + run[1], len(times))
     searched = [bisect_right(times, t + grain - 86_400 - 1) for t in times[first:stop]]
     assert csv_market._day_starts(times, grain, first, stop) == searched
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.decimals(allow_nan=False, allow_infinity=False),
+    increment=st.one_of(
+        st.integers(-10, 3).map(lambda k: D(1).scaleb(k)),  # powers of ten, as files give them
+        st.sampled_from([D("0.25"), D("0.010"), D("5"), D("1E+1")]),
+    ),
+    rounding=st.sampled_from([ROUND_FLOOR, ROUND_CEILING]),
+)
+def test_on_grid_when_any_value_and_increment_then_round_to_increments_digits(
+    value: Decimal, increment: Decimal, rounding: str
+) -> None:
+    """A power-of-ten increment multiplies by its inverse in place of dividing: the same
+    number to the digit (exponent included) as round_to_increment gives."""
+    whole_by = Context(rounding=rounding)
+    (on_grid,) = csv_market._on_grid([value], increment, whole_by)
+    expected = round_to_increment(value, increment, rounding)
+    assert (on_grid, str(on_grid)) == (expected, str(expected))

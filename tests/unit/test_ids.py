@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import accumulate
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from trader.domain.ids import (
 )
 from trader.domain.models import Side
 from trader.entrypoints.replay import cycle_id as replay_cycle_id
+from trader.entrypoints.replay import cycle_moments
 
 BASE = ("default", "20261124T0405Z", "BTC-USD", Side.BUY, 0)
 
@@ -229,3 +231,19 @@ def test_replay_cycle_id_when_any_unix_time_then_what_cycle_id_for_gives(at: int
     on_it = at // interval * interval
     now = datetime.fromtimestamp(on_it, UTC)
     assert replay_cycle_id(on_it, now, interval) == cycle_id_for(now, interval)
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=4_000_000_000), unique=True).map(sorted),
+    st.sampled_from([7, 60, 300, 900]),
+    st.lists(st.integers(1, 3), min_size=1, max_size=40),
+)
+def test_cycle_moments_when_cycles_on_and_off_the_interval_then_fromtimestamps(
+    times: list[int], interval: int, steps: list[int]
+) -> None:
+    # a replay's plan: runs one interval apart (made by adding it), gaps, and any times
+    planned = [*times[:3], *accumulate((interval * s for s in steps), initial=4_000_000_000)]
+    made = list(cycle_moments(planned, interval))
+    expected = [(at, datetime.fromtimestamp(at, UTC)) for at in planned]
+    assert made == expected
+    assert [(str(m), m.tzinfo) for _, m in made] == [(str(m), UTC) for _, m in expected]

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from trader.domain.errors import StateCorrupt
 from trader.domain.lease import LockLease, check_save, grant_lease, holds
@@ -108,7 +108,7 @@ class SettledFuture(Future[T]):
         del timeout  # settled when made: nothing to wait for
         if self._error is not None:
             raise self._error
-        return cast(T, self._value)
+        return self._value  # type: ignore[return-value]  # (no error: the call's value)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         del timeout

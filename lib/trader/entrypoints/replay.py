@@ -14,10 +14,10 @@ import gc
 import importlib
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -166,11 +166,11 @@ def run_replay(
     with BufferedJsonlAuditSink(options.audit_file) as log, _loaded_bars_frozen():
         deps = replay_deps(config, market, clock, store, _Sink(log, on_record), options.rules)
         began, began_cpu = time.perf_counter(), time.process_time()
-        for at in plan.cycles:
+        for at, moment in cycle_moments(plan.cycles, plan.interval_s):
             if stop.is_set():
                 run.stopped_by = stop.signal_name
                 break
-            now = clock.move_to(datetime.fromtimestamp(at, UTC))
+            now = clock.move_to(moment)
             request = CycleRequest(cycle_id(at, now, plan.interval_s), Mode.PAPER, OWNER)
             _count(run, run_cycle(deps, request))
             if progress is not None:
@@ -179,6 +179,19 @@ def run_replay(
         run.cpu_seconds = time.process_time() - began_cpu
     run.final_state = _save(options.state_file, store.load(), resumed)
     return run
+
+
+def cycle_moments(cycles: Iterable[int], interval_s: int) -> Iterator[tuple[int, datetime]]:
+    """Each planned cycle's unix time and its UTC datetime (`datetime.fromtimestamp(at, UTC)`):
+    one interval after the cycle before, that one's + the interval (a quarter of the
+    instructions); else made from the time."""
+    step = timedelta(seconds=interval_s)
+    last_at: int | None = None
+    moment = datetime.fromtimestamp(0, UTC)
+    for at in cycles:
+        moment = moment + step if at - interval_s == last_at else datetime.fromtimestamp(at, UTC)
+        last_at = at
+        yield at, moment
 
 
 def cycle_id(at: int, now: datetime, interval_s: int) -> str:

@@ -26,7 +26,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
 from itertools import accumulate, islice, repeat
-from operator import add, attrgetter, ge, getitem, gt, le, lt, mod, mul, ne, sub, truediv
+from operator import (
+    add,
+    attrgetter,
+    floordiv,
+    ge,
+    getitem,
+    gt,
+    le,
+    lt,
+    mod,
+    mul,
+    ne,
+    sub,
+    truediv,
+)
 from pathlib import Path
 
 from trader.adapters.sim.bars import merged_bars
@@ -135,11 +149,11 @@ class _All:
             aligned=not any(s.times[0] % s.granularity_s for s in series),
         )
 
-    def on_boundary(self, moment: datetime) -> bool:
-        """`moment` a whole UTC second on every product's bar boundary."""
+    def on_boundary(self, moment: datetime, seconds: int) -> bool:
+        """`moment` (`seconds` its unix seconds, whole) a whole UTC second on every product's
+        bar boundary."""
         if not self.aligned or moment.tzinfo is not UTC or moment.microsecond:
             return False
-        seconds = int(moment.timestamp())
         return not any(map(mod, repeat(seconds), self.grains))
 
 
@@ -332,6 +346,10 @@ class CsvMarket:
         self._moment: datetime | None = None
         self._moment_s = 0
         self._counts: dict[str, int] | None = None
+        # The last counts worked out and their moment's unix seconds (one tuple, replaced
+        # whole): the next moment's counts are guessed from them, and get_candles reads its
+        # window's end off them when they are its moment's
+        self._counted: tuple[int, dict[str, int]] = (-1, {})
         self._listed: tuple[Product, ...] | None = None
         self._quoted: dict[str, Quote | None] | None = None
         # The last window start asked for and its unix seconds (a snapshot asks every product's
@@ -394,10 +412,20 @@ class CsvMarket:
         if start is not seen:
             start_s = self._start_s(start)
         times = series.times
-        lo = bisect_left(times, start_s)
-        hi = bisect_right(times, now_s - granularity_s)  # the bars closed by now
+        counted_s, counts = self._counted
+        if counted_s == now_s and series is self._natives[product_id]:
+            hi = counts[product_id]  # the bars closed by now, counted for the moment
+        else:
+            hi = bisect_right(times, now_s - granularity_s)
         if end is not self._moment:  # (those closed by now all start before now)
             hi = min(bisect_left(times, _ceil_ts(end)), hi)
+        if not hi:
+            return ()
+        # The first bar from `start`: where it is when no bar is missing, if two comparisons
+        # show it there (written out: a call costs more than the comparisons), else bisected
+        lo = hi - 1 - (times[hi - 1] - start_s) // granularity_s
+        if not (0 < lo < hi and times[lo - 1] < start_s <= times[lo]):
+            lo = bisect_left(times, start_s)
         return BarWindow(series.candles, lo, hi) if hi > lo else ()
 
     # --- extras --------------------------------------------------------------------------
@@ -496,13 +524,20 @@ class CsvMarket:
         return bisect_right(series.times, self._moment_s - series.granularity_s)
 
     def _counts_now(self) -> dict[str, int] | None:
-        """Every product's count of closed bars, kept for the moment (one loop in C); None
-        until every file is read (each is read when first asked for)."""
+        """Every product's count of closed bars, kept for the moment; None until every file
+        is read (each is read when first asked for). Each count is looked for where the last
+        moment's count and the time since say it is (a stepping clock's next moment closes
+        one more bar), and bisected only when it is not there."""
         counts, every = self._counts, self._all
         if counts is None and every is not None:
-            limits = map(sub, repeat(self._moment_s), every.grains)
-            closed = map(bisect_right, every.times, limits)
+            moment_s = self._moment_s
+            last_s, last = self._counted
+            limits = list(map(sub, repeat(moment_s), every.grains))
+            steps = map(floordiv, repeat(moment_s - last_s), every.grains)
+            guesses = map(add, last.values(), steps) if last else ()
+            closed = _counts_upto(every.times, limits, guesses)
             counts = self._counts = dict(zip(self._paths, closed, strict=True))
+            self._counted = (moment_s, counts)
         return counts
 
     def _products_now(self) -> tuple[Product, ...]:
@@ -520,7 +555,12 @@ class CsvMarket:
         the moment while its bar is the last one (closed at the moment), its bar's end later:
         on a boundary, its bar's end either way, the time it was made with."""
         counts, every, moment = self._counts_now(), self._all, self._moment
-        if counts is None or every is None or moment is None or not every.on_boundary(moment):
+        if (
+            counts is None
+            or every is None
+            or moment is None
+            or not every.on_boundary(moment, self._moment_s)
+        ):
             return {}
         quotes = list(map(getitem, every.quotes, counts.values()))
         if not all(quotes):  # (a Quote is never false; None is: not made, or no bar closed)
@@ -685,9 +725,34 @@ def _touches(
 
 def _on_grid(values: Iterable[Decimal], increment: Decimal, whole_by: Context) -> Iterable[Decimal]:
     """`round_to_increment` of each value (as `whole_by` rounds), in one loop (value /
-    increment made whole, x it)."""
-    steps = map(truediv, values, repeat(increment))
+    increment made whole, x it). An increment of a power of ten (as files give them) divides
+    as its inverse multiplies: the same digits and exponent (exactly: value's coefficient,
+    its exponent less the increment's), for half the instructions."""
+    sign, digits, exponent = increment.as_tuple()
+    if sign or digits != (1,):
+        steps = map(truediv, values, repeat(increment))
+    else:
+        steps = map(mul, values, repeat(Decimal((0, (1,), -exponent))))
     return map(mul, map(whole_by.to_integral_value, steps), repeat(increment))
+
+
+def _counts_upto(
+    times: Sequence[list[int]], limits: Sequence[int], guesses: Iterable[int]
+) -> list[int]:
+    """`bisect_right(times[k], limits[k])` for each k (how many of its times are at most its
+    limit): the guesses when two comparisons each show them right, in loops that run in C
+    (a bisect of a year's bars takes some seventeen, a call per product as much), else
+    bisected."""
+    counts = list(guesses)
+    if counts and min(counts) > 0:
+        try:
+            below = map(getitem, times, map(sub, counts, repeat(1)))
+            above = map(getitem, times, counts)  # IndexError past a file's last bar
+            if all(map(le, below, limits)) and all(map(gt, above, limits)):
+                return counts
+        except IndexError:
+            pass
+    return list(map(bisect_right, times, limits))
 
 
 def _select(paths: dict[str, Path], only: Collection[str] | None, folder: Path) -> dict[str, Path]:
