@@ -11,7 +11,9 @@ from trader.domain.config import Tier, UniverseConfig
 from trader.domain.copying import quick_init
 from trader.domain.memo import PerObject
 from trader.domain.models import Product, Quote
-from trader.domain.money import BPS
+from trader.domain.money import BPS, ZERO
+
+TWO = Decimal(2)  # (bid + ask) / TWO: the value `/ 2` gives, without converting the int
 
 
 @quick_init
@@ -228,10 +230,10 @@ def build_universe(
 
 def _quote_exclusion(quote: Quote | None, max_spread_bps: Decimal) -> str | None:
     """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
-    if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
+    if quote is None or quote.bid <= ZERO or quote.ask < quote.bid:
         return "no_valid_quote"
     bid, ask = quote.bid, quote.ask
-    spread = (ask - bid) / ((bid + ask) / 2) * BPS  # quote.spread_bps (mid > 0 here), inline
+    spread = (ask - bid) / ((bid + ask) / TWO) * BPS  # quote.spread_bps (mid > 0 here), inline
     if spread > max_spread_bps:
         return f"spread {spread:.2f}bps > {max_spread_bps}bps"
     return None
