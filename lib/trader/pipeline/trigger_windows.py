@@ -91,11 +91,26 @@ class _Window:
             self.negatives += (joining.volume < 0) - (oldest.volume < 0)
 
     def catch_up(self, stop: int) -> None:
-        """Move on along the same source to `stop` (1 to n bars on), bar by bar as `advance`
-        does: a breakout that answered from the bar before the newest asked nothing."""
+        """Move on along the same source to `stop` (1 to n bars on): a breakout that answered
+        from the bar before the newest asked nothing. Bar by bar as `advance` does; while no
+        volume is kept, the highs are pushed in one loop and the ones older than the prior
+        n bars dropped after it (`advance` drops them after each push: the same peaks stay,
+        as which peaks a push pops depends on the highs alone)."""
         source = self.source
-        while self.stop < stop:
-            self.advance(source, self.stop + 1)
+        if self.total is not None:
+            while self.stop < stop:
+                self.advance(source, self.stop + 1)
+            return
+        peaks, count = self.peaks, self.count
+        for bar in source[self.stop - 1 : stop - 1]:  # each newest read joins the prior
+            high = bar.high
+            while peaks and peaks[-1][1] < high:
+                peaks.pop()
+            peaks.append((count, high))
+            count += 1
+        while peaks[0][0] < count - self.n:
+            peaks.popleft()
+        self.count, self.stop = count, stop
 
     def volume(self) -> Decimal | None:
         """The exact sum when summing the prior bars in the current context would not round."""
