@@ -191,8 +191,14 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
     ranks: list[tuple[int, Decimal, str]] = []  # each member's place: tier, volume, id
     for product in listed:
         place = tiers.places.get(product.product_id, tiers.catch_all_place)
-        reason = _exclusion(product, cfg, quote_currency, tiers, place)
-        if reason:
+        if (  # what _exclusion asks first, inline: most products pass without its call
+            place is None
+            or product.product_id in tiers.exclude
+            or product.quote_currency != quote_currency
+            or product.status != "online"
+            or _any_flag(product)
+            or product.volume_24h_quote < place.min_volume
+        ) and (reason := _exclusion(product, cfg, quote_currency, tiers, place)):
             excluded[product.product_id] = reason
             continue
         assert place is not None  # _exclusion returned no_tier otherwise
