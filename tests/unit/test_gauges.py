@@ -62,13 +62,33 @@ def windows_of(bars: list[Candle], steps) -> list[tuple[tuple[Candle, ...], int,
 
 
 @settings(max_examples=300, deadline=None)
-@given(bars=series(), steps=STEPS, as_view=st.booleans())
+@given(bars=series(), steps=STEPS, views=st.sampled_from(["all", "none", "by turns"]))
 def test_gauges_when_read_through_a_kept_cache_then_the_floats_of_a_fresh_reading(
-    bars, steps, as_view
+    bars, steps, views
 ) -> None:
+    """Windows along one tuple (a replay's) are appended to without comparing their bars; a
+    list, or another tuple, between them is compared as ever."""
     kept = GaugeCache()
-    for base, lo, hi in windows_of(bars, steps):
+    for step, (base, lo, hi) in enumerate(windows_of(bars, steps)):
+        as_view = views == "all" or (views == "by turns" and step % 3 != 2)
         window = BarWindow(base, lo, hi) if as_view else list(base[lo:hi])
         warm = read_gauge(kept.series("X", window, WINDOWS), WINDOWS)
         cold = read_gauge(GaugeCache().series("X", window, WINDOWS), WINDOWS)
         assert warm == cold
+
+
+def test_gauges_when_a_list_moved_the_copy_on_between_two_windows_of_one_tuple_then_fresh():
+    """A window of the tuple the copy was made from, after a list moved the copy past it,
+    is compared again (its bars are no longer the copy's newest)."""
+    closes = [100 + (i * 7) % 11 for i in range(WINDOWS.needed + 4)]
+    bars = tuple(
+        Candle(
+            T0 + i * FIVE_MINUTES, Decimal(c), Decimal(c + 1), Decimal(c), Decimal(c), Decimal(1)
+        )
+        for i, c in enumerate(closes)
+    )
+    kept = GaugeCache()
+    end = WINDOWS.needed + 1
+    for window in (BarWindow(bars, 0, end), list(bars[1 : end + 2]), BarWindow(bars, 0, end)):
+        warm = read_gauge(kept.series("X", window, WINDOWS), WINDOWS)
+        assert warm == read_gauge(GaugeCache().series("X", window, WINDOWS), WINDOWS)

@@ -160,3 +160,33 @@ def test_prior_volume_when_a_negative_volume_made_the_partial_sums_round_then_su
         plain = sum((b.volume for b in bars[:3]), D(0))
         assert plain == D(-3)
         assert TriggerWindows().prior_volume("X", bars, 3) == plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bars=series(),
+    closes=st.lists(st.sampled_from(["98", "100", "100.00", "101", "103"]), min_size=40),
+    steps=STEPS,
+    n=st.integers(1, 6),
+    asked=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_prior_high_when_breakouts_answered_unread_between_then_the_whole_window_max(
+    bars, closes, steps, n, asked
+) -> None:
+    """A breakout at or below the bar before asks the kept window nothing, so a `BarWindow`'s
+    window falls behind by a few bars; the next reading catches up to the same max."""
+    bars = [
+        dataclasses.replace(b, close=D(c), high=max(b.high, D(c)))
+        for b, c in zip(bars, closes, strict=False)
+    ]
+    kept = TriggerWindows()
+    up = Breakout(lookback_bars=n, min_margin_pct=D(0))
+    for step, (base, lo, hi) in enumerate(windows_of(bars, steps)):
+        window = BarWindow(base, lo, hi)
+        if len(window) < n + 1:
+            continue
+        assert breakout("X", window, up, kept) == breakout("X", window, up, None)
+        if asked[step]:
+            highest = max(b.high for b in window[-n - 1 : -1])
+            high = kept.prior_high("X", window, n)
+            assert (str(high), high) == (str(highest), highest)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from math import sqrt
 
 from trader.domain.bar_window import span
 from trader.domain.copying import quick_init
@@ -57,7 +58,9 @@ class Gauge:
         return self.drawdown_pct / spread if spread > 0 else math.inf
 
 
-SCALE = 10**12  # returns are summed as exact integers of 1e-12 percent
+# Returns are summed as exact integers of 1e-12 percent. A float (10**12 exactly): float
+# arithmetic with it gives the very results the int 10**12 gives, without converting it.
+SCALE = 1e12
 
 
 class _Series:
@@ -72,13 +75,19 @@ class _Series:
         "join",
         "peaks",
         "return_sums",
+        "source",
         "square_sums",
         "starts",
+        "stop",
         "window",
     )
 
     def __init__(self, crash_window: int) -> None:
         self.window = crash_window
+        # The tuple whose bars [.. stop) the kept bars are, all of them (made from it and
+        # moved on along it only), else None
+        self.source: Sequence[Candle] | None = None
+        self.stop = 0
         self.count = 0  # bars ever appended: the index of the next one
         self.join: Decimal | None = None  # the newest bar's close, as the last window had it
         self.starts: list[datetime] = []
@@ -91,7 +100,7 @@ class _Series:
         close, high = float(bar.close), float(bar.high)
         ret = 0
         if self.closes and self.closes[-1] > 0:
-            ret = round((close / self.closes[-1] - 1) * 100 * SCALE)
+            ret = round((close / self.closes[-1] - 1.0) * 100.0 * SCALE)
         self.return_sums.append(self.return_sums[-1] + ret if self.return_sums else 0)
         self.square_sums.append(self.square_sums[-1] + ret * ret if self.square_sums else 0)
         self.starts.append(bar.start)
@@ -123,14 +132,15 @@ class _Series:
         total = self.return_sums[stop] - self.return_sums[first]
         squares = self.square_sums[stop] - self.square_sums[first]
         variance = (squares * count - total * total) / (count * count)  # exact until here
-        return math.sqrt(max(0.0, variance)) / SCALE
+        return sqrt(variance) / SCALE if variance > 0.0 else 0.0  # never below 0.0
 
 
 class GaugeCache:
     """Float copies of each product's newest bars, kept between cycles (a replay, a warm
     Lambda container): a new bar costs one append instead of converting the whole window.
     A window that does not continue the copy (a gap filled, a restart, another source) is
-    copied afresh."""
+    copied afresh. A window along the tuple the copy was made from (a replay's `BarWindow`),
+    moved on by one bar, is appended to without comparing bars: they are the same objects."""
 
     def __init__(self) -> None:
         self._series: dict[str, _Series] = {}
@@ -142,10 +152,21 @@ class GaugeCache:
         keep = windows.needed
         used = min(hi - lo, keep)
         series = self._series.get(product_id)
+        if (
+            series is not None
+            and series.source is bars
+            and series.window == windows.crash
+            and _moved_on(series, bars, lo, hi)  # the checks below known to pass
+        ):
+            series.keep_last(keep)
+            series.join = bars[hi - 1].close
+            if len(series.closes) >= used:
+                return series
         if series is None or series.window != windows.crash or not _extend(series, bars, lo, hi):
             series = _Series(windows.crash)
             for bar in bars[hi - used : hi]:
                 series.append(bar)
+            series.source, series.stop = bars, hi
             self._series[product_id] = series
         series.keep_last(keep)
         series.join = bars[hi - 1].close
@@ -155,9 +176,25 @@ class GaugeCache:
         return series
 
 
+def _moved_on(series: _Series, bars: Sequence[Candle], lo: int, hi: int) -> bool:
+    """Whether the window `bars[lo:hi]`, along the tuple the kept bars are (`series.source`),
+    ends where they do or one bar on, that bar then appended: what `_extend` would do, without
+    comparing the bars (the very objects). False for any other window, left to `_extend`; so
+    is a newest bar not after the one before (`_extend` takes it for a revision of it)."""
+    stop = series.stop
+    if hi == stop:
+        return True
+    if hi != stop + 1 or hi - lo < 2 or not bars[stop].start > series.starts[-1]:
+        return False
+    series.append(bars[stop])
+    series.stop = hi
+    return True
+
+
 def _extend(series: _Series, bars: Sequence[Candle], lo: int, hi: int) -> bool:
     """Append the bars of the window `bars[lo:hi]` newer than the copy; False when the window
     does not continue it (its bar at the copy's newest start is missing or has another close)."""
+    series.source = None  # extended from any window: no longer known to be one tuple's bars
     join = series.join
     if not series.starts or join is None:
         return False

@@ -9,8 +9,9 @@ on by one bar (checked by comparing the bars, which costs pointer comparisons wh
 the same objects, as in a replay or a warm Lambda's candle cache), the new bar costs one
 push; any other window (a first read, a restart, a gap filled, bars revised, a jump) is read
 whole. A `BarWindow` (a replay's market) needs no comparing: along one tuple, where the new
-window ends tells whether it moved on by one. Either way the answer is the value a reading
-of the whole window gives, to the last digit:
+window ends tells how far it moved on, and a window a few bars behind (a breakout that
+answered from the bar before the newest did not ask) catches up bar by bar. Either way the
+answer is the value a reading of the whole window gives, to the last digit:
 
 - the maximum is the high `max` returns: the first of equal highs, read from the bars given
   (so a message that prints it shows the same digits);
@@ -89,6 +90,28 @@ class _Window:
             self.total = _EXACT.subtract(total, oldest.volume)
             self.negatives += (joining.volume < 0) - (oldest.volume < 0)
 
+    def catch_up(self, stop: int) -> None:
+        """Move on along the same source to `stop` (1 to n bars on): a breakout that answered
+        from the bar before the newest asked nothing. Bar by bar as `advance` does; while no
+        volume is kept, the highs are pushed in one loop and the ones older than the prior
+        n bars dropped after it (`advance` drops them after each push: the same peaks stay,
+        as which peaks a push pops depends on the highs alone)."""
+        source = self.source
+        if self.total is not None:
+            while self.stop < stop:
+                self.advance(source, self.stop + 1)
+            return
+        peaks, count = self.peaks, self.count
+        for bar in source[self.stop - 1 : stop - 1]:  # each newest read joins the prior
+            high = bar.high
+            while peaks and peaks[-1][1] < high:
+                peaks.pop()
+            peaks.append((count, high))
+            count += 1
+        while peaks[0][0] < count - self.n:
+            peaks.popleft()
+        self.count, self.stop = count, stop
+
     def volume(self) -> Decimal | None:
         """The exact sum when summing the prior bars in the current context would not round."""
         if self.total is None:
@@ -116,10 +139,11 @@ class TriggerWindows:
         window = self._windows.get(key)
         if type(bars) is BarWindow:  # along one tuple, where the bars end tells the same
             if window is not None and window.source is bars.bars:
-                if bars.hi == window.stop:
+                behind = bars.hi - window.stop
+                if behind == 0:
                     return window  # read already (another trigger, a retried cycle)
-                if bars.hi == window.stop + 1 and bars.hi - bars.lo > n + 1:
-                    window.advance(bars.bars, bars.hi)  # moved on by one bar
+                if 0 < behind <= n and bars.hi - bars.lo > n + 1:
+                    window.catch_up(bars.hi)  # moved on by a bar or a few (none read between)
                     return window
             window = self._windows[key] = _Window(bars.bars, bars.hi, n)
             return window

@@ -8,9 +8,11 @@ from decimal import ROUND_DOWN, Decimal
 from trader.domain.bar_window import span
 from trader.domain.config import Breakout, Momentum, TriggersConfig, VolumeSpike
 from trader.domain.models import Candle, Signal
-from trader.domain.money import HUNDRED
+from trader.domain.money import HUNDRED, ZERO
 from trader.pipeline.trigger_windows import TriggerWindows, prior_high, prior_volume
 
+# Decimals compared with and subtracted instead of the ints 0 and 1: the same values (an
+# int is converted exactly first), without converting it on every product every cycle
 ONE = Decimal(1)
 STRENGTH_STEP = Decimal("0.0001")
 
@@ -34,10 +36,10 @@ def volume_spike(
     last = bars[-1]
     total = prior_volume(bars, n) if windows is None else windows.prior_volume(product_id, bars, n)
     mean = total / n
-    if mean <= 0 or last.open <= 0:
+    if mean <= ZERO or last.open <= ZERO:
         return None  # no baseline: a spike over nothing means nothing
     ratio = last.volume / mean
-    bar_return = (last.close / last.open - 1) * HUNDRED
+    bar_return = (last.close / last.open - ONE) * HUNDRED
     if ratio < cfg.min_ratio or bar_return < cfg.min_return_pct:
         return None
     strength = _strength(ratio / (2 * cfg.min_ratio))
@@ -78,14 +80,19 @@ def _breakout(
     source, lo, hi = read
     if hi - lo < n + 1:
         return None
-    high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
-    if high <= 0:
-        return None  # no range to break out of (and no division by zero)
     close = source[hi - 1].close
+    # Not above the bar before (one of the prior n): the usual answer, without the prior high.
+    # Kept windows are left behind only along a `BarWindow`'s tuple (`source is not bars`),
+    # where the next read catches up; a plain sequence's is kept moving (cheap to compare).
+    if n and close <= source[hi - 2].high and (windows is None or source is not bars):
+        return None
+    high = prior_high(bars, n) if windows is None else windows.prior_high(product_id, bars, n)
+    if high <= ZERO:
+        return None  # no range to break out of (and no division by zero)
     if close <= high:
         return None  # the excess below would be <= 0: the usual answer, without dividing
-    excess = (close / high - 1) * HUNDRED
-    if excess < min_margin_pct or excess <= 0:
+    excess = (close / high - ONE) * HUNDRED
+    if excess < min_margin_pct or excess <= ZERO:
         return None
     strength = _strength(excess)  # a close 1 % above the range is full strength
     return Signal(
@@ -117,12 +124,12 @@ def _momentum(
     if hi - lo < n + 1:
         return None
     base = source[hi - n - 1].close
-    if base <= 0:
+    if base <= ZERO:
         return None
     close = source[hi - 1].close
-    if close <= base and min_return_pct > 0:
+    if close <= base and min_return_pct > ZERO:
         return None  # the return below would be <= 0 < the minimum: without dividing
-    ret = (close / base - 1) * HUNDRED
+    ret = (close / base - ONE) * HUNDRED
     if ret < min_return_pct:
         return None
     strength = _strength(ret / full_strength_return_pct)

@@ -11,7 +11,9 @@ from trader.domain.config import Tier, UniverseConfig
 from trader.domain.copying import quick_init
 from trader.domain.memo import PerObject
 from trader.domain.models import Product, Quote
-from trader.domain.money import BPS
+from trader.domain.money import BPS, ZERO
+
+TWO = Decimal(2)  # (bid + ask) / TWO: the value `/ 2` gives, without converting the int
 
 
 @quick_init
@@ -189,8 +191,14 @@ def _rank(listed: tuple[Product, ...], cfg: UniverseConfig, quote_currency: str)
     ranks: list[tuple[int, Decimal, str]] = []  # each member's place: tier, volume, id
     for product in listed:
         place = tiers.places.get(product.product_id, tiers.catch_all_place)
-        reason = _exclusion(product, cfg, quote_currency, tiers, place)
-        if reason:
+        if (  # what _exclusion asks first, inline: most products pass without its call
+            place is None
+            or product.product_id in tiers.exclude
+            or product.quote_currency != quote_currency
+            or product.status != "online"
+            or _any_flag(product)
+            or product.volume_24h_quote < place.min_volume
+        ) and (reason := _exclusion(product, cfg, quote_currency, tiers, place)):
             excluded[product.product_id] = reason
             continue
         assert place is not None  # _exclusion returned no_tier otherwise
@@ -228,10 +236,10 @@ def build_universe(
 
 def _quote_exclusion(quote: Quote | None, max_spread_bps: Decimal) -> str | None:
     """Why this cycle's quote keeps a candidate out (missing, invalid, spread), or None."""
-    if quote is None or quote.bid <= 0 or quote.ask < quote.bid:
+    if quote is None or quote.bid <= ZERO or quote.ask < quote.bid:
         return "no_valid_quote"
     bid, ask = quote.bid, quote.ask
-    spread = (ask - bid) / ((bid + ask) / 2) * BPS  # quote.spread_bps (mid > 0 here), inline
+    spread = (ask - bid) / ((bid + ask) / TWO) * BPS  # quote.spread_bps (mid > 0 here), inline
     if spread > max_spread_bps:
         return f"spread {spread:.2f}bps > {max_spread_bps}bps"
     return None
