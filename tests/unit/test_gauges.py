@@ -92,3 +92,21 @@ def test_gauges_when_a_list_moved_the_copy_on_between_two_windows_of_one_tuple_t
     for window in (BarWindow(bars, 0, end), list(bars[1 : end + 2]), BarWindow(bars, 0, end)):
         warm = read_gauge(kept.series("X", window, WINDOWS), WINDOWS)
         assert warm == read_gauge(GaugeCache().series("X", window, WINDOWS), WINDOWS)
+
+
+def test_gauges_when_the_same_list_comes_again_with_its_newest_bar_revised_then_fresh():
+    """A list is compared bar by bar every time, even the very list object read before: a
+    caller may revise a bar in it in place (only a tuple's bars are known to stay)."""
+    closes = [100 + (i * 7) % 11 for i in range(WINDOWS.needed + 2)]
+    bars = [
+        Candle(
+            T0 + i * FIVE_MINUTES, Decimal(c), Decimal(c + 1), Decimal(c), Decimal(c), Decimal(1)
+        )
+        for i, c in enumerate(closes)
+    ]
+    kept = GaugeCache()
+    before = read_gauge(kept.series("X", bars, WINDOWS), WINDOWS)
+    bars[-1] = dataclasses.replace(bars[-1], close=bars[-1].close * 2, high=bars[-1].high * 2)
+    revised = read_gauge(kept.series("X", bars, WINDOWS), WINDOWS)
+    assert revised == read_gauge(GaugeCache().series("X", bars, WINDOWS), WINDOWS)
+    assert revised != before  # (the revision moves the gauge: the check above can fail)

@@ -166,7 +166,8 @@ class GaugeCache:
             series = _Series(windows.crash)
             for bar in bars[hi - used : hi]:
                 series.append(bar)
-            series.source, series.stop = bars, hi
+            # (a tuple only: a list may be the same object again with a bar revised in it)
+            series.source, series.stop = (bars if type(bars) is tuple else None), hi
             self._series[product_id] = series
         series.keep_last(keep)
         series.join = bars[hi - 1].close
