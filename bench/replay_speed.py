@@ -87,7 +87,8 @@ def timed_replay(candles: Path, config_path: Path, start, end, products, profile
     wall, cpu = time.perf_counter(), time.process_time()
     market, _files = replay.open_market(options, config, clock)  # reads and checks every file
     for pid in market.product_ids():
-        market.get_candles(pid, config.cycle.candle_granularity_seconds, start, start)
+        first = start or market.time_range(pid)[0]  # (--full: from each file's first bar)
+        market.get_candles(pid, config.cycle.candle_granularity_seconds, first, first)
     load_wall, load_cpu = time.perf_counter() - wall, time.process_time() - cpu
     history = HistoryBuilder()
     profiler = cProfile.Profile() if profile else None
