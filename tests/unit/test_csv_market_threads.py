@@ -193,3 +193,39 @@ def test_file_when_two_threads_ask_for_it_at_once_then_read_once(
     every = market._all
     assert every is not None
     assert every.products[0] is market._made[PRODUCTS[0]].products
+
+
+class _OtherThreadMovesOn(SteppingClock):
+    """A clock under which another thread moves the market on: the next reading, once armed,
+    first moves to the next bar and has the market asked for quotes there (as the other
+    thread of `trader run` would, between two steps of the asking thread)."""
+
+    def __init__(self, start: datetime, market_of: list[CsvMarket]) -> None:
+        super().__init__(start, 300)
+        self.armed = False
+        self.market_of = market_of
+
+    def now(self) -> datetime:
+        if self.armed:
+            self.armed = False
+            self.move_to(super().now() + timedelta(minutes=5))
+            self.market_of[0].get_quotes(PRODUCTS)  # the other thread, at the new moment
+        return super().now()
+
+
+def test_products_when_another_thread_moved_the_moment_on_meanwhile_then_the_new_moments(
+    tmp_path: Path,
+) -> None:
+    """The product list is read after the moment is checked: a list kept from the last moment
+    is not handed out because another thread has meanwhile set the new one."""
+    write_files(tmp_path)
+    market_of: list[CsvMarket] = []
+    clock = _OtherThreadMovesOn(START + timedelta(minutes=30), market_of)
+    market = CsvMarket(tmp_path, clock, 300)
+    market_of.append(market)
+    before = market.list_products()
+    clock.armed = True
+    moved = market.list_products()
+    alone = CsvMarket(tmp_path, SteppingClock(START + timedelta(minutes=35), 300), 300)
+    assert moved == alone.list_products()
+    assert moved != before  # (the price moves from one bar to the next: the check can fail)

@@ -377,9 +377,10 @@ class CsvMarket:
     # --- the MarketData port -------------------------------------------------------------
 
     def list_products(self) -> Sequence[Product]:
-        listed = self._listed
-        if listed is None or self._clock.now() is not self._moment:
+        if self._clock.now() is not self._moment:
             self._at_moment()
+        listed = self._listed  # read after the moment: another thread may have moved it on
+        if listed is None:
             listed = self._listed = self._products_now()
         return list(listed)
 
@@ -499,11 +500,14 @@ class CsvMarket:
         return self._series[key]
 
     def _at_moment(self) -> int:
-        """The clock's unix seconds; a new reading forgets what the last one gave."""
+        """The clock's unix seconds; a new reading forgets what the last one gave. The moment
+        is set last: a thread that sees it (another thread's `list_products`, `get_quotes`)
+        sees its seconds and the last moment's answers forgotten, not half of them."""
         now = self._clock.now()
         if now is not self._moment:  # a stepping clock hands out the same value until it moves
-            self._moment, self._moment_s = now, int(now.timestamp())
             self._counts = self._listed = self._quoted = None
+            self._moment_s = int(now.timestamp())
+            self._moment = now
         return self._moment_s
 
     def _start_s(self, start: datetime) -> int:
